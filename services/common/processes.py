@@ -1,0 +1,154 @@
+"""Start, watch and stop the child processes of the system (servers and our own services).
+
+Used by ``iib dev`` and by the test fixtures alike, so that both run the real servers the same
+way: each child gets its own session (Envoy dies with SIGTERM otherwise, see
+``docs/operations.md``), its output goes to a log file, readiness is polled, and it is stopped by
+PID (SIGTERM, then SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from services.common.errors import ExternalServiceError
+
+__all__ = ["ManagedProcess", "free_port", "http_ok", "tcp_open", "wait_until"]
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def tcp_open(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+        return True
+    return False
+
+
+def http_ok(url: str, expect: Sequence[int] = (200,)) -> bool:
+    """True when ``GET url`` answers with one of the ``expect`` statuses (TLS not verified)."""
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, timeout=1, context=ctx) as resp:  # noqa: S310
+            return int(resp.status) in expect
+    except urllib.error.HTTPError as exc:
+        return exc.code in expect
+    except (OSError, ValueError):
+        return False
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it is true or raise ``ExternalServiceError`` naming ``what``."""
+    deadline = time.monotonic() + timeout
+    delay = 0.01
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(delay)
+        delay = min(delay * 2, 0.2)
+    raise ExternalServiceError(f"{what} did not become ready within {timeout:g} s")
+
+
+class ManagedProcess:
+    """One child process: started in its own session, logged to a file, stopped by PID."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        user: str | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = env
+        self.cwd = cwd
+        self.user = user
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self, ready: Callable[[], bool] | None = None, timeout: float = 30.0) -> None:
+        """Start the process; if ``ready`` is given, wait until it returns true."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        try:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.cwd,
+                user=self.user,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        if ready is not None:
+            try:
+                wait_until(lambda: self._alive_or_raise() and ready(), timeout, self.name)
+            except Exception:
+                self.stop()
+                raise
+
+    def _alive_or_raise(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise ExternalServiceError(
+                f"{self.name} exited with status {self.proc.returncode} during start-up; "
+                f"see {self.log_path}: {self.log_tail()}"
+            )
+        return True
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the process (and its session), then SIGKILL after ``grace`` seconds."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+    def kill(self) -> None:
+        """SIGKILL at once (crash simulation in tests)."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
