@@ -55,8 +55,7 @@ UNAUTHORIZED_TEXT = (
 NOT_FOUND_TEXT = "The requested resource was not found"
 METHOD_NOT_ALLOWED_TEXT = "The method is not allowed for the requested URL."
 UNSUPPORTED_MEDIA_TYPE_TEXT = (
-    "Did not attempt to load JSON data because the request Content-Type was not "
-    "'application/json'."
+    "Did not attempt to load JSON data because the request Content-Type was not 'application/json'."
 )
 BAD_REQUEST_TEXT = "The browser (or proxy) sent a request that this server could not understand."
 INTERNAL_ERROR_TEXT = (

@@ -46,7 +46,7 @@ def http_ok(url: str, expect: Sequence[int] = (200,)) -> bool:
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(url, timeout=1, context=ctx) as resp:  # noqa: S310
+        with urllib.request.urlopen(url, timeout=1, context=ctx) as resp:
             return int(resp.status) in expect
     except urllib.error.HTTPError as exc:
         return exc.code in expect
@@ -94,7 +94,7 @@ class ManagedProcess:
     def start(self, ready: Callable[[], bool] | None = None, timeout: float = 30.0) -> None:
         """Start the process; if ``ready`` is given, wait until it returns true."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
                 self.argv,
