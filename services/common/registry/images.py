@@ -1,0 +1,532 @@
+"""High-level image operations on top of ``RegistryClient`` (IIB's skopeo/buildah/podman uses).
+
+- resolution: ``resolve`` (IIB ``get_resolved_image``: the *list* digest when there is one),
+  ``get_resolved_bundle(s)`` (IIB: a Docker list resolves to its first manifest's digest; only
+  Docker v2s2 and Docker lists are accepted, with IIB's messages);
+- inspection: ``get_image_arches`` (IIB-strict), ``platform_images``, ``get_image_config``,
+  ``get_image_labels``, ``labels_per_arch``;
+- ``unpack``: an image's filesystem (optionally only some paths) into a directory, safely;
+- ``build``: append layers and config changes to every architecture of a base image, push the
+  per-arch manifests, then a manifest list / OCI index in the base's format at every target tag;
+  base ``scratch`` gives one platform-less-list image. New layers are uploaded once per target
+  repository; base layers are mounted (same registry) or copied (other registry);
+- ``copy``: an image or a whole list to other repositories/registries, bytes unchanged, so the
+  digest stays the same; blobs are mounted when the registry is the same.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.common.errors import RegistryError
+from services.common.registry import mediatypes as mt
+from services.common.registry.client import RegistryClient
+from services.common.registry.digests import compute_digest
+from services.common.registry.errors import InvalidReferenceError, UnsupportedManifestError
+from services.common.registry.imageconfig import EPOCH, ConfigChanges, ImageConfig
+from services.common.registry.layers import Layer
+from services.common.registry.manifest import (
+    Descriptor,
+    Manifest,
+    Platform,
+    image_manifest_bytes,
+    index_manifest_bytes,
+)
+from services.common.registry.reference import (
+    ImageReference,
+    name_without_tag_or_digest,
+    parse_reference,
+)
+from services.common.registry.unpack import Unpacker, UnpackLimits, UnpackStats
+
+__all__ = [
+    "SCRATCH",
+    "BuildResult",
+    "ImageService",
+    "PlatformImage",
+    "image_arches_from_manifest",
+    "resolved_bundle_from_manifest",
+]
+
+log = logging.getLogger(__name__)
+
+SCRATCH = "scratch"
+_DEFAULT_PLATFORM = Platform("linux", "amd64")
+
+
+@dataclass(frozen=True)
+class PlatformImage:
+    """One architecture's image: its platform, manifest, config and pinned reference."""
+
+    platform: Platform
+    manifest: Manifest
+    config: ImageConfig
+    ref: ImageReference
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What ``build`` pushed."""
+
+    digest: str
+    media_type: str
+    pull_specs: list[str]
+    manifests: dict[str, str] = field(default_factory=dict)
+    arch_pull_specs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resolved(self) -> str:
+        """``<first target name>@<digest>``."""
+        return f"{name_without_tag_or_digest(self.pull_specs[0])}@{self.digest}"
+
+
+def resolved_bundle_from_manifest(spec: str, manifest: Manifest) -> str:
+    """IIB's ``get_resolved_bundles`` rule for one bundle, given its manifest.
+
+    A Docker manifest list resolves to ``<name>@<digest of its first entry>``; a Docker v2s2
+    manifest to ``<name>@<its digest>``; anything else is refused with IIB's message.
+    """
+    if not manifest.has_media_type_field:
+        raise RegistryError("mediaType not found")
+    media_type = manifest.json.get("mediaType")
+    if media_type == mt.DOCKER_MANIFEST_LIST:
+        entries = manifest.manifests
+        if not entries:
+            raise RegistryError(f"The manifest list {spec} has no manifests")
+        return f"{name_without_tag_or_digest(spec)}@{entries[0].digest}"
+    if media_type == mt.DOCKER_MANIFEST and manifest.schema_version == 2:
+        return f"{name_without_tag_or_digest(spec)}@{manifest.digest}"
+    raise UnsupportedManifestError(
+        f"The pull specification of {spec} is neither a v2 manifest list nor a v2s2 manifest. "
+        f"Type {media_type} and schema version {manifest.json.get('schemaVersion')} is not "
+        "supported by IIB."
+    )
+
+
+def image_arches_from_manifest(
+    spec: str, manifest: Manifest, config: ImageConfig | None = None
+) -> set[str]:
+    """IIB's ``get_image_arches``: list → platform architectures; v2s2 → the config's."""
+    if manifest.media_type == mt.DOCKER_MANIFEST_LIST:
+        return {entry.platform.architecture for entry in manifest.manifests if entry.platform}
+    if manifest.media_type == mt.DOCKER_MANIFEST and config is not None:
+        return {config.architecture}
+    raise UnsupportedManifestError(
+        f"The pull specification of {spec} is neither a v2 manifest list nor a v2 manifest"
+    )
+
+
+def _is_attestation(entry: Descriptor) -> bool:
+    annotations = entry.annotations or {}
+    if annotations.get("vnd.docker.reference.type") == "attestation-manifest":
+        return True
+    return entry.platform is not None and entry.platform.architecture == "unknown"
+
+
+def _arch_keys(platforms: Sequence[Platform]) -> list[str]:
+    """``architecture``, or ``architecture/variant`` when an architecture appears twice."""
+    counts: dict[str, int] = {}
+    for platform in platforms:
+        counts[platform.architecture] = counts.get(platform.architecture, 0) + 1
+    return [
+        f"{p.architecture}/{p.variant}"
+        if counts[p.architecture] > 1 and p.variant
+        else p.architecture
+        for p in platforms
+    ]
+
+
+class _Present:
+    """Blobs known to be in one target repository during a build/copy."""
+
+    def __init__(self) -> None:
+        self.digests: set[str] = set()
+
+
+class ImageService:
+    """Image-level operations through one ``RegistryClient`` (see the module docstring)."""
+
+    def __init__(self, client: RegistryClient) -> None:
+        self.client = client
+
+    # ------------------------------------------------------------------ resolution
+
+    def get_manifest(self, spec: str) -> Manifest:
+        """The manifest ``spec`` points at, exact bytes."""
+        return self.client.get_manifest(parse_reference(spec))
+
+    def get_image_digest(self, spec: str) -> str:
+        """The digest ``spec`` points at (for a list, the list's digest)."""
+        ref = parse_reference(spec)
+        found = self.client.head_manifest(ref)
+        if found is None:
+            return self.client.get_manifest(ref).digest
+        return found.digest
+
+    def resolve(self, spec: str) -> str:
+        """IIB's ``get_resolved_image``: ``<name>@<digest>`` (the manifest-list digest)."""
+        return f"{name_without_tag_or_digest(spec)}@{self.get_image_digest(spec)}"
+
+    def get_resolved_bundle(self, spec: str) -> str:
+        """IIB's bundle resolution (first manifest of a Docker list; v2s2 only)."""
+        return resolved_bundle_from_manifest(spec, self.get_manifest(spec))
+
+    def get_resolved_bundles(self, specs: Iterable[str]) -> list[str]:
+        """``get_resolved_bundle`` for each spec, duplicates removed, first-seen order kept."""
+        resolved: dict[str, None] = {}
+        for spec in specs:
+            resolved.setdefault(self.get_resolved_bundle(spec), None)
+        return list(resolved)
+
+    # ------------------------------------------------------------------ inspection
+
+    def get_image_arches(self, spec: str) -> set[str]:
+        """IIB's ``get_image_arches`` (Docker list or Docker v2s2 only, IIB's message else)."""
+        ref = parse_reference(spec)
+        manifest = self.client.get_manifest(ref)
+        config = None
+        if manifest.media_type == mt.DOCKER_MANIFEST:
+            config = self._config(ref, manifest)
+        return image_arches_from_manifest(spec, manifest, config)
+
+    def platform_images(
+        self, spec: str, arches: Collection[str] | None = None
+    ) -> list[PlatformImage]:
+        """Every architecture's image of ``spec`` (any format), optionally only ``arches``.
+
+        Attestation entries (``unknown/unknown``) are left out.
+        """
+        ref = parse_reference(spec)
+        manifest = self.client.get_manifest(ref)
+        return self._platform_images(ref, manifest, arches)
+
+    def _platform_images(
+        self, ref: ImageReference, manifest: Manifest, arches: Collection[str] | None
+    ) -> list[PlatformImage]:
+        if manifest.is_image:
+            config = self._config(ref, manifest)
+            images = [
+                PlatformImage(config.platform, manifest, config, ref.with_digest(manifest.digest))
+            ]
+        elif manifest.is_index:
+            images = []
+            for entry in manifest.manifests:
+                if _is_attestation(entry):
+                    continue
+                if (
+                    arches is not None
+                    and entry.platform
+                    and entry.platform.architecture not in arches
+                ):
+                    continue
+                child_ref = ref.with_digest(entry.digest)
+                child = self.client.get_manifest(child_ref)
+                if not child.is_image:
+                    raise UnsupportedManifestError(
+                        f"The entry {entry.digest} of {ref} is a {child.media_type}, not an image"
+                    )
+                config = self._config(ref, child)
+                platform = entry.platform or config.platform
+                images.append(PlatformImage(platform, child, config, child_ref))
+        else:
+            raise UnsupportedManifestError(
+                f"The image {ref} has a {manifest.media_type} manifest, which is not supported"
+            )
+        if arches is not None:
+            found = {image.platform.architecture for image in images}
+            missing = set(arches) - found
+            if missing:
+                raise RegistryError(
+                    f"The image {ref} is not available for the following arches: "
+                    f"{', '.join(sorted(missing))}"
+                )
+        return images
+
+    def _config(self, ref: ImageReference, manifest: Manifest) -> ImageConfig:
+        descriptor = manifest.config
+        raw = self.client.read_blob(ref, descriptor.digest)
+        return ImageConfig.parse(raw)
+
+    def _pick(self, spec: str, arch: str | None) -> PlatformImage:
+        images = self.platform_images(spec)
+        if not images:
+            raise RegistryError(f"The image {spec} has no image for any platform")
+        if arch is None:
+            for image in images:
+                if image.platform.architecture == _DEFAULT_PLATFORM.architecture:
+                    return image
+            return images[0]
+        for image in images:
+            if image.platform.architecture == arch:
+                return image
+        available = ", ".join(sorted({i.platform.architecture for i in images}))
+        raise RegistryError(f"The image {spec} has no {arch} image (available: {available})")
+
+    def get_image_config(self, spec: str, arch: str | None = None) -> ImageConfig:
+        """The config of ``spec`` for ``arch`` (default: amd64 when present, else the first)."""
+        return self._pick(spec, arch).config
+
+    def get_image_labels(self, spec: str, arch: str | None = None) -> dict[str, str]:
+        """``config.Labels`` of ``spec`` (for a list: the ``arch`` image, amd64 by default)."""
+        return self.get_image_config(spec, arch).labels
+
+    def get_image_label(self, spec: str, label: str, arch: str | None = None) -> str:
+        """One label's value, ``''`` when absent (IIB's ``get_image_label``)."""
+        return self.get_image_labels(spec, arch).get(label, "")
+
+    def labels_per_arch(self, spec: str) -> dict[str, dict[str, str]]:
+        """Labels of every architecture's image, keyed by architecture."""
+        images = self.platform_images(spec)
+        keys = _arch_keys([image.platform for image in images])
+        return {key: image.config.labels for key, image in zip(keys, images, strict=True)}
+
+    # ------------------------------------------------------------------ unpack
+
+    def unpack(
+        self,
+        spec: str,
+        dest: Path,
+        *,
+        arch: str | None = None,
+        include: Sequence[str] | None = None,
+        limits: UnpackLimits | None = None,
+    ) -> UnpackStats:
+        """Extract the filesystem of ``spec`` (the ``arch`` image) into ``dest``.
+
+        Layers are streamed (resuming on drops, digest-verified) and applied with the safety
+        rules of ``services.common.registry.unpack``; ``include`` limits it to some paths.
+        """
+        image = self._pick(spec, arch)
+        unpacker = Unpacker(dest, limits=limits, include=include, source=spec)
+        for layer in image.manifest.layers:
+            if mt.is_foreign_layer(layer.media_type):
+                raise UnsupportedManifestError(
+                    f"The image {spec} has a foreign layer {layer.digest}, which cannot be unpacked"
+                )
+            with self.client.open_blob(image.ref, layer.digest, layer.size) as reader:
+                unpacker.apply_layer(reader, layer.digest)
+        return unpacker.finish()
+
+    # ------------------------------------------------------------------ build
+
+    def build(
+        self,
+        base: str,
+        targets: Sequence[str],
+        layers: Sequence[Layer] = (),
+        changes: ConfigChanges | None = None,
+        *,
+        arches: Collection[str] | None = None,
+        created: str = EPOCH,
+        author: str | None = None,
+        arch_tags: bool = False,
+        scratch_format: mt.ImageFormat = mt.ImageFormat.DOCKER,
+        scratch_platform: Platform | None = _DEFAULT_PLATFORM,
+    ) -> BuildResult:
+        """Build ``base`` + ``layers`` + ``changes`` for each architecture and push it.
+
+        ``targets`` are tagged pull specs; the first one's repository receives the blobs and
+        per-arch manifests, the others get the result by ``copy`` (blob mounts on the same
+        registry). A list/index base gives per-arch manifests plus a list/index of the same
+        format (entries sorted by architecture, like IIB); a single-image base gives a
+        one-entry list of its format; ``scratch`` gives a single image manifest (no list) of
+        ``scratch_format`` whose config carries ``scratch_platform`` (none when None).
+        ``arches`` restricts (and requires) architectures. ``arch_tags`` also tags each
+        per-arch manifest ``<first tag>-<arch>`` as IIB does.
+        """
+        if not targets:
+            raise ValueError("build needs at least one target")
+        refs = [parse_reference(t) for t in targets]
+        for ref, text in zip(refs, targets, strict=True):
+            if not ref.tag or ref.digest:
+                raise InvalidReferenceError(f"The build target {text} must be a tag, not a digest")
+        primary = refs[0]
+        changes = changes or ConfigChanges()
+        added = [(layer.diff_id, layer.created_by or "iib: add layer") for layer in layers]
+        present = _Present()
+
+        if base == SCRATCH:
+            config = ImageConfig.scratch(scratch_platform).derive(
+                changes, added, created=created, author=author
+            )
+            digest, raw = self._push_image(
+                primary, scratch_format, config, [], None, layers, present, tag=None
+            )
+            final_raw, media_type = raw, scratch_format.manifest_type
+            arch_key = scratch_platform.architecture if scratch_platform else ""
+            per_arch = {arch_key: digest}
+            arch_specs: dict[str, str] = {}
+        else:
+            base_ref = parse_reference(base)
+            base_manifest = self.client.get_manifest(base_ref)
+            images = self._platform_images(base_ref, base_manifest, arches)
+            entries_raw: dict[str, dict[str, Any]] = {}
+            if base_manifest.is_index:
+                list_format = base_manifest.format
+                for entry in base_manifest.manifests:
+                    if entry.raw is not None:
+                        entries_raw[entry.digest] = dict(entry.raw)
+            else:
+                list_format = base_manifest.format
+            ordered = sorted(
+                images, key=lambda i: (i.platform.architecture, i.platform.variant or "")
+            )
+            keys = _arch_keys([image.platform for image in ordered])
+            new_entries: list[Descriptor] = []
+            per_arch, arch_specs = {}, {}
+            for key, image in zip(keys, ordered, strict=True):
+                if (
+                    image.config.architecture
+                    and image.config.architecture != image.platform.architecture
+                ):
+                    raise RegistryError(
+                        f"Wrong arch in the base image {base}: the {image.platform.key} entry's "
+                        f"config says {image.config.architecture}"
+                    )
+                config = image.config.derive(changes, added, created=created, author=author)
+                tag = f"{primary.tag}-{key.replace('/', '-')}" if arch_tags else None
+                digest, raw = self._push_image(
+                    primary,
+                    image.manifest.format,
+                    config,
+                    image.manifest.layers,
+                    base_ref,
+                    layers,
+                    present,
+                    tag=tag,
+                )
+                per_arch[key] = digest
+                if tag:
+                    arch_specs[key] = str(primary.with_tag(tag))
+                entry_json = entries_raw.get(image.manifest.digest) or {
+                    "platform": image.platform.to_json()
+                }
+                entry_json.update(
+                    {
+                        "mediaType": image.manifest.format.manifest_type,
+                        "size": len(raw),
+                        "digest": digest,
+                    }
+                )
+                ordered_json = {
+                    "mediaType": entry_json.pop("mediaType"),
+                    "size": entry_json.pop("size"),
+                    "digest": entry_json.pop("digest"),
+                    **entry_json,
+                }
+                new_entries.append(
+                    Descriptor(
+                        ordered_json["mediaType"],
+                        digest,
+                        len(raw),
+                        image.platform,
+                        raw=ordered_json,
+                    )
+                )
+            final_raw = index_manifest_bytes(list_format, new_entries)
+            media_type = list_format.index_type
+
+        same_repo = [
+            r for r in refs if (r.registry, r.repository) == (primary.registry, primary.repository)
+        ]
+        digest = ""
+        for ref in same_repo:
+            digest = self.client.put_manifest(ref, final_raw, media_type)
+        others = [r for r in refs if r not in same_repo]
+        if others:
+            self.copy(str(primary.with_digest(digest)), [str(r) for r in others])
+        log.info("Pushed %s (%s) to %s", digest, media_type, ", ".join(targets))
+        return BuildResult(
+            digest=digest,
+            media_type=media_type,
+            pull_specs=list(targets),
+            manifests=per_arch,
+            arch_pull_specs=arch_specs,
+        )
+
+    def _push_image(
+        self,
+        target: ImageReference,
+        fmt: mt.ImageFormat,
+        config: ImageConfig,
+        base_layers: Sequence[Descriptor],
+        base_ref: ImageReference | None,
+        layers: Sequence[Layer],
+        present: _Present,
+        tag: str | None,
+    ) -> tuple[str, bytes]:
+        """Push one architecture: base blobs (mount/copy), config, new layers, manifest."""
+        for descriptor in base_layers:
+            if mt.is_foreign_layer(descriptor.media_type) or descriptor.digest in present.digests:
+                continue
+            assert base_ref is not None
+            self.client.copy_blob(base_ref, target, descriptor.digest, descriptor.size)
+            present.digests.add(descriptor.digest)
+        config_digest = self.client.upload_blob(target, config.raw)
+        present.digests.add(config_digest)
+        for layer in layers:
+            if layer.digest in present.digests:
+                continue
+            self.client.upload_blob(target, layer.path, layer.digest, size=layer.size)
+            present.digests.add(layer.digest)
+        config_descriptor = Descriptor(fmt.config_type, config_digest, len(config.raw))
+        raw = image_manifest_bytes(
+            fmt,
+            config_descriptor,
+            [*base_layers, *(layer.descriptor(fmt) for layer in layers)],
+        )
+        target_ref = target.with_tag(tag) if tag else target.with_digest(compute_digest(raw))
+        digest = self.client.put_manifest(target_ref, raw, fmt.manifest_type)
+        return digest, raw
+
+    # ------------------------------------------------------------------ copy / tags / delete
+
+    def copy(self, source: str, targets: Sequence[str]) -> str:
+        """Copy ``source`` (an image or a whole list, all architectures) to each target.
+
+        Manifest bytes are pushed unchanged, so every target has the source's digest. Blobs are
+        mounted within a registry and streamed between registries. Targets without a tag get
+        the manifest by digest only. Returns the digest.
+        """
+        src = parse_reference(source)
+        manifest = self.client.get_manifest(src)
+        for text in targets:
+            target = parse_reference(text)
+            present = _Present()
+            self._copy_manifest(src, manifest, target, present)
+            if target.tag:
+                self.client.put_manifest(target.with_tag(target.tag), manifest)
+            else:
+                self.client.put_manifest(target.with_digest(manifest.digest), manifest)
+        return manifest.digest
+
+    def _copy_manifest(
+        self, src: ImageReference, manifest: Manifest, target: ImageReference, present: _Present
+    ) -> None:
+        if manifest.is_index:
+            for entry in manifest.manifests:
+                child = self.client.get_manifest(src.with_digest(entry.digest))
+                self._copy_manifest(src, child, target, present)
+                self.client.put_manifest(target.with_digest(child.digest), child)
+            return
+        if not manifest.is_image:
+            raise UnsupportedManifestError(
+                f"Cannot copy {src}: {manifest.media_type} manifests are not supported"
+            )
+        for descriptor in [manifest.config, *manifest.layers]:
+            if mt.is_foreign_layer(descriptor.media_type) or descriptor.digest in present.digests:
+                continue
+            self.client.copy_blob(src, target, descriptor.digest, descriptor.size)
+            present.digests.add(descriptor.digest)
+
+    def list_tags(self, repository: str) -> list[str]:
+        """Tags of the repository of ``repository`` (a pull spec; its tag is ignored)."""
+        return self.client.list_tags(parse_reference(repository))
+
+    def delete(self, spec: str) -> None:
+        """Delete the manifest ``spec`` points at (so every tag pointing at it)."""
+        self.client.delete_manifest(parse_reference(spec))

@@ -1,0 +1,276 @@
+"""Reproducible layers: the same tree description always gives the same blob, byte for byte.
+
+Rules (what makes a layer reproducible):
+
+- entries are written sorted by path components, parents before children; missing parent
+  directories are added (mode 0755, owned by ``parent_uid``/``parent_gid``, default 0:0);
+- every header has ``mtime = 0``, empty user/group names, the uid/gid/mode given in the
+  description (mode masked to 0o7777); PAX format, UTF-8 names;
+- the gzip stream has ``mtime = 0``, no file name, and a fixed compression level.
+
+Files can be given as bytes or as a path on disk; paths are streamed (never held in memory).
+The tar stream is hashed as it is written (``diff_id``) and so is the gzip stream (``digest``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import posixpath
+import stat
+import tarfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from services.common.registry.digests import DigestHasher
+from services.common.registry.manifest import Descriptor
+from services.common.registry.mediatypes import ImageFormat
+
+__all__ = [
+    "Layer",
+    "LayerDirectory",
+    "LayerEntry",
+    "LayerFile",
+    "LayerSymlink",
+    "LayerWhiteout",
+    "build_layer",
+    "tree_entries",
+]
+
+_COPY_BUFFER = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class LayerFile:
+    """A regular file: ``data`` in memory or ``source`` on disk (exactly one of them)."""
+
+    path: str
+    data: bytes | None = None
+    source: Path | None = None
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.data is None) == (self.source is None):
+            raise ValueError(f"{self.path}: give either data or source")
+
+
+@dataclass(frozen=True)
+class LayerDirectory:
+    """A directory."""
+
+    path: str
+    mode: int = 0o755
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True)
+class LayerSymlink:
+    """A symbolic link to ``target`` (stored verbatim)."""
+
+    path: str
+    target: str
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True)
+class LayerWhiteout:
+    """Deletes ``path`` from lower layers (``.wh.<name>``), or with ``opaque`` all of its
+    lower-layer contents (``<path>/.wh..wh..opq``) — the way oc-mirror replaces ``/configs``."""
+
+    path: str
+    opaque: bool = False
+
+
+LayerEntry = LayerFile | LayerDirectory | LayerSymlink | LayerWhiteout
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A built layer blob on disk."""
+
+    path: Path
+    digest: str
+    diff_id: str
+    size: int
+    uncompressed_size: int
+    created_by: str = ""
+
+    def descriptor(self, fmt: ImageFormat) -> Descriptor:
+        """The layer's descriptor in a manifest of ``fmt`` (gzip media type of that format)."""
+        return Descriptor(fmt.layer_gzip_type, self.digest, self.size)
+
+
+def _clean(path: str) -> str:
+    cleaned = posixpath.normpath("/" + path.strip()).lstrip("/")
+    if not cleaned or cleaned == ".":
+        raise ValueError(f"invalid layer path {path!r}")
+    return cleaned
+
+
+def _sort_key(path: str) -> tuple[str, ...]:
+    return tuple(path.split("/"))
+
+
+class _HashingWriter(io.RawIOBase):
+    """Writes through to ``target`` while hashing what passes."""
+
+    def __init__(self, target: BinaryIO | io.RawIOBase | gzip.GzipFile) -> None:
+        super().__init__()
+        self.target = target
+        self.hasher = DigestHasher()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        self.hasher.update(data)
+        self.target.write(data)
+        return len(data)
+
+
+def build_layer(
+    entries: Iterable[LayerEntry],
+    dest: Path,
+    *,
+    compresslevel: int = 6,
+    created_by: str = "",
+    parent_uid: int = 0,
+    parent_gid: int = 0,
+) -> Layer:
+    """Write a reproducible ``tar+gzip`` layer to ``dest``; returns digest, diff_id and size."""
+    by_path: dict[str, LayerEntry] = {}
+    for entry in entries:
+        path = _clean(entry.path)
+        name = path
+        if isinstance(entry, LayerWhiteout):
+            if entry.opaque:
+                name = posixpath.join(path, ".wh..wh..opq")
+            else:
+                head, tail = posixpath.split(path)
+                name = posixpath.join(head, f".wh.{tail}")
+        if name in by_path:
+            raise ValueError(f"duplicate layer path {name!r}")
+        by_path[name] = entry
+    for name in list(by_path):
+        parent = posixpath.dirname(name)
+        while parent:
+            if parent not in by_path:
+                by_path[parent] = LayerDirectory(parent, 0o755, parent_uid, parent_gid)
+            elif not isinstance(by_path[parent], LayerDirectory):
+                raise ValueError(f"{parent!r} is used as a directory and as a file")
+            parent = posixpath.dirname(parent)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with dest.open("wb") as out:
+        blob = _HashingWriter(out)
+        with gzip.GzipFile(
+            filename="", mode="wb", fileobj=blob, compresslevel=compresslevel, mtime=0
+        ) as gz:
+            tar_stream = _HashingWriter(gz)
+            with tarfile.open(
+                fileobj=tar_stream,
+                mode="w|",
+                format=tarfile.PAX_FORMAT,
+                encoding="utf-8",
+                bufsize=_COPY_BUFFER,
+            ) as tar:
+                tar.copybufsize = _COPY_BUFFER  # type: ignore[attr-defined]  # missing from typeshed
+                for name in sorted(by_path, key=_sort_key):
+                    _add(tar, name, by_path[name])
+    return Layer(
+        path=dest,
+        digest=blob.hasher.digest,
+        diff_id=tar_stream.hasher.digest,
+        size=blob.hasher.size,
+        uncompressed_size=tar_stream.hasher.size,
+        created_by=created_by,
+    )
+
+
+def _header(name: str, type_: bytes, mode: int, uid: int, gid: int) -> tarfile.TarInfo:
+    if uid < 0 or gid < 0:
+        raise ValueError(f"{name}: uid and gid must not be negative")
+    info = tarfile.TarInfo(name)
+    info.type = type_
+    info.mode = mode & 0o7777
+    info.uid, info.gid = uid, gid
+    info.uname = info.gname = ""
+    info.mtime = 0
+    return info
+
+
+def _add(tar: tarfile.TarFile, name: str, entry: LayerEntry) -> None:
+    if isinstance(entry, LayerDirectory):
+        tar.addfile(_header(name, tarfile.DIRTYPE, entry.mode, entry.uid, entry.gid))
+    elif isinstance(entry, LayerSymlink):
+        info = _header(name, tarfile.SYMTYPE, 0o777, entry.uid, entry.gid)
+        info.linkname = entry.target
+        tar.addfile(info)
+    elif isinstance(entry, LayerWhiteout):
+        tar.addfile(_header(name, tarfile.REGTYPE, 0o644, 0, 0), io.BytesIO(b""))
+    elif entry.data is not None:
+        info = _header(name, tarfile.REGTYPE, entry.mode, entry.uid, entry.gid)
+        info.size = len(entry.data)
+        tar.addfile(info, io.BytesIO(entry.data))
+    else:
+        assert entry.source is not None
+        with entry.source.open("rb") as source:
+            info = _header(name, tarfile.REGTYPE, entry.mode, entry.uid, entry.gid)
+            info.size = os.fstat(source.fileno()).st_size
+            tar.addfile(info, source)
+
+
+def tree_entries(
+    source_dir: Path,
+    dest: str,
+    *,
+    uid: int = 0,
+    gid: int = 0,
+    file_mode: int | None = None,
+    dir_mode: int | None = None,
+    exclude: Sequence[str] = (),
+) -> list[LayerEntry]:
+    """Describe a directory on disk as layer entries under ``dest`` (like ``COPY src dest``).
+
+    Files are referenced by path (streamed at build time). Modes are the source's permission
+    bits unless ``file_mode``/``dir_mode`` is given; ownership is ``uid:gid`` (``--chown``).
+    Symlinks are kept as symlinks; other special files are refused.
+    """
+    root = Path(source_dir)
+    base = _clean(dest)
+    entries: list[LayerEntry] = [
+        LayerDirectory(
+            base, dir_mode if dir_mode is not None else stat.S_IMODE(root.stat().st_mode), uid, gid
+        )
+    ]
+    excluded = set(exclude)
+    for current, dirnames, filenames in os.walk(root):
+        rel_dir = Path(current).relative_to(root)
+        dirnames[:] = sorted(d for d in dirnames if str(rel_dir / d) not in excluded)
+        for name in sorted(dirnames) + sorted(filenames):
+            rel = rel_dir / name
+            if str(rel) in excluded:
+                continue
+            full = Path(current) / name
+            target = posixpath.join(base, rel.as_posix())
+            info = full.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                entries.append(LayerSymlink(target, os.readlink(full), uid, gid))
+                if name in dirnames:
+                    dirnames.remove(name)
+            elif stat.S_ISDIR(info.st_mode):
+                mode = dir_mode if dir_mode is not None else stat.S_IMODE(info.st_mode)
+                entries.append(LayerDirectory(target, mode, uid, gid))
+            elif stat.S_ISREG(info.st_mode):
+                mode = file_mode if file_mode is not None else stat.S_IMODE(info.st_mode)
+                entries.append(LayerFile(target, source=full, mode=mode, uid=uid, gid=gid))
+            else:
+                raise ValueError(f"{full} is not a regular file, directory or symlink")
+    return entries
