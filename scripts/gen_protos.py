@@ -61,7 +61,9 @@ def generate(pb_dir: Path, descriptor: Path) -> None:
     includes = [f"-I{d}" for d in _include_dirs()]
     pb_dir.mkdir(parents=True, exist_ok=True)
     out = str(pb_dir)
-    _protoc([*includes, f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *protos])
+    _protoc(
+        [*includes, f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}", *protos]
+    )
     for path in pb_dir.rglob("*.py*"):
         text = path.read_text()
         path.write_text(_IMPORT_RE.sub(r"\1 services.common.pb.\2.", text))

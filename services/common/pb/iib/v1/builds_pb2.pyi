@@ -63,3 +63,11 @@ class SubmitRequest(_message.Message):
     body: _httpbody_pb2.HttpBody
     request_id: str
     def __init__(self, body: _Optional[_Union[_httpbody_pb2.HttpBody, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetDocsPageRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetOpenApiDocumentRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

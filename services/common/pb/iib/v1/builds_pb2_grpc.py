@@ -848,3 +848,123 @@ class Builds:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class DocsStub:
+    """Docs serves the API documentation: a Redoc page at / and the OpenAPI document it renders.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.GetDocsPage = channel.unary_unary(
+                '/iib.v1.Docs/GetDocsPage',
+                request_serializer=iib_dot_v1_dot_builds__pb2.GetDocsPageRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+        self.GetOpenApiDocument = channel.unary_unary(
+                '/iib.v1.Docs/GetOpenApiDocument',
+                request_serializer=iib_dot_v1_dot_builds__pb2.GetOpenApiDocumentRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
+
+
+class DocsServicer:
+    """Docs serves the API documentation: a Redoc page at / and the OpenAPI document it renders.
+    """
+
+    def GetDocsPage(self, request, context):
+        """Returns the HTML documentation page.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetOpenApiDocument(self, request, context):
+        """Returns the OpenAPI document (YAML) describing /api/v1.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_DocsServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'GetDocsPage': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDocsPage,
+                    request_deserializer=iib_dot_v1_dot_builds__pb2.GetDocsPageRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetOpenApiDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetOpenApiDocument,
+                    request_deserializer=iib_dot_v1_dot_builds__pb2.GetOpenApiDocumentRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'iib.v1.Docs', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('iib.v1.Docs', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Docs:
+    """Docs serves the API documentation: a Redoc page at / and the OpenAPI document it renders.
+    """
+
+    @staticmethod
+    def GetDocsPage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iib.v1.Docs/GetDocsPage',
+            iib_dot_v1_dot_builds__pb2.GetDocsPageRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetOpenApiDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iib.v1.Docs/GetOpenApiDocument',
+            iib_dot_v1_dot_builds__pb2.GetOpenApiDocumentRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

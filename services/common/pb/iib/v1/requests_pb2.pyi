@@ -301,3 +301,17 @@ class UpdateRequestResponse(_message.Message):
     request: WorkRequest
     state_changed: bool
     def __init__(self, request: _Optional[_Union[WorkRequest, _Mapping]] = ..., state_changed: _Optional[bool] = ...) -> None: ...
+
+class WorkItem(_message.Message):
+    __slots__ = ("request_id", "request_type", "queue", "serial", "serial_key")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_TYPE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    SERIAL_KEY_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    request_type: RequestType
+    queue: str
+    serial: bool
+    serial_key: str
+    def __init__(self, request_id: _Optional[int] = ..., request_type: _Optional[_Union[RequestType, str]] = ..., queue: _Optional[str] = ..., serial: _Optional[bool] = ..., serial_key: _Optional[str] = ...) -> None: ...

@@ -1,0 +1,558 @@
+"""Typed settings, loaded once at start-up from the environment and an optional settings file.
+
+Every setting has IIB's name (``IIB_MAX_PER_PAGE``, ``LOGIN_DISABLED``, ``iib_registry`` ...).
+Sources, later ones winning:
+
+1. the defaults below;
+2. the settings file named by ``IIB_SETTINGS_FILE``: a Python file (IIB's ``settings.py``
+   style: module-level assignments) or a JSON object;
+3. environment variables with the setting's name; structured values (lists, dicts) are JSON,
+   booleans are ``true``/``false``/``1``/``0``/``yes``/``no``.
+
+A missing or malformed setting raises ``ConfigError`` whose message names the setting, so a
+service refuses to start instead of misbehaving later. ``docs/configuration.md`` lists them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import runpy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.common.errors import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+Parser = Callable[[str, Any], Any]
+
+
+# --- parsers: (setting name, raw value) -> typed value; raw is a str from the environment or
+# any Python value from a settings file -------------------------------------------------------
+
+
+def _json_if_str(name: str, raw: Any, expected: str) -> Any:
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise ConfigError(
+                f"Invalid setting {name}: expected {expected} as JSON ({exc})"
+            ) from exc
+    return raw
+
+
+def p_str(name: str, raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise ConfigError(f"Invalid setting {name}: expected a string, got {raw!r}")
+    return raw
+
+
+def p_opt_str(name: str, raw: Any) -> str | None:
+    if raw is None or raw == "":
+        return None
+    return p_str(name, raw)
+
+
+def p_bool(name: str, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if isinstance(raw, str) and raw.strip().lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"Invalid setting {name}: expected a boolean (true/false), got {raw!r}")
+
+
+def p_int(minimum: int | None = None) -> Parser:
+    def parse(name: str, raw: Any) -> int:
+        value: Any = raw
+        if isinstance(raw, str):
+            try:
+                value = int(raw.strip())
+            except ValueError:
+                value = None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"Invalid setting {name}: expected an integer, got {raw!r}")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"Invalid setting {name}: must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def p_float(minimum: float | None = None) -> Parser:
+    def parse(name: str, raw: Any) -> float:
+        try:
+            value = float(raw.strip() if isinstance(raw, str) else raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"Invalid setting {name}: expected a number, got {raw!r}") from None
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"Invalid setting {name}: must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def p_str_list(name: str, raw: Any) -> tuple[str, ...]:
+    value = _json_if_str(name, raw, "a list of strings")
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"Invalid setting {name}: expected a list of strings, got {raw!r}")
+    return tuple(value)
+
+
+def p_dict(name: str, raw: Any) -> dict[str, Any]:
+    value = _json_if_str(name, raw, "an object")
+    if not isinstance(value, dict):
+        raise ConfigError(f"Invalid setting {name}: expected an object (dict), got {raw!r}")
+    return dict(value)
+
+
+def p_str_dict(name: str, raw: Any) -> dict[str, str]:
+    value = p_dict(name, raw)
+    for key, val in value.items():
+        if not isinstance(key, str) or not isinstance(val, str):
+            raise ConfigError(f"Invalid setting {name}: keys and values must be strings")
+    return value
+
+
+def p_binary_image_config(name: str, raw: Any) -> dict[str, dict[str, str]]:
+    value = _json_if_str(name, raw, "an object")
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"Invalid setting {name}: must be a dict mapping distribution_scope to another dict "
+            "mapping ocp_version to binary_image"
+        )
+    for scope, inner in value.items():
+        if scope not in ("dev", "stage", "prod"):
+            raise ConfigError(
+                f"Invalid setting {name}: distribution_scope values must be one of the "
+                f'following "prod", "stage" or "dev" strings, got {scope!r}'
+            )
+        if not isinstance(inner, dict):
+            raise ConfigError(
+                f"Invalid setting {name}: value for distribution_scope {scope!r} must be a dict "
+                "mapping ocp_version to binary_image"
+            )
+        for ocp_version, image in inner.items():
+            if not isinstance(ocp_version, str) or not isinstance(image, str):
+                raise ConfigError(
+                    f"Invalid setting {name}: all ocp_version and binary_image values must be "
+                    "strings"
+                )
+    return value
+
+
+def p_user_to_queue(name: str, raw: Any) -> dict[str, str | dict[str, str]]:
+    value = _json_if_str(name, raw, "an object")
+    unsupported = (
+        f"Invalid setting {name}: unsupported type (must be dict[str, str] or "
+        "dict[str, dict[str, str]])"
+    )
+    if not isinstance(value, dict):
+        raise ConfigError(unsupported)
+    for user, queue in value.items():
+        if isinstance(queue, dict):
+            if not queue.get("all"):
+                raise ConfigError(
+                    f'Invalid setting {name}: Users in "IIB_USER_TO_QUEUE" must have default '
+                    f"queue `all` defined (user {user!r})"
+                )
+            if not all(isinstance(k, str) and isinstance(v, str) for k, v in queue.items()):
+                raise ConfigError(unsupported)
+        elif not isinstance(queue, str):
+            raise ConfigError(unsupported)
+    return value
+
+
+def p_greenwave_config(name: str, raw: Any) -> dict[str | None, dict[str, str]]:
+    """Queue name → Greenwave query. The JSON key ``"null"`` (or Python ``None``) is the
+    default queue, as IIB's ``None`` key."""
+    value = _json_if_str(name, raw, "an object")
+    if not isinstance(value, dict):
+        raise ConfigError(f"Invalid setting {name}: expected an object (dict), got {raw!r}")
+    required = {"decision_context", "product_version", "subject_type"}
+    out: dict[str | None, dict[str, str]] = {}
+    for queue, conf in value.items():
+        key = None if queue in (None, "null") else queue
+        if not isinstance(conf, dict):
+            raise ConfigError(f"Invalid setting {name}: the value for queue {key} must be a dict")
+        missing = required - conf.keys()
+        if missing:
+            raise ConfigError(
+                f"Invalid setting {name}: Missing required params "
+                f"{', '.join(sorted(missing))} for queue {key}"
+            )
+        extra = conf.keys() - required
+        if extra:
+            raise ConfigError(
+                f"Invalid setting {name}: Invalid params {', '.join(sorted(extra))} for queue {key}"
+            )
+        if conf["subject_type"] != "koji_build":
+            raise ConfigError(
+                f'Invalid setting {name}: IIB only supports gating for subject_type "koji_build". '
+                f"Invalid subject_type {conf['subject_type']} defined for queue {key}"
+            )
+        out[key] = dict(conf)
+    return out
+
+
+def p_log_level(name: str, raw: Any) -> str:
+    level = p_str(name, raw).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"Invalid setting {name}: unknown log level {raw!r}")
+    return level
+
+
+def p_address(name: str, raw: Any) -> str:
+    """``host:port`` with a numeric port."""
+    text = p_str(name, raw)
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"Invalid setting {name}: expected host:port, got {raw!r}")
+    return text
+
+
+def p_path(name: str, raw: Any) -> Path:
+    return Path(p_str(name, raw))
+
+
+def p_opt_path(name: str, raw: Any) -> Path | None:
+    if raw is None or raw == "":
+        return None
+    return Path(p_str(name, raw))
+
+
+def _setting(env: str, default: Any, parser: Parser, doc: str) -> Any:
+    if isinstance(default, dict | list):
+        return field(
+            default_factory=lambda: type(default)(default),
+            metadata={"env": env, "parse": parser, "doc": doc},
+        )
+    return field(default=default, metadata={"env": env, "parse": parser, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the system, typed. Build it with :func:`load_settings`."""
+
+    # --- IIB's REST API settings (seed README, "Configuring the REST API") -------------------
+    additional_loggers: tuple[str, ...] = _setting(
+        "IIB_ADDITIONAL_LOGGERS", (), p_str_list, "Loggers that get IIB_LOG_LEVEL too."
+    )
+    aws_s3_bucket_name: str | None = _setting(
+        "IIB_AWS_S3_BUCKET_NAME", None, p_opt_str, "S3 bucket holding request artifacts."
+    )
+    binary_image_config: dict[str, dict[str, str]] = _setting(
+        "IIB_BINARY_IMAGE_CONFIG",
+        {},
+        p_binary_image_config,
+        "distribution_scope → {ocp_version → binary image}; non-empty makes binary_image optional.",
+    )
+    graph_mode_index_allow_list: tuple[str, ...] = _setting(
+        "IIB_GRAPH_MODE_INDEX_ALLOW_LIST", (), p_str_list, "Indexes that may use graph_update_mode."
+    )
+    graph_mode_options: tuple[str, ...] = _setting(
+        "IIB_GRAPH_MODE_OPTIONS",
+        ("replaces", "semver", "semver-skippatch"),
+        p_str_list,
+        "Valid graph_update_mode values.",
+    )
+    greenwave_config: dict[str | None, dict[str, str]] = _setting(
+        "IIB_GREENWAVE_CONFIG", {}, p_greenwave_config, "Queue → Greenwave decision query."
+    )
+    index_to_gitlab_push_map: dict[str, str] = _setting(
+        "IIB_INDEX_TO_GITLAB_PUSH_MAP", {}, p_str_dict, "Index repo → GitLab repo (passed through)."
+    )
+    log_format: str | None = _setting(
+        "IIB_LOG_FORMAT", None, p_opt_str, "A logging format string; unset = JSON lines."
+    )
+    log_level: str = _setting("IIB_LOG_LEVEL", "INFO", p_log_level, "Log level.")
+    max_per_page: int = _setting("IIB_MAX_PER_PAGE", 20, p_int(1), "Largest page of GET /builds.")
+    messaging_batch_state_destination: str | None = _setting(
+        "IIB_MESSAGING_BATCH_STATE_DESTINATION",
+        None,
+        p_opt_str,
+        "NATS subject of batch state messages; unset = not sent.",
+    )
+    messaging_build_state_destination: str | None = _setting(
+        "IIB_MESSAGING_BUILD_STATE_DESTINATION",
+        None,
+        p_opt_str,
+        "NATS subject of build state messages; unset = not sent.",
+    )
+    messaging_ca: str | None = _setting(
+        "IIB_MESSAGING_CA", None, p_opt_str, "CA file for the messaging (NATS) connection."
+    )
+    messaging_cert: str | None = _setting(
+        "IIB_MESSAGING_CERT", None, p_opt_str, "Client certificate for the messaging connection."
+    )
+    messaging_durable: bool = _setting(
+        "IIB_MESSAGING_DURABLE", True, p_bool, "Publish events to a JetStream stream (durable)."
+    )
+    messaging_key: str | None = _setting(
+        "IIB_MESSAGING_KEY", None, p_opt_str, "Client key for the messaging connection."
+    )
+    messaging_timeout: float = _setting(
+        "IIB_MESSAGING_TIMEOUT", 30.0, p_float(0.1), "Seconds per messaging operation."
+    )
+    messaging_urls: tuple[str, ...] = _setting(
+        "IIB_MESSAGING_URLS", (), p_str_list, "NATS URLs for events; empty = IIB_NATS_URLS."
+    )
+    request_data_days_to_live: int = _setting(
+        "IIB_REQUEST_DATA_DAYS_TO_LIVE", 3, p_int(0), "Days request artifacts are kept."
+    )
+    request_logs_dir: Path | None = _setting(
+        "IIB_REQUEST_LOGS_DIR", None, p_opt_path, "Directory of per-request log files."
+    )
+    request_related_bundles_dir: Path | None = _setting(
+        "IIB_REQUEST_RELATED_BUNDLES_DIR", None, p_opt_path, "Directory of related bundles files."
+    )
+    request_recursive_related_bundles_dir: Path | None = _setting(
+        "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR",
+        None,
+        p_opt_path,
+        "Directory of nested bundles files (alias IIB_RECURSIVE_REQUEST_RELATED_BUNDLES_DIR).",
+    )
+    user_to_queue: dict[str, str | dict[str, str]] = _setting(
+        "IIB_USER_TO_QUEUE", {}, p_user_to_queue, "User (SERIAL:/PARALLEL:) → queue routing."
+    )
+    worker_usernames: tuple[str, ...] = _setting(
+        "IIB_WORKER_USERNAMES", (), p_str_list, "Principals allowed to PATCH requests."
+    )
+    login_disabled: bool = _setting(
+        "LOGIN_DISABLED", False, p_bool, "No authentication required (anonymous requests)."
+    )
+    database_uri: str = _setting(
+        "SQLALCHEMY_DATABASE_URI",
+        "sqlite:///var/iib.db",
+        p_str,
+        "Database URL (SQLite or postgresql+psycopg2://...).",
+    )
+    otel_tracing: bool = _setting(
+        "IIB_OTEL_TRACING", False, p_bool, "Export traces over OTLP (needs OTEL_* settings)."
+    )
+
+    public_url: str | None = _setting(
+        "IIB_PUBLIC_URL",
+        None,
+        p_opt_str,
+        "Public base URL of the REST API, used in events (default: from IIB_GATEWAY_LISTEN).",
+    )
+
+    # --- identity (gateway) ----------------------------------------------------------------
+    auth_trusted_header: str | None = _setting(
+        "IIB_AUTH_TRUSTED_HEADER",
+        None,
+        p_opt_str,
+        "Header set by a trusted front proxy holding the user (e.g. X-Remote-User).",
+    )
+
+    # --- secrets -----------------------------------------------------------------------------
+    secrets_key: str | None = _setting(
+        "IIB_SECRETS_KEY",
+        None,
+        p_opt_str,
+        "Fernet key encrypting stored tokens (comma-separated keys rotate: first encrypts).",
+    )
+    secrets_key_file: Path | None = _setting(
+        "IIB_SECRETS_KEY_FILE", None, p_opt_path, "File holding IIB_SECRETS_KEY."
+    )
+
+    # --- processes and addresses --------------------------------------------------------------
+    var_dir: Path = _setting("IIB_VAR_DIR", Path("var"), p_path, "Runtime files of iib dev.")
+    request_store_listen: str = _setting(
+        "IIB_REQUEST_STORE_LISTEN",
+        "127.0.0.1:50051",
+        p_address,
+        "host:port the request store's gRPC server binds.",
+    )
+    request_store_address: str = _setting(
+        "IIB_REQUEST_STORE_ADDRESS",
+        "127.0.0.1:50051",
+        p_address,
+        "host:port where other services reach the request store.",
+    )
+    auth_service_listen: str = _setting(
+        "IIB_AUTH_SERVICE_LISTEN",
+        "127.0.0.1:50052",
+        p_address,
+        "host:port of the gateway's ext_authz service.",
+    )
+    gateway_listen: str = _setting(
+        "IIB_GATEWAY_LISTEN", "127.0.0.1:8443", p_address, "host:port Envoy serves /api/v1 on."
+    )
+    gateway_admin_port: int = _setting(
+        "IIB_GATEWAY_ADMIN_PORT", 9901, p_int(1), "Envoy admin port (loopback only)."
+    )
+    gateway_tls_cert: Path | None = _setting(
+        "IIB_GATEWAY_TLS_CERT", None, p_opt_path, "TLS certificate (PEM); unset = plain HTTP."
+    )
+    gateway_tls_key: Path | None = _setting(
+        "IIB_GATEWAY_TLS_KEY", None, p_opt_path, "TLS private key (PEM)."
+    )
+    grpc_workers: int = _setting(
+        "IIB_GRPC_WORKERS", 16, p_int(1), "Threads serving gRPC calls per service."
+    )
+
+    @property
+    def artifacts_local(self) -> bool:
+        """True when artifacts are read from local directories rather than S3."""
+        return not self.aws_s3_bucket_name
+
+    def validate(self) -> None:
+        """Cross-setting rules (IIB's start-up checks)."""
+        if self.greenwave_config:
+            queues: set[str] = set()
+            for value in self.user_to_queue.values():
+                if isinstance(value, str):
+                    queues.add(value)
+                else:
+                    queues.update(value.values())
+            invalid = [q for q in self.greenwave_config if q is not None and q not in queues]
+            if invalid:
+                raise ConfigError(
+                    'Invalid setting IIB_GREENWAVE_CONFIG: The following queues are invalid in "'
+                    f'IIB_GREENWAVE_CONFIG": {", ".join(sorted(invalid))}'
+                )
+        if not self.aws_s3_bucket_name and not self.request_recursive_related_bundles_dir:
+            raise ConfigError(
+                'One of "IIB_AWS_S3_BUCKET_NAME" or "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR" '
+                "must be set"
+            )
+        if self.aws_s3_bucket_name and (
+            self.request_recursive_related_bundles_dir
+            or self.request_logs_dir
+            or self.request_related_bundles_dir
+        ):
+            raise ConfigError(
+                "S3 bucket and local artifacts directories cannot be set together: set either "
+                '"IIB_AWS_S3_BUCKET_NAME" or the "IIB_REQUEST_*_DIR" settings'
+            )
+        if self.aws_s3_bucket_name and not (
+            os.environ.get("AWS_ACCESS_KEY_ID")
+            and os.environ.get("AWS_SECRET_ACCESS_KEY")
+            and os.environ.get("AWS_DEFAULT_REGION")
+        ):
+            raise ConfigError(
+                '"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY" and "AWS_DEFAULT_REGION" '
+                'environment variables must be set when "IIB_AWS_S3_BUCKET_NAME" is set'
+            )
+        if self.otel_tracing and not (
+            os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") and os.environ.get("OTEL_SERVICE_NAME")
+        ):
+            raise ConfigError(
+                '"OTEL_EXPORTER_OTLP_ENDPOINT" and "OTEL_SERVICE_NAME" environment variables '
+                "must be set when IIB_OTEL_TRACING is true"
+            )
+        if bool(self.gateway_tls_cert) != bool(self.gateway_tls_key):
+            raise ConfigError(
+                "Invalid setting IIB_GATEWAY_TLS_CERT/IIB_GATEWAY_TLS_KEY: set both or neither"
+            )
+
+    def secret_keys(self) -> list[str]:
+        """The Fernet keys (first one encrypts), from IIB_SECRETS_KEY or IIB_SECRETS_KEY_FILE."""
+        raw = self.secrets_key
+        if raw is None and self.secrets_key_file is not None:
+            try:
+                raw = self.secrets_key_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"Invalid setting IIB_SECRETS_KEY_FILE: cannot read {self.secrets_key_file}: "
+                    f"{exc.strerror}"
+                ) from None
+        if not raw:
+            raise ConfigError(
+                "Missing setting IIB_SECRETS_KEY (or IIB_SECRETS_KEY_FILE): the request store "
+                "needs a key to encrypt overwrite tokens and registry auths"
+            )
+        return [k.strip() for k in raw.split(",") if k.strip()]
+
+
+# Names accepted for a setting besides its own (IIB's README and code disagree on this one).
+_ALIASES = {
+    "IIB_RECURSIVE_REQUEST_RELATED_BUNDLES_DIR": "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR"
+}
+
+
+def _fields() -> dict[str, dataclasses.Field[Any]]:
+    return {f.metadata["env"]: f for f in dataclasses.fields(Settings)}
+
+
+def _read_settings_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"Invalid setting IIB_SETTINGS_FILE: {path} does not exist")
+    if path.suffix == ".json":
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as exc:
+            raise ConfigError(
+                f"Invalid setting IIB_SETTINGS_FILE: {path} is not JSON ({exc})"
+            ) from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"Invalid setting IIB_SETTINGS_FILE: {path} must hold a JSON object")
+        return data
+    if path.suffix == ".py":
+        try:
+            namespace = runpy.run_path(str(path))
+        except Exception as exc:
+            raise ConfigError(
+                f"Invalid setting IIB_SETTINGS_FILE: {path} failed to load: {exc}"
+            ) from None
+        return {k: v for k, v in namespace.items() if not k.startswith("_")}
+    raise ConfigError(f"Invalid setting IIB_SETTINGS_FILE: {path} must be a .py or .json file")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build and validate the settings.
+
+    :param environ: the environment to read (default ``os.environ``)
+    :param overrides: values by setting name that win over every other source (for tests and
+        for ``iib dev``'s embedded defaults)
+    :raises ConfigError: naming the setting that is missing or malformed
+    """
+    env = dict(os.environ if environ is None else environ)
+    fields = _fields()
+    raw: dict[str, Any] = {}
+
+    settings_file = env.get("IIB_SETTINGS_FILE")
+    if settings_file:
+        for key, value in _read_settings_file(Path(settings_file)).items():
+            key = _ALIASES.get(key, key)
+            if key in fields:
+                raw[key] = value
+            elif key.upper().startswith("IIB_"):
+                raise ConfigError(f"Unknown setting {key} in {settings_file}")
+    for key, value in env.items():
+        key = _ALIASES.get(key, key)
+        if key in fields:
+            raw[key] = value
+    for key, value in (overrides or {}).items():
+        key = _ALIASES.get(key, key)
+        if key not in fields:
+            raise ConfigError(f"Unknown setting {key}")
+        raw[key] = value
+
+    kwargs: dict[str, Any] = {}
+    for env_name, f in fields.items():
+        if env_name in raw:
+            kwargs[f.name] = f.metadata["parse"](env_name, raw[env_name])
+    settings = Settings(**kwargs)
+    settings.validate()
+    return settings
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(name, default, description) of every setting, for docs and ``iib settings``."""
+    rows = []
+    for f in dataclasses.fields(Settings):
+        factory = f.default_factory
+        default = factory() if callable(factory) else f.default
+        rows.append((f.metadata["env"], repr(default), f.metadata["doc"]))
+    return rows

@@ -1,0 +1,84 @@
+"""The edge between our errors and gRPC: one server interceptor, plus HttpBody helpers.
+
+Every gRPC server of the project installs :class:`ErrorInterceptor`. It translates an
+``IIBError`` raised anywhere below into the gRPC status of the error's ``grpc_code`` plus the
+``x-http-status`` metadata that Envoy's REST facade turns into the HTTP status (see
+``docs/rest-facade.md``). Any other exception is logged with its traceback and answered with
+IIB's generic 500 text, so internals never leak into a response.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.api import httpbody_pb2
+
+from services.common.errors import INTERNAL_ERROR_TEXT, IIBError
+
+__all__ = ["ErrorInterceptor", "http_body", "mark_created", "metadata_value"]
+
+log = logging.getLogger(__name__)
+HTTP_STATUS_KEY = "x-http-status"
+
+
+def http_body(data: bytes, content_type: str = "application/json") -> httpbody_pb2.HttpBody:
+    """An HttpBody answer (exact bytes and content type)."""
+    return httpbody_pb2.HttpBody(content_type=content_type, data=data)
+
+
+def mark_created(context: grpc.ServicerContext) -> None:
+    """Make Envoy answer 201 instead of 200 (sent as initial metadata)."""
+    context.send_initial_metadata(((HTTP_STATUS_KEY, "201"),))
+
+
+def metadata_value(context: grpc.ServicerContext, key: str) -> str | None:
+    """The first value of an invocation metadata key, or None."""
+    for item in context.invocation_metadata() or ():
+        if item.key == key:
+            value = item.value
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
+
+
+def _abort(context: grpc.ServicerContext, code_name: str, http_status: int, message: str) -> None:
+    # Trailing metadata reaches Envoy's response headers only on a trailers-only answer, which
+    # is what an abort before any initial metadata gives.
+    context.set_trailing_metadata(((HTTP_STATUS_KEY, str(http_status)),))
+    context.abort(getattr(grpc.StatusCode, code_name), message)
+
+
+def _wrap(behavior: Callable[[Any, grpc.ServicerContext], Any], method: str) -> Callable[..., Any]:
+    def handler(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return behavior(request, context)
+        except IIBError as exc:
+            _abort(context, exc.grpc_code, exc.http_status, exc.message)
+        except Exception as exc:
+            # grpcio's context.abort() ends the RPC by raising a bare Exception(): let it through.
+            if type(exc) is Exception and not exc.args:
+                raise
+            log.exception("unhandled error in %s", method)
+            _abort(context, "INTERNAL", 500, INTERNAL_ERROR_TEXT)
+
+    return handler
+
+
+class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Translate project errors into gRPC statuses (unary-unary methods)."""
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        return grpc.unary_unary_rpc_method_handler(
+            _wrap(handler.unary_unary, handler_call_details.method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )

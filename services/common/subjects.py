@@ -1,0 +1,43 @@
+"""NATS subject and stream names shared by the request store (publisher) and the workers."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "BUNDLE_TYPES",
+    "WORK_STREAM",
+    "queue_token",
+    "service_for_type",
+    "work_subject",
+]
+
+# JetStream stream holding all work items (work-queue retention).
+WORK_STREAM = "IIB_WORK"
+WORK_SUBJECT_PREFIX = "iib.work"
+# Request type numbers (iib.v1.RequestType) handled by the bundle regenerator; the index builder
+# handles the others.
+BUNDLE_TYPES = frozenset({3, 6})  # regenerate-bundle, recursive-related-bundles
+DEFAULT_QUEUE_TOKEN = "default"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def queue_token(queue: str | None) -> str:
+    """A subject token for a queue name (None = IIB's default queue).
+
+    Characters NATS gives meaning to (``.``, ``*``, ``>``, whitespace...) are escaped as
+    ``~XX`` (hex), so distinct queue names stay distinct.
+    """
+    if not queue:
+        return DEFAULT_QUEUE_TOKEN
+    return _UNSAFE.sub(lambda m: "".join(f"~{b:02x}" for b in m.group().encode()), queue)
+
+
+def service_for_type(request_type: int) -> str:
+    """``bundle`` for the bundle regenerator's request types, ``index`` otherwise."""
+    return "bundle" if request_type in BUNDLE_TYPES else "index"
+
+
+def work_subject(request_type: int, queue: str | None) -> str:
+    """The subject a request's work item is published on: ``iib.work.<service>.<queue>``."""
+    return f"{WORK_SUBJECT_PREFIX}.{service_for_type(request_type)}.{queue_token(queue)}"

@@ -1,0 +1,79 @@
+"""Renders ``deploy/envoy/envoy.yaml.tmpl`` into the Envoy bootstrap for the chosen ports and TLS."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from services.common.errors import ConfigError
+
+__all__ = ["EnvoyLayout", "render_envoy_config"]
+
+DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy" / "envoy"
+
+
+@dataclass(frozen=True)
+class EnvoyLayout:
+    """Where Envoy listens and what it talks to."""
+
+    listen: str
+    admin_port: int
+    request_store: str
+    auth_service: str
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def render_envoy_config(layout: EnvoyLayout, deploy_dir: Path = DEPLOY_DIR) -> str:
+    """The bootstrap YAML text for ``layout``."""
+    listen_host, listen_port = _split(layout.listen)
+    store_host, store_port = _split(layout.request_store)
+    auth_host, auth_port = _split(layout.auth_service)
+    template = string.Template((deploy_dir / "envoy.yaml.tmpl").read_text())
+    text = template.substitute(
+        admin_port=layout.admin_port,
+        listen_host=listen_host,
+        listen_port=listen_port,
+        store_host=store_host,
+        store_port=store_port,
+        auth_host=auth_host,
+        auth_port=auth_port,
+        lua_path=str(deploy_dir / "rest_face.lua"),
+        descriptor_path=str(deploy_dir / "iib.pb"),
+    )
+    config = yaml.safe_load(text)
+    if layout.tls_cert or layout.tls_key:
+        if not (layout.tls_cert and layout.tls_key):
+            raise ConfigError("IIB_GATEWAY_TLS_CERT and IIB_GATEWAY_TLS_KEY must be set together")
+        for path, name in (
+            (layout.tls_cert, "IIB_GATEWAY_TLS_CERT"),
+            (layout.tls_key, "IIB_GATEWAY_TLS_KEY"),
+        ):
+            if not path.is_file():
+                raise ConfigError(f"Invalid setting {name}: {path} does not exist")
+        chain = config["static_resources"]["listeners"][0]["filter_chains"][0]
+        chain["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+                "DownstreamTlsContext",
+                "common_tls_context": {
+                    "alpn_protocols": ["h2", "http/1.1"],
+                    "tls_certificates": [
+                        {
+                            "certificate_chain": {"filename": str(layout.tls_cert.resolve())},
+                            "private_key": {"filename": str(layout.tls_key.resolve())},
+                        }
+                    ],
+                },
+            },
+        }
+    return yaml.safe_dump(config, sort_keys=False, width=1000)

@@ -1,0 +1,166 @@
+"""What the request store announces, written to the outbox in the same transaction as the change.
+
+* ``work``: one ``iib.v1.WorkItem`` per accepted request, on ``iib.work.<service>.<queue>``,
+  with ``Nats-Msg-Id`` = ``work-<request id>`` so a re-publish never makes a second work item.
+* ``build_state``: IIB's build state message on every state change of a request (body = the
+  non-verbose request JSON; headers batch, id, state, user), when
+  ``IIB_MESSAGING_BUILD_STATE_DESTINATION`` is set.
+* ``batch_state``: IIB's batch state message when a batch is created and when it reaches a final
+  state, when ``IIB_MESSAGING_BATCH_STATE_DESTINATION`` is set.
+
+Secrets never appear in any of them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from services.common.pb.iib.v1 import requests_pb2
+from services.common.subjects import work_subject
+from services.request_store import models as m
+from services.request_store.domain import FINAL_STATES, RequestState
+from services.request_store.serialize import RenderContext, dumps, request_json
+from services.request_store.store import OutboxMessage, Store
+
+__all__ = ["OutboxPlanner", "batch_state"]
+
+
+def batch_state(states: list[int]) -> str:
+    """IIB's derived batch state: any in progress → in_progress; else any failed → failed."""
+    if any(s == RequestState.IN_PROGRESS for s in states):
+        return "in_progress"
+    if any(s == RequestState.FAILED for s in states):
+        return "failed"
+    return "complete"
+
+
+class OutboxPlanner:
+    """Builds the outbox messages of a change; installed as ``Store.outbox_builder``."""
+
+    def __init__(
+        self,
+        store: Store,
+        render: RenderContext,
+        build_state_subject: str | None,
+        batch_state_subject: str | None,
+    ) -> None:
+        self._store = store
+        self._render = render
+        self._build_subject = build_state_subject
+        self._batch_subject = batch_state_subject
+
+    def __call__(
+        self, conn: Connection, change: str, request_ids: list[int]
+    ) -> list[OutboxMessage]:
+        views = self._store.views(request_ids, verbose=False, conn=conn)
+        out: list[OutboxMessage] = []
+        if change == "created":
+            r = m.REQUEST
+            routing = {
+                row.id: row
+                for row in conn.execute(
+                    select(r.c.id, r.c.queue, r.c.serial, r.c.serial_key).where(
+                        r.c.id.in_(request_ids)
+                    )
+                )
+            }
+            for view in views:
+                route = routing[view.id]
+                item = requests_pb2.WorkItem(
+                    request_id=view.id,
+                    request_type=int(view.type),  # type: ignore[arg-type]
+                    queue=route.queue or "",
+                    serial=bool(route.serial),
+                    serial_key=route.serial_key or "",
+                )
+                out.append(
+                    OutboxMessage(
+                        kind="work",
+                        subject=work_subject(int(view.type), route.queue),
+                        msg_id=f"work-{view.id}",
+                        payload=item.SerializeToString(),
+                        request_id=view.id,
+                    )
+                )
+        if self._build_subject:
+            rs = m.REQUEST_STATE
+            last_state = dict(
+                conn.execute(
+                    select(rs.c.request_id, func.max(rs.c.id))
+                    .where(rs.c.request_id.in_(request_ids))
+                    .group_by(rs.c.request_id)
+                ).all()
+            )
+            for view in views:
+                body = request_json(view, False, self._render)
+                out.append(
+                    OutboxMessage(
+                        kind="build_state",
+                        subject=self._build_subject,
+                        msg_id=f"build-state-{view.id}-{last_state.get(view.id, 0)}",
+                        payload=dumps(body),
+                        headers={
+                            "batch": str(view.batch_id),
+                            "id": str(view.id),
+                            "state": view.state.api_name,
+                            "user": view.user or "",
+                        },
+                        request_id=view.id,
+                    )
+                )
+        if self._batch_subject:
+            out.extend(self._batch_messages(conn, change, views))
+        return out
+
+    def _batch_messages(
+        self, conn: Connection, change: str, views: list[Any]
+    ) -> list[OutboxMessage]:
+        batch_ids = sorted({v.batch_id for v in views})
+        states = self._store.batch_states(conn, batch_ids)
+        out = []
+        for batch_id in batch_ids:
+            state = batch_state(states.get(batch_id, []))
+            # A batch announces its creation, and its end once every request is final.
+            if change == "created" or (
+                state != "in_progress"
+                and any(v.batch_id == batch_id and v.state in FINAL_STATES for v in views)
+            ):
+                out.append(self._batch_message(conn, batch_id, state))
+        return out
+
+    def _batch_message(self, conn: Connection, batch_id: int, state: str) -> OutboxMessage:
+        r, b, u = m.REQUEST, m.BATCH, m.USER
+        annotations = conn.execute(select(b.c.annotations).where(b.c.id == batch_id)).scalar()
+        rows = conn.execute(
+            select(r.c.id, r.c.type, r.c.organization, u.c.username)
+            .outerjoin(u, r.c.user_id == u.c.id)
+            .where(r.c.batch_id == batch_id)
+            .order_by(r.c.id)
+        ).all()
+        from services.request_store.domain import RequestType
+
+        user = rows[0].username if rows else None
+        body = {
+            "annotations": json.loads(annotations) if annotations else None,
+            "batch": batch_id,
+            "requests": [
+                {
+                    "id": row.id,
+                    "organization": row.organization,
+                    "request_type": RequestType(row.type).api_name,
+                }
+                for row in rows
+            ],
+            "state": state,
+            "user": user,
+        }
+        return OutboxMessage(
+            kind="batch_state",
+            subject=self._batch_subject or "",
+            msg_id=f"batch-state-{batch_id}-{state}",
+            payload=dumps(body),
+            headers={"batch": str(batch_id), "state": state, "user": user or ""},
+        )

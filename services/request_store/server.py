@@ -1,0 +1,72 @@
+"""Assembly of the request store process: database, artifacts, outbox, gRPC services."""
+
+from __future__ import annotations
+
+from services.common.config import Settings
+from services.common.grpc_server import GrpcServer
+from services.common.pb.iib.v1 import builds_pb2_grpc, requests_pb2_grpc
+from services.common.secrets import SecretBox
+from services.request_store.artifacts import (
+    ArtifactKind,
+    ArtifactStore,
+    LocalArtifactStore,
+    S3ArtifactStore,
+)
+from services.request_store.db import upgrade
+from services.request_store.docs import DocsServicer
+from services.request_store.outbox import OutboxPlanner
+from services.request_store.service import (
+    BuildsServicer,
+    RequestStoreCore,
+    RequestStoreServicer,
+    settings_public_url,
+)
+from services.request_store.store import Store, make_engine
+
+__all__ = ["build_core", "build_server"]
+
+
+def artifact_store(settings: Settings) -> ArtifactStore:
+    if settings.aws_s3_bucket_name:
+        return S3ArtifactStore(settings.aws_s3_bucket_name)
+    return LocalArtifactStore(
+        {
+            ArtifactKind.LOGS: settings.request_logs_dir,
+            ArtifactKind.RELATED_BUNDLES: settings.request_related_bundles_dir,
+            ArtifactKind.NESTED_BUNDLES: settings.request_recursive_related_bundles_dir,
+        }
+    )
+
+
+def build_core(settings: Settings, *, migrate: bool = True) -> RequestStoreCore:
+    """The request store's core over the configured database (migrated to the newest schema)."""
+    engine = make_engine(settings.database_uri, pool_size=settings.grpc_workers)
+    if migrate:
+        upgrade(engine)
+    store = Store(engine, SecretBox(settings.secret_keys()))
+    core = RequestStoreCore(settings, store, artifact_store(settings))
+    store.outbox_builder = OutboxPlanner(
+        store,
+        core.render_context(settings_public_url(settings)),
+        settings.messaging_build_state_destination,
+        settings.messaging_batch_state_destination,
+    )
+    return core
+
+
+def build_server(core: RequestStoreCore, address: str | None = None) -> GrpcServer:
+    """The gRPC server exposing ``iib.v1.Builds`` and ``iib.v1.RequestStore``."""
+    settings = core.settings
+    return GrpcServer(
+        address or settings.request_store_listen,
+        [
+            (builds_pb2_grpc.add_BuildsServicer_to_server, BuildsServicer(core), "iib.v1.Builds"),
+            (builds_pb2_grpc.add_DocsServicer_to_server, DocsServicer(), "iib.v1.Docs"),
+            (
+                requests_pb2_grpc.add_RequestStoreServicer_to_server,
+                RequestStoreServicer(core),
+                "iib.v1.RequestStore",
+            ),
+        ],
+        workers=settings.grpc_workers,
+    )

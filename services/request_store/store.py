@@ -1,0 +1,806 @@
+"""The request store's database access: create, read, list and update requests.
+
+All writes of one operation happen in one transaction, including the outbox rows that announce
+them (the relay publishes those later), so an accepted request can never be lost between the
+database and the message bus. SQLite runs in WAL mode with writes serialised by a process-wide
+lock; PostgreSQL relies on row locks and ``INSERT ... ON CONFLICT`` for the global tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from services.common.errors import ExternalServiceError, IIBError, NotFoundError
+from services.common.secrets import SecretBox
+from services.request_store import models as m
+from services.request_store.domain import (
+    FINAL_STATES,
+    IMAGE_COLUMNS,
+    ImageList,
+    NewRequest,
+    RequestState,
+    RequestType,
+)
+from services.request_store.serialize import RequestView
+
+__all__ = ["Created", "ListFilters", "OutboxMessage", "Store", "StoredRequest", "make_engine"]
+
+INITIAL_REASON = "The request was initiated"
+
+
+def utcnow() -> datetime:
+    """Naive UTC now, as IIB stores timestamps."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def make_engine(url: str, pool_size: int = 16) -> Engine:
+    """An engine for SQLite (WAL, foreign keys) or PostgreSQL (psycopg2)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=8,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=8, pool_pre_ping=True)
+
+
+@dataclass
+class ListFilters:
+    """Validated filters of GET /builds (images already resolved to ids)."""
+
+    state: RequestState | None = None
+    batch: int | None = None
+    request_type: RequestType | None = None
+    user: str | None = None
+    from_index_ids: list[int] | None = None
+    index_image_id: int | None = None
+
+
+@dataclass
+class StoredRequest:
+    """A request row with everything a worker needs (secrets decrypted)."""
+
+    id: int
+    type: RequestType
+    state: RequestState
+    state_reason: str
+    user: str | None
+    batch_id: int
+    queue: str | None
+    serial: bool
+    serial_key: str | None
+    worker_args: dict[str, Any]
+    view: RequestView
+    deprecation_schema: str | None
+    secrets: dict[str, str]
+
+
+@dataclass
+class Created:
+    """The outcome of a submission."""
+
+    request_ids: list[int]
+    replayed: bool
+
+
+@dataclass
+class OutboxMessage:
+    """An outbox row to be written with the change it announces."""
+
+    kind: str
+    subject: str
+    msg_id: str
+    payload: bytes
+    headers: dict[str, str] | None = None
+    request_id: int | None = None
+
+
+class Store:
+    """Repository over the request store's database."""
+
+    def __init__(self, engine: Engine, secrets: SecretBox) -> None:
+        self.engine = engine
+        self._secrets = secrets
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._write_lock = threading.Lock() if self._sqlite else None
+        self.outbox_builder: Callable[[Connection, str, list[int]], list[OutboxMessage]] | None = (
+            None
+        )
+
+    # --- transactions ----------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            if self._write_lock is not None:
+                with self._write_lock, self.engine.begin() as conn:
+                    yield conn
+            else:
+                with self.engine.begin() as conn:
+                    yield conn
+        except OperationalError as exc:
+            raise ExternalServiceError(f"The database is unavailable: {exc.orig}") from None
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise ExternalServiceError(f"The database is unavailable: {exc.orig}") from None
+
+    def health(self) -> None:
+        """Raise IIBError when the database cannot answer ``SELECT 1``."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            raise IIBError("Database health check failed.") from None
+
+    # --- global get-or-create tables -----------------------------------------------------
+
+    def _insert_ignore(self, table: Any) -> Any:
+        dialect = postgresql if not self._sqlite else sqlite
+        return dialect.insert(table)
+
+    def _get_or_create(
+        self, conn: Connection, table: Any, column: Any, values: Iterable[str]
+    ) -> dict[str, int]:
+        wanted = list(dict.fromkeys(v for v in values if v is not None))
+        if not wanted:
+            return {}
+        found = {
+            row[1]: row[0]
+            for chunk in _chunks(wanted, 500)
+            for row in conn.execute(select(table.c.id, column).where(column.in_(chunk)))
+        }
+        missing = [v for v in wanted if v not in found]
+        if missing:
+            stmt = self._insert_ignore(table).on_conflict_do_nothing(index_elements=[column.name])
+            conn.execute(stmt, [{column.name: v} for v in missing])
+            for chunk in _chunks(missing, 500):
+                for row in conn.execute(select(table.c.id, column).where(column.in_(chunk))):
+                    found[row[1]] = row[0]
+        return found
+
+    def _image_ids(self, conn: Connection, specs: Iterable[str]) -> dict[str, int]:
+        return self._get_or_create(conn, m.IMAGE, m.IMAGE.c.pull_specification, specs)
+
+    def _operator_ids(self, conn: Connection, names: Iterable[str]) -> dict[str, int]:
+        return self._get_or_create(conn, m.OPERATOR, m.OPERATOR.c.name, names)
+
+    def _user_id(self, conn: Connection, username: str | None) -> int | None:
+        if not username:
+            return None
+        return self._get_or_create(conn, m.USER, m.USER.c.username, [username])[username]
+
+    def _schema_id(self, conn: Connection, schema: str) -> int:
+        digest = hashlib.sha256(schema.encode()).hexdigest()
+        table = m.DEPRECATION_SCHEMA
+        row = conn.execute(select(table.c.id).where(table.c.sha256 == digest)).first()
+        if row:
+            return int(row[0])
+        stmt = self._insert_ignore(table).on_conflict_do_nothing(index_elements=["sha256"])
+        conn.execute(stmt, {"sha256": digest, "schema": schema})
+        return int(conn.execute(select(table.c.id).where(table.c.sha256 == digest)).scalar_one())
+
+    # --- create --------------------------------------------------------------------------
+
+    def create(
+        self,
+        requests: Sequence[NewRequest],
+        *,
+        user: str | None,
+        queues: Sequence[str | None],
+        annotations: dict[str, Any] | None = None,
+        idempotency: tuple[str, str, str] | None = None,
+    ) -> Created:
+        """Store new requests (one batch), their states, secrets and outbox rows atomically.
+
+        ``idempotency`` is ``(key, endpoint, fingerprint)``; a key already used by the same user
+        returns the original requests (``replayed``) or raises ConflictError for other content.
+        """
+        if idempotency is not None:
+            replay = self._replay(user, idempotency)
+            if replay is not None:
+                return replay
+        try:
+            with self._write() as conn:
+                return self._create(conn, requests, user, queues, annotations, idempotency)
+        except IntegrityError:
+            if idempotency is None:
+                raise
+            # A concurrent submission with the same key won the race: answer with its result.
+            replay = self._replay(user, idempotency)
+            if replay is None:
+                raise
+            return replay
+
+    def _replay(self, user: str | None, idempotency: tuple[str, str, str]) -> Created | None:
+        from services.common.errors import ConflictError
+
+        key, endpoint, fingerprint = idempotency
+        t = m.IDEMPOTENCY_KEY
+        with self._read() as conn:
+            row = conn.execute(
+                select(t.c.endpoint, t.c.fingerprint, t.c.batch_id).where(
+                    t.c.scope == (user or ""), t.c.key == key
+                )
+            ).first()
+            if row is None:
+                return None
+            if row.endpoint != endpoint or row.fingerprint != fingerprint:
+                raise ConflictError(
+                    f"The request_id {key} was already used for a different request"
+                )
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    select(m.REQUEST.c.id)
+                    .where(m.REQUEST.c.batch_id == row.batch_id)
+                    .order_by(m.REQUEST.c.id)
+                )
+            ]
+        return Created(ids, replayed=True)
+
+    def _create(
+        self,
+        conn: Connection,
+        requests: Sequence[NewRequest],
+        user: str | None,
+        queues: Sequence[str | None],
+        annotations: dict[str, Any] | None,
+        idempotency: tuple[str, str, str] | None,
+    ) -> Created:
+        now = utcnow()
+        user_id = self._user_id(conn, user)
+        batch_id = _new_id(
+            conn.execute(
+                insert(m.BATCH).values(
+                    annotations=json.dumps(annotations, sort_keys=True)
+                    if annotations is not None
+                    else None
+                )
+            )
+        )
+        specs: list[str] = []
+        operators: list[str] = []
+        for new in requests:
+            specs.extend(new.images.values())
+            for items in new.image_lists.values():
+                specs.extend(items)
+            operators.extend(new.operators)
+            if new.operator_package:
+                operators.append(new.operator_package)
+        image_ids = self._image_ids(conn, specs)
+        operator_ids = self._operator_ids(conn, operators)
+
+        ids: list[int] = []
+        for new, queue in zip(requests, queues, strict=True):
+            row: dict[str, Any] = {
+                "type": int(new.type),
+                "batch_id": batch_id,
+                "user_id": user_id,
+                "state": int(RequestState.IN_PROGRESS),
+                "state_reason": INITIAL_REASON,
+                "updated": now,
+                "created": now,
+                "queue": queue,
+                "serial": new.serial,
+                "serial_key": new.serial_index,
+                "worker_args": json.dumps(new.worker_args, sort_keys=True),
+            }
+            for column, spec in new.images.items():
+                row[f"{column}_id"] = image_ids[spec]
+            row.update(new.scalars)
+            if new.operator_package:
+                row["operator_package_id"] = operator_ids[new.operator_package]
+            if new.deprecation_schema is not None:
+                row["deprecation_schema_id"] = self._schema_id(conn, new.deprecation_schema)
+            request_id = _new_id(conn.execute(insert(m.REQUEST).values(**row)))
+            ids.append(request_id)
+            conn.execute(
+                insert(m.REQUEST_STATE).values(
+                    request_id=request_id,
+                    state=int(RequestState.IN_PROGRESS),
+                    state_reason=INITIAL_REASON,
+                    updated=now,
+                )
+            )
+            list_rows = [
+                {
+                    "request_id": request_id,
+                    "kind": int(kind),
+                    "position": i,
+                    "image_id": image_ids[s],
+                }
+                for kind, items in new.image_lists.items()
+                for i, s in enumerate(items)
+            ]
+            if list_rows:
+                conn.execute(insert(m.REQUEST_IMAGE), list_rows)
+            if new.operators:
+                conn.execute(
+                    insert(m.REQUEST_OPERATOR),
+                    [
+                        {"request_id": request_id, "position": i, "operator_id": operator_ids[o]}
+                        for i, o in enumerate(new.operators)
+                    ],
+                )
+            if new.build_tags:
+                conn.execute(
+                    insert(m.REQUEST_BUILD_TAG),
+                    [{"request_id": request_id, "name": t} for t in new.build_tags],
+                )
+            if new.secrets:
+                conn.execute(
+                    insert(m.REQUEST_SECRET),
+                    [
+                        {
+                            "request_id": request_id,
+                            "name": k,
+                            "ciphertext": self._secrets.encrypt(v),
+                        }
+                        for k, v in new.secrets.items()
+                    ],
+                )
+        if idempotency is not None:
+            key, endpoint, fingerprint = idempotency
+            conn.execute(
+                insert(m.IDEMPOTENCY_KEY).values(
+                    scope=user or "",
+                    key=key,
+                    endpoint=endpoint,
+                    fingerprint=fingerprint,
+                    batch_id=batch_id,
+                    created=now,
+                )
+            )
+        self._write_outbox(conn, "created", ids)
+        return Created(ids, replayed=False)
+
+    def _write_outbox(self, conn: Connection, change: str, request_ids: list[int]) -> None:
+        if self.outbox_builder is None:
+            return
+        messages = self.outbox_builder(conn, change, request_ids)
+        if messages:
+            now = utcnow()
+            conn.execute(
+                insert(m.OUTBOX),
+                [
+                    {
+                        "kind": msg.kind,
+                        "subject": msg.subject,
+                        "msg_id": msg.msg_id,
+                        "payload": msg.payload,
+                        "headers": json.dumps(msg.headers) if msg.headers else None,
+                        "request_id": msg.request_id,
+                        "created": now,
+                        "sent_at": None,
+                        "attempts": 0,
+                    }
+                    for msg in messages
+                ],
+            )
+
+    # --- read ------------------------------------------------------------------------------
+
+    def views(
+        self, ids: Sequence[int], verbose: bool, conn: Connection | None = None
+    ) -> list[RequestView]:
+        """Views of the given requests, in the order of ``ids`` (unknown ids are skipped)."""
+        if conn is None:
+            with self._read() as c:
+                return self._views(c, ids, verbose)
+        return self._views(conn, ids, verbose)
+
+    def _views(self, conn: Connection, ids: Sequence[int], verbose: bool) -> list[RequestView]:
+        if not ids:
+            return []
+        r = m.REQUEST
+        u = m.USER
+        rows = conn.execute(
+            select(r, u.c.username).outerjoin(u, r.c.user_id == u.c.id).where(r.c.id.in_(ids))
+        ).all()
+        by_id = {row.id: row for row in rows}
+        ri = m.REQUEST_IMAGE
+        list_rows = conn.execute(
+            select(ri.c.request_id, ri.c.kind, ri.c.image_id)
+            .where(ri.c.request_id.in_(ids))
+            .order_by(ri.c.request_id, ri.c.kind, ri.c.position)
+        ).all()
+        image_ids = {row.image_id for row in list_rows}
+        operator_ids: set[int] = set()
+        for row in rows:
+            for col in IMAGE_COLUMNS:
+                value = getattr(row, f"{col}_id")
+                if value is not None:
+                    image_ids.add(value)
+            if row.operator_package_id is not None:
+                operator_ids.add(row.operator_package_id)
+        images: dict[int, tuple[str, int | None]] = {}
+        if image_ids:
+            i = m.IMAGE
+            for chunk in _chunks(sorted(image_ids), 500):
+                for img in conn.execute(
+                    select(i.c.id, i.c.pull_specification, i.c.operator_id).where(i.c.id.in_(chunk))
+                ):
+                    images[img.id] = (img.pull_specification, img.operator_id)
+                    if img.operator_id is not None:
+                        operator_ids.add(img.operator_id)
+        ro = m.REQUEST_OPERATOR
+        rm_rows = conn.execute(
+            select(ro.c.request_id, ro.c.operator_id)
+            .where(ro.c.request_id.in_(ids))
+            .order_by(ro.c.request_id, ro.c.position)
+        ).all()
+        operator_ids.update(row.operator_id for row in rm_rows)
+        operator_names: dict[int, str] = {}
+        if operator_ids:
+            o = m.OPERATOR
+            operator_names = dict(
+                conn.execute(select(o.c.id, o.c.name).where(o.c.id.in_(operator_ids))).all()
+            )
+        ra, rt = m.REQUEST_ARCHITECTURE, m.REQUEST_BUILD_TAG
+        arches: dict[int, list[str]] = {}
+        for row in conn.execute(
+            select(ra.c.request_id, ra.c.name).where(ra.c.request_id.in_(ids)).order_by(ra.c.name)
+        ):
+            arches.setdefault(row.request_id, []).append(row.name)
+        tags: dict[int, list[str]] = {}
+        for row in conn.execute(
+            select(rt.c.request_id, rt.c.name).where(rt.c.request_id.in_(ids)).order_by(rt.c.name)
+        ):
+            tags.setdefault(row.request_id, []).append(row.name)
+        history: dict[int, list[tuple[RequestState, str, datetime]]] = {}
+        annotations: dict[int, dict[str, Any] | None] = {}
+        if verbose:
+            rs = m.REQUEST_STATE
+            for row in conn.execute(
+                select(rs.c.request_id, rs.c.state, rs.c.state_reason, rs.c.updated)
+                .where(rs.c.request_id.in_(ids))
+                .order_by(rs.c.id.desc())
+            ):
+                history.setdefault(row.request_id, []).append(
+                    (RequestState(row.state), row.state_reason, row.updated)
+                )
+            b = m.BATCH
+            batch_ids = {row.batch_id for row in rows}
+            for row in conn.execute(select(b.c.id, b.c.annotations).where(b.c.id.in_(batch_ids))):
+                annotations[row.id] = json.loads(row.annotations) if row.annotations else None
+
+        lists: dict[int, dict[ImageList, list[str]]] = {}
+        bundle_operators: dict[int, dict[str, str]] = {}
+        for row in list_rows:
+            spec, operator_id = images[row.image_id]
+            lists.setdefault(row.request_id, {}).setdefault(ImageList(row.kind), []).append(spec)
+            if row.kind == ImageList.BUNDLES and operator_id is not None:
+                bundle_operators.setdefault(row.request_id, {})[spec] = operator_names[operator_id]
+        removed: dict[int, list[str]] = {}
+        for row in rm_rows:
+            removed.setdefault(row.request_id, []).append(operator_names[row.operator_id])
+
+        out = []
+        for request_id in ids:
+            found = by_id.get(request_id)
+            if found is None:
+                continue
+            row = found
+            view = RequestView(
+                id=row.id,
+                type=RequestType(row.type),
+                batch_id=row.batch_id,
+                user=row.username,
+                state=RequestState(row.state),
+                state_reason=row.state_reason,
+                updated=row.updated,
+                arches=arches.get(row.id, []),
+                build_tags=tags.get(row.id, []),
+                images={
+                    col: images[getattr(row, f"{col}_id")][0]
+                    for col in IMAGE_COLUMNS
+                    if getattr(row, f"{col}_id") is not None
+                },
+                scalars={
+                    "organization": row.organization,
+                    "omps_operator_version": row.omps_operator_version,
+                    "distribution_scope": row.distribution_scope,
+                    "graph_update_mode": row.graph_update_mode,
+                    "check_related_images": row.check_related_images,
+                    "ignore_bundle_ocp_version": row.ignore_bundle_ocp_version,
+                    "used_fbc_fragment": row.used_fbc_fragment,
+                    "bundle_replacements": row.bundle_replacements,
+                    "labels": row.labels,
+                },
+                image_lists=lists.get(row.id, {}),
+                bundle_operators=bundle_operators.get(row.id, {}),
+                operators=removed.get(row.id, []),
+                operator_package=operator_names.get(row.operator_package_id)
+                if row.operator_package_id is not None
+                else None,
+                history=history.get(row.id, []),
+                batch_annotations=annotations.get(row.batch_id),
+            )
+            out.append(view)
+        return out
+
+    def view(self, request_id: int, verbose: bool = True) -> RequestView:
+        views = self.views([request_id], verbose)
+        if not views:
+            raise NotFoundError()
+        return views[0]
+
+    def request_meta(
+        self, request_id: int
+    ) -> tuple[RequestType, RequestState, datetime, str | None]:
+        """(type, state, state updated, organization) of a request, for the artifact endpoints."""
+        r = m.REQUEST
+        with self._read() as conn:
+            row = conn.execute(
+                select(r.c.type, r.c.state, r.c.updated, r.c.organization).where(
+                    r.c.id == request_id
+                )
+            ).first()
+        if row is None:
+            raise NotFoundError()
+        return RequestType(row.type), RequestState(row.state), row.updated, row.organization
+
+    def deprecation_schema(self, request_id: int) -> tuple[RequestType, str | None]:
+        r, d = m.REQUEST, m.DEPRECATION_SCHEMA
+        with self._read() as conn:
+            row = conn.execute(
+                select(r.c.type, d.c.schema)
+                .outerjoin(d, r.c.deprecation_schema_id == d.c.id)
+                .where(r.c.id == request_id)
+            ).first()
+        if row is None:
+            raise NotFoundError()
+        return RequestType(row.type), row.schema
+
+    def image_id(self, pull_spec: str) -> int | None:
+        i = m.IMAGE
+        with self._read() as conn:
+            return conn.execute(select(i.c.id).where(i.c.pull_specification == pull_spec)).scalar()
+
+    def image_ids_with_prefix(self, prefix: str) -> list[int]:
+        i = m.IMAGE
+        escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self._read() as conn:
+            return list(
+                conn.execute(
+                    select(i.c.id).where(i.c.pull_specification.like(escaped + "%", escape="\\"))
+                ).scalars()
+            )
+
+    def list_page(
+        self, filters: ListFilters, page: int, per_page: int, verbose: bool
+    ) -> tuple[list[RequestView], int]:
+        """One page of requests (newest first) and the total number matching."""
+        r = m.REQUEST
+        conds = []
+        if filters.state is not None:
+            conds.append(r.c.state == int(filters.state))
+        if filters.batch is not None:
+            conds.append(r.c.batch_id == filters.batch)
+        if filters.request_type is not None:
+            conds.append(r.c.type == int(filters.request_type))
+        if filters.user is not None:
+            u = m.USER
+            conds.append(
+                r.c.user_id == select(u.c.id).where(u.c.username == filters.user).scalar_subquery()
+            )
+        index_types = [
+            int(t)
+            for t in (
+                RequestType.ADD,
+                RequestType.RM,
+                RequestType.CREATE_EMPTY_INDEX,
+                RequestType.FBC_OPERATIONS,
+            )
+        ]
+        if filters.from_index_ids is not None:
+            conds.append(r.c.from_index_id.in_(filters.from_index_ids))
+            conds.append(r.c.type.in_(index_types))
+        if filters.index_image_id is not None:
+            conds.append(r.c.index_image_id == filters.index_image_id)
+            conds.append(r.c.type.in_([*index_types, int(RequestType.MERGE_INDEX_IMAGE)]))
+        with self._read() as conn:
+            total = int(
+                conn.execute(select(func.count()).select_from(r).where(*conds)).scalar_one()
+            )
+            ids = list(
+                conn.execute(
+                    select(r.c.id)
+                    .where(*conds)
+                    .order_by(r.c.id.desc())
+                    .limit(per_page)
+                    .offset((page - 1) * per_page)
+                ).scalars()
+            )
+            return self._views(conn, ids, verbose), total
+
+    # --- update ----------------------------------------------------------------------------
+
+    def update(
+        self,
+        request_id: int,
+        plan_for: Callable[[RequestType, RequestState, str], Any],
+    ) -> tuple[RequestView, bool]:
+        """Apply an update planned from the request's current type and state, atomically.
+
+        ``plan_for(type, state, reason)`` validates and returns a ``PatchPlan``; it runs while
+        the row is locked, so two workers cannot both move a request out of in_progress.
+        Returns the verbose view and whether the state changed.
+        """
+        r = m.REQUEST
+        with self._write() as conn:
+            stmt = select(r.c.type, r.c.state, r.c.state_reason).where(r.c.id == request_id)
+            if not self._sqlite:
+                stmt = stmt.with_for_update()
+            row = conn.execute(stmt).first()
+            if row is None:
+                raise NotFoundError()
+            plan = plan_for(RequestType(row.type), RequestState(row.state), row.state_reason)
+            state_changed = self._apply(conn, request_id, plan)
+            if state_changed:
+                self._write_outbox(conn, "state", [request_id])
+            view = self._views(conn, [request_id], True)[0]
+        return view, state_changed
+
+    def _apply(self, conn: Connection, request_id: int, plan: Any) -> bool:
+        r = m.REQUEST
+        values: dict[str, Any] = dict(plan.scalars)
+        if plan.images:
+            ids = self._image_ids(conn, plan.images.values())
+            for column, spec in plan.images.items():
+                values[f"{column}_id"] = ids[spec]
+        state_changed = plan.state is not None
+        if state_changed:
+            now = utcnow()
+            values.update(state=int(plan.state), state_reason=plan.state_reason, updated=now)
+            conn.execute(
+                insert(m.REQUEST_STATE).values(
+                    request_id=request_id,
+                    state=int(plan.state),
+                    state_reason=plan.state_reason,
+                    updated=now,
+                )
+            )
+            if plan.state in FINAL_STATES:
+                # Secrets are only needed while the request runs.
+                conn.execute(
+                    delete(m.REQUEST_SECRET).where(m.REQUEST_SECRET.c.request_id == request_id)
+                )
+        if values:
+            conn.execute(update(r).where(r.c.id == request_id).values(**values))
+        if plan.arches:
+            ra = m.REQUEST_ARCHITECTURE
+            stmt = self._insert_ignore(ra).on_conflict_do_nothing(
+                index_elements=["request_id", "name"]
+            )
+            conn.execute(stmt, [{"request_id": request_id, "name": a} for a in plan.arches])
+        if plan.bundle_mapping:
+            operator_ids = self._operator_ids(conn, plan.bundle_mapping.keys())
+            bundles = [b for bs in plan.bundle_mapping.values() for b in bs]
+            image_ids = self._image_ids(conn, bundles)
+            i = m.IMAGE
+            for operator, specs in plan.bundle_mapping.items():
+                bundle_ids = [image_ids[s] for s in specs]
+                if bundle_ids:
+                    conn.execute(
+                        update(i)
+                        .where(i.c.id.in_(bundle_ids))
+                        .values(operator_id=operator_ids[operator])
+                    )
+        if plan.fbc_fragments_resolved is not None:
+            ri = m.REQUEST_IMAGE
+            kind = int(ImageList.FBC_FRAGMENTS_RESOLVED)
+            conn.execute(delete(ri).where(ri.c.request_id == request_id, ri.c.kind == kind))
+            if plan.fbc_fragments_resolved:
+                ids_map = self._image_ids(conn, plan.fbc_fragments_resolved)
+                conn.execute(
+                    insert(ri),
+                    [
+                        {
+                            "request_id": request_id,
+                            "kind": kind,
+                            "position": n,
+                            "image_id": ids_map[s],
+                        }
+                        for n, s in enumerate(plan.fbc_fragments_resolved)
+                    ],
+                )
+        return state_changed
+
+    # --- worker access -------------------------------------------------------------------
+
+    def stored_request(self, request_id: int) -> StoredRequest:
+        """Everything a worker needs about a request, secrets decrypted."""
+        r, d, s = m.REQUEST, m.DEPRECATION_SCHEMA, m.REQUEST_SECRET
+        with self._read() as conn:
+            row = conn.execute(
+                select(r.c.queue, r.c.serial, r.c.serial_key, r.c.worker_args, d.c.schema)
+                .outerjoin(d, r.c.deprecation_schema_id == d.c.id)
+                .where(r.c.id == request_id)
+            ).first()
+            if row is None:
+                raise NotFoundError(f"Request {request_id} does not exist")
+            views = self._views(conn, [request_id], False)
+            secrets = {
+                name: self._secrets.decrypt(ciphertext)
+                for name, ciphertext in conn.execute(
+                    select(s.c.name, s.c.ciphertext).where(s.c.request_id == request_id)
+                )
+            }
+        view = views[0]
+        return StoredRequest(
+            id=view.id,
+            type=view.type,
+            state=view.state,
+            state_reason=view.state_reason,
+            user=view.user,
+            batch_id=view.batch_id,
+            queue=row.queue,
+            serial=bool(row.serial),
+            serial_key=row.serial_key,
+            worker_args=json.loads(row.worker_args) if row.worker_args else {},
+            view=view,
+            deprecation_schema=row.schema,
+            secrets=secrets,
+        )
+
+    def batch_states(self, conn: Connection, batch_ids: Iterable[int]) -> dict[int, list[int]]:
+        """Request states per batch (for the derived batch state)."""
+        r = m.REQUEST
+        out: dict[int, list[int]] = {}
+        for row in conn.execute(
+            select(r.c.batch_id, r.c.state).where(r.c.batch_id.in_(list(batch_ids)))
+        ):
+            out.setdefault(row.batch_id, []).append(row.state)
+        return out
+
+
+def _new_id(result: Any) -> int:
+    """The primary key of the row an INSERT created."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
