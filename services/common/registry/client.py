@@ -16,6 +16,7 @@ import contextlib
 import functools
 import io
 import logging
+import re
 import tempfile
 import threading
 import time
@@ -683,11 +684,12 @@ class RegistryClient:
     def _upload_chunked(
         self, ref: ImageReference, blob: _BlobSource, chunk: int, what: str
     ) -> None:
-        state: dict[str, Any] = {"location": None, "offset": 0}
+        state: dict[str, Any] = {"location": None, "offset": 0, "acked": 0}
 
         def op() -> None:
             if state["location"] is None:
-                state["location"], state["offset"] = self._upload_location(ref, what), 0
+                state["location"] = self._upload_location(ref, what)
+                state["offset"] = state["acked"] = 0
             else:
                 status = self._send(
                     "GET", ref, state["location"], actions=("pull", "push"), what=what
@@ -697,7 +699,9 @@ class RegistryClient:
                     raise _Retryable("the upload session expired", network=False, retry_after=0)
                 if status.status_code != 204:
                     self._raise_for(status, ref, what)
-                state["offset"] = self._range_end(status) + 1
+                end = self._range_end(status)
+                # distribution answers "0-0" both for 0 and for 1 byte received.
+                state["offset"] = end + 1 if end > 0 else min(state["acked"], max(end + 1, 0))
                 if status.headers.get("Location"):
                     state["location"] = self._absolute(ref, status.headers["Location"])
             while state["offset"] < blob.size:
@@ -726,6 +730,7 @@ class RegistryClient:
                 )
                 end = self._range_end(response)
                 state["offset"] = end + 1 if end >= 0 else start + length
+                state["acked"] = state["offset"]
             response = self._send(
                 "PUT",
                 ref,
@@ -742,12 +747,9 @@ class RegistryClient:
 
     @staticmethod
     def _range_end(response: requests.Response) -> int:
-        value = response.headers.get("Range", "")
-        _, _, end = value.rpartition("-")
-        try:
-            return int(end)
-        except ValueError:
-            return -1
+        """The inclusive end offset of ``Range: 0-<end>`` (-1 when absent or malformed)."""
+        match = re.match(r"^(?:bytes=)?(\d+)-(-?\d+)$", response.headers.get("Range", "").strip())
+        return int(match.group(2)) if match else -1
 
     def _cancel_upload(self, ref: ImageReference, response: requests.Response) -> None:
         location = response.headers.get("Location")
