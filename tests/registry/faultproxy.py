@@ -176,13 +176,14 @@ class FaultProxy:
                     return
                 upstream = http.client.HTTPConnection(proxy.upstream, timeout=60)
                 try:
-                    headers = {
-                        k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP
-                    }
-                    headers["Content-Length"] = str(len(body))
-                    if method in ("GET", "HEAD", "DELETE") and not body:
-                        headers.pop("Content-Length")
-                    upstream.request(method, path, body=body or None, headers=headers)
+                    # Repeated headers (skopeo sends one Accept per media type) must all pass.
+                    upstream.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+                    for key, value in self.headers.items():
+                        if key.lower() not in _HOP_BY_HOP and key.lower() != "content-length":
+                            upstream.putheader(key, value)
+                    if body or method in ("POST", "PUT", "PATCH"):
+                        upstream.putheader("Content-Length", str(len(body)))
+                    upstream.endheaders(body or None)
                     response = upstream.getresponse()
                     proxy._record(method, path, response.status, self.headers.get("Range"))
                     self.send_response_only(response.status, response.reason)
