@@ -9,6 +9,7 @@ from services.common.processes import free_port
 from services.common.registry.client import RegistryClient
 from services.common.registry.errors import DigestMismatchError, RegistryUnavailableError
 from services.common.registry.images import ImageService
+from services.common.registry.retry import RetryPolicy
 from tests.registry.helpers import fast_settings, push_base_image
 
 
@@ -35,7 +36,7 @@ def test_server_errors_then_success_are_retried(client, fault_proxy, pushed):
 def test_too_many_requests_honours_retry_after(client, fault_proxy, pushed):
     fault_proxy.add("HEAD", r"/manifests/v1$", status=429, retry_after="0.2", times=1)
     slept: list[float] = []
-    client.retry = client.retry.__class__(
+    client.retry = RetryPolicy(
         total_attempts=3, delay=0, jitter=0, multiplier=0, sleep=slept.append
     )
     assert ImageService(client).resolve(pushed.spec).endswith(pushed.digest)

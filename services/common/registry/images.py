@@ -16,8 +16,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,17 +143,29 @@ def _arch_keys(platforms: Sequence[Platform]) -> list[str]:
 
 
 class _Present:
-    """Blobs known to be in one target repository during a build/copy."""
+    """Blobs already handled for one target repository during a build/copy."""
 
     def __init__(self) -> None:
         self.digests: set[str] = set()
 
+    def claim(self, digest: str) -> bool:
+        """True the first time ``digest`` is seen (the caller then transfers it)."""
+        if digest in self.digests:
+            return False
+        self.digests.add(digest)
+        return True
+
 
 class ImageService:
-    """Image-level operations through one ``RegistryClient`` (see the module docstring)."""
+    """Image-level operations through one ``RegistryClient`` (see the module docstring).
 
-    def __init__(self, client: RegistryClient) -> None:
+    Blob transfers of one image (mounts, copies, uploads) run on up to ``max_workers`` threads;
+    manifests are pushed in order, children before the list.
+    """
+
+    def __init__(self, client: RegistryClient, *, max_workers: int = 4) -> None:
         self.client = client
+        self.max_workers = max_workers
 
     # ------------------------------------------------------------------ resolution
 
@@ -460,19 +474,29 @@ class ImageService:
         tag: str | None,
     ) -> tuple[str, bytes]:
         """Push one architecture: base blobs (mount/copy), config, new layers, manifest."""
+        jobs: list[Callable[[], object]] = []
         for descriptor in base_layers:
-            if mt.is_foreign_layer(descriptor.media_type) or descriptor.digest in present.digests:
+            if mt.is_foreign_layer(descriptor.media_type) or not present.claim(descriptor.digest):
                 continue
             assert base_ref is not None
-            self.client.copy_blob(base_ref, target, descriptor.digest, descriptor.size)
-            present.digests.add(descriptor.digest)
-        config_digest = self.client.upload_blob(target, config.raw)
-        present.digests.add(config_digest)
+            jobs.append(
+                functools.partial(
+                    self.client.copy_blob, base_ref, target, descriptor.digest, descriptor.size
+                )
+            )
+        config_digest = compute_digest(config.raw)
+        if present.claim(config_digest):
+            jobs.append(
+                functools.partial(self.client.upload_blob, target, config.raw, config_digest)
+            )
         for layer in layers:
-            if layer.digest in present.digests:
-                continue
-            self.client.upload_blob(target, layer.path, layer.digest, size=layer.size)
-            present.digests.add(layer.digest)
+            if present.claim(layer.digest):
+                jobs.append(
+                    functools.partial(
+                        self.client.upload_blob, target, layer.path, layer.digest, size=layer.size
+                    )
+                )
+        self._run_all(jobs)
         config_descriptor = Descriptor(fmt.config_type, config_digest, len(config.raw))
         raw = image_manifest_bytes(
             fmt,
@@ -517,11 +541,27 @@ class ImageService:
             raise UnsupportedManifestError(
                 f"Cannot copy {src}: {manifest.media_type} manifests are not supported"
             )
-        for descriptor in [manifest.config, *manifest.layers]:
-            if mt.is_foreign_layer(descriptor.media_type) or descriptor.digest in present.digests:
-                continue
-            self.client.copy_blob(src, target, descriptor.digest, descriptor.size)
-            present.digests.add(descriptor.digest)
+        self._run_all(
+            [
+                functools.partial(
+                    self.client.copy_blob, src, target, descriptor.digest, descriptor.size
+                )
+                for descriptor in [manifest.config, *manifest.layers]
+                if not mt.is_foreign_layer(descriptor.media_type)
+                and present.claim(descriptor.digest)
+            ]
+        )
+
+    def _run_all(self, jobs: Sequence[Callable[[], object]]) -> None:
+        """Run blob transfers, up to ``max_workers`` at a time; the first error is raised."""
+        if len(jobs) <= 1 or self.max_workers <= 1:
+            for job in jobs:
+                job()
+            return
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(jobs))) as pool:
+            futures = [pool.submit(job) for job in jobs]
+            for future in futures:
+                future.result()
 
     def list_tags(self, repository: str) -> list[str]:
         """Tags of the repository of ``repository`` (a pull spec; its tag is ignored)."""
