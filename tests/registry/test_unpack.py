@@ -203,3 +203,13 @@ def test_symlink_in_a_built_layer_round_trips(root, tmp_path):
         unpacker.apply_layer(stream, layer.digest)
     unpacker.finish()
     assert (root / "a" / "l").read_bytes() == b"f"
+
+
+def test_writing_below_a_link_that_escapes_physically_is_refused(root, tmp_path):
+    unpacker = Unpacker(root)
+    with pytest.raises(UnsafeLayerError, match="parent directory is a link leading outside"):
+        unpacker.apply_layer(
+            _tar(_link("d/e/b", ".."), _link("top", "d/e/b/../.."), _file("top/planted", b"x")),
+            "l1",
+        )
+    assert not (tmp_path / "planted").exists()
