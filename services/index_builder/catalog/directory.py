@@ -51,6 +51,7 @@ __all__ = [
     "CatalogDir",
     "decode_package_files",
     "list_catalog_files",
+    "write_catalog",
 ]
 
 #: IIB's directory of add-deprecations output, kept verbatim.
@@ -419,3 +420,42 @@ class CatalogDir:
     def remove_package(self, name: str) -> None:
         """Remove a package: its documents, ``<name>/`` and its deprecations directory."""
         self._apply_one(name, None)
+
+
+def write_catalog(view: Any, dest: Path) -> list[str]:
+    """Write every package of a catalog view to an empty directory in opm's layout.
+
+    ``<dest>/<package>/catalog.json`` per package (plus the package's verbatim aux files),
+    package-less documents in ``<dest>/catalog.json``. Returns the files written. Writing the
+    same catalog twice yields identical bytes.
+    """
+    from .views import iter_packages
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    if any(dest.iterdir()):
+        raise CatalogError(f"output directory {dest} is not empty")
+    written: list[str] = []
+    for docs in iter_packages(view):
+        name = docs.name
+        if not name or "/" in name or name in (".", "..") or name == DEPRECATIONS_DIR:
+            raise CatalogError(
+                f"invalid package name {name!r}: must be a single local path element"
+            )
+        data = encode_package(docs)
+        if data:
+            rel = package_file(name)
+            (dest / name).mkdir(exist_ok=True)
+            (dest / rel).write_bytes(data)
+            written.append(rel)
+        for rel, content in sorted(docs.aux_files.items()):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dest / rel).write_bytes(content)
+            written.append(rel)
+    root_docs = getattr(view, "root_documents", None)
+    if root_docs is not None:
+        docs_list = root_docs()
+        if docs_list:
+            (dest / "catalog.json").write_bytes(encode_documents(docs_list))
+            written.append("catalog.json")
+    return written

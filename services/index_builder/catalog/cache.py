@@ -1,0 +1,354 @@
+"""opm's JSON serving cache (``opm serve <configs> --cache-dir=<dir> --cache-only``, §4.9).
+
+Layout written under ``<cache_dir>``::
+
+    digest                          16 hex digits, no newline        (mode 0640)
+    cache/                                                            (mode 0750)
+    cache/packages.json             package index                     (mode 0640)
+    cache/<pkg>_<channel>_<bundle>.json   one api.Bundle per channel   (mode 0640)
+    cache/metas/<schema>/<pkg>/<fnv>.json custom-schema documents      (dirs 0750)
+
+These are the modes opm creates (umask 0). The digest (:func:`~.gotar.tree_digest`) covers
+the configs tree and the ``cache/`` subtree *with their modes*, so the image layers must ship
+exactly the modes of the tree descriptions used here: ``/tmp/cache/cache`` 0750, its files
+0640, and ``/configs`` with the modes given in ``configs_tree`` (owners are not hashed; IIB
+ships ``/configs`` as root and ``/tmp/cache`` as 1001:0).
+
+JSON encodings follow Go's ``json.Marshal`` (HTML escaping on, struct field order, map keys
+sorted). Building the cache also validates every package, as opm does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.common.errors import CatalogError, CatalogValidationError
+
+from . import gojson
+from .gotar import TreeEntry, fnv1a64, tree_digest
+from .model import (
+    PROP_BUNDLE_OBJECT,
+    PROP_CSV_METADATA,
+    PROP_GVK,
+    PROP_GVK_REQUIRED,
+    PROP_PACKAGE,
+    PROP_PACKAGE_REQUIRED,
+    SCHEMA_BUNDLE,
+    SCHEMA_CHANNEL,
+    SCHEMA_PACKAGE,
+    ChannelEntry,
+    Other,
+    PackageDocs,
+)
+from .properties import bundle_objects
+from .validate import Problem, ValidationOptions, channel_head, render_tree, validate_package
+from .views import CatalogView, iter_packages
+
+__all__ = [
+    "CACHE_DIR_MODE",
+    "CACHE_FILE_MODE",
+    "CacheResult",
+    "build_cache_files",
+    "write_serving_cache",
+]
+
+CACHE_DIR_MODE = 0o750
+CACHE_FILE_MODE = 0o640
+_META_COMPONENT = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
+
+
+@dataclass(slots=True)
+class CacheResult:
+    """The digest written to ``<cache_dir>/digest`` and the hashed ``cache/`` subtree."""
+
+    digest: str
+    cache_tree: list[TreeEntry] = field(default_factory=list)
+
+
+def _marshal(obj: Any) -> bytes:
+    return gojson.go_marshal(obj, sort_keys=False).encode("utf-8")
+
+
+def _gvk(value: Any) -> dict[str, str]:
+    obj = value if isinstance(value, dict) else {}
+    out: dict[str, str] = {}
+    for key in ("group", "version", "kind"):
+        item = obj.get(key)
+        if isinstance(item, str) and item:
+            out[key] = item
+    return out
+
+
+def _csv_from_metadata(
+    docs: PackageDocs,
+    bundle_name: str,
+    version: str,
+    meta: dict[str, Any],
+    related: list[dict[str, str]],
+) -> str:
+    """A CSV JSON for bundles that carry ``olm.csv.metadata`` instead of objects."""
+    metadata: dict[str, Any] = {"name": bundle_name, "creationTimestamp": None}
+    if meta.get("labels"):
+        metadata["labels"] = meta["labels"]
+    if meta.get("annotations"):
+        metadata["annotations"] = meta["annotations"]
+    spec: dict[str, Any] = {
+        "install": {"strategy": "deployment", "spec": {"deployments": None}},
+        "version": version,
+        "customresourcedefinitions": meta.get("crdDescriptions") or {},
+        "apiservicedefinitions": meta.get("apiServiceDefinitions") or {},
+    }
+    if meta.get("nativeAPIs"):
+        spec["nativeAPIs"] = meta["nativeAPIs"]
+    if meta.get("minKubeVersion"):
+        spec["minKubeVersion"] = meta["minKubeVersion"]
+    if meta.get("maturity"):
+        spec["maturity"] = meta["maturity"]
+    spec["displayName"] = meta.get("displayName") or ""
+    description = meta.get("description") or (docs.package.description if docs.package else "")
+    if description:
+        spec["description"] = description
+    for key in ("keywords", "maintainers"):
+        if meta.get(key):
+            spec[key] = meta[key]
+    spec["provider"] = meta.get("provider") or {}
+    if meta.get("links"):
+        spec["links"] = meta["links"]
+    icon = docs.package.icon if docs.package else None
+    if icon is not None:
+        spec["icon"] = [{"base64data": icon.base64data, "mediatype": icon.mediatype}]
+    if meta.get("installModes"):
+        spec["installModes"] = meta["installModes"]
+    spec["cleanup"] = {"enabled": False}
+    if related:
+        spec["relatedImages"] = related
+    csv = {
+        "kind": "ClusterServiceVersion",
+        "apiVersion": "operators.coreos.com/v1alpha1",
+        "metadata": metadata,
+        "spec": spec,
+        "status": {"cleanup": {}},
+    }
+    return gojson.go_marshal(csv, sort_keys=False)
+
+
+def _api_bundle(
+    docs: PackageDocs,
+    bundle_name: str,
+    channel: str,
+    entry: ChannelEntry,
+    deprecation: str | None,
+) -> bytes:
+    bundle = docs.bundle(bundle_name)
+    assert bundle is not None
+    objects = bundle_objects(bundle)
+    csv_json = ""
+    for text in objects:
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict) and parsed.get("kind") == "ClusterServiceVersion":
+            csv_json = text
+            break
+    version = ""
+    provided: list[dict[str, str]] = []
+    required: list[dict[str, str]] = []
+    dependencies: list[dict[str, str]] = []
+    properties: list[dict[str, str]] = []
+    csv_meta: dict[str, Any] | None = None
+    for prop in bundle.properties:
+        if prop.type == PROP_PACKAGE and isinstance(prop.value, dict):
+            version = str(prop.value.get("version") or "")
+        elif prop.type == PROP_GVK:
+            provided.append(_gvk(prop.value))
+        elif prop.type == PROP_GVK_REQUIRED:
+            required.append(_gvk(prop.value))
+            dependencies.append({"type": PROP_GVK, "value": gojson.compact(prop.value)})
+        elif prop.type == PROP_PACKAGE_REQUIRED:
+            value = prop.value if isinstance(prop.value, dict) else {}
+            dependencies.append(
+                {
+                    "type": PROP_PACKAGE,
+                    "value": gojson.compact(
+                        {
+                            "packageName": value.get("packageName", ""),
+                            "version": value.get("versionRange", ""),
+                        }
+                    ),
+                }
+            )
+        elif prop.type == PROP_CSV_METADATA and isinstance(prop.value, dict):
+            csv_meta = prop.value
+        if prop.type not in (PROP_BUNDLE_OBJECT, PROP_CSV_METADATA):
+            properties.append({"type": prop.type, "value": gojson.compact(prop.value)})
+    related = [{"name": r.name, "image": r.image} for r in bundle.related_images]
+    if not csv_json and csv_meta is not None:
+        csv_json = _csv_from_metadata(docs, bundle.name, version, csv_meta, related)
+        if not objects:
+            objects = [csv_json]
+    out: dict[str, Any] = {}
+    fields: tuple[tuple[str, Any], ...] = (
+        ("csvName", bundle.name),
+        ("packageName", docs.name),
+        ("channelName", channel),
+        ("csvJson", csv_json),
+        ("object", objects),
+        ("bundlePath", bundle.image),
+        ("providedApis", provided),
+        ("requiredApis", required),
+        ("version", version),
+        ("skipRange", entry.skip_range),
+        ("dependencies", dependencies),
+        ("properties", properties),
+        ("replaces", entry.replaces),
+        ("skips", entry.skips),
+    )
+    for key, value in fields:
+        if value:
+            out[key] = value
+    if deprecation is not None:
+        out["deprecation"] = {"message": deprecation} if deprecation else {}
+    return _marshal(out)
+
+
+def _meta_blob(other: Other) -> bytes:
+    normalized = gojson.normalize_numbers(json.loads(json.dumps(other.blob)))
+    return (gojson.compact(normalized, sort_keys=True) + "\n").encode("utf-8")
+
+
+def build_cache_files(
+    view: CatalogView, options: ValidationOptions | None = None
+) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """Validate each package and produce ``(packages index, [(cache-relative path, bytes)])``.
+
+    Paths are relative to ``cache/``. Packages are processed one at a time.
+    """
+    index: dict[str, Any] = {}
+    files: list[tuple[str, bytes]] = []
+    problems = Problem("invalid index")
+    root_docs = getattr(view, "root_documents", None)
+    others: list[Other] = []
+    if root_docs is not None:
+        others.extend(d for d in root_docs() if isinstance(d, Other))
+    for docs in iter_packages(view):
+        problem = validate_package(docs, options)
+        if problem is not None:
+            problems.add(problem)
+            continue
+        package = docs.package
+        assert package is not None
+        deprecations: dict[tuple[str, str], str] = {}
+        for deprecation in docs.deprecations[:1]:
+            for dep in deprecation.entries:
+                deprecations[(dep.schema, dep.name)] = dep.message
+        channels: dict[str, Any] = {}
+        for channel in sorted(docs.channels, key=lambda c: c.name):
+            entries = {e.name: e for e in channel.entries}
+            head, _ = channel_head(entries)
+            bundles: dict[str, Any] = {}
+            for name in sorted(entries):
+                entry = entries[name]
+                bundles[name] = {
+                    "package": docs.name,
+                    "channel": channel.name,
+                    "name": name,
+                    "replaces": entry.replaces,
+                    "skips": entry.skips or None,
+                }
+                files.append(
+                    (
+                        f"{docs.name}_{channel.name}_{name}.json",
+                        _api_bundle(
+                            docs,
+                            name,
+                            channel.name,
+                            entry,
+                            deprecations.get((SCHEMA_BUNDLE, name)),
+                        ),
+                    )
+                )
+            cchannel: dict[str, Any] = {"Name": channel.name, "Head": head, "Bundles": bundles}
+            if (SCHEMA_CHANNEL, channel.name) in deprecations:
+                cchannel["deprecation"] = {"message": deprecations[(SCHEMA_CHANNEL, channel.name)]}
+            channels[channel.name] = cchannel
+        icon = None
+        if package.icon is not None:
+            icon = {"base64data": package.icon.base64data, "mediatype": package.icon.mediatype}
+        cpkg: dict[str, Any] = {
+            "name": docs.name,
+            "description": package.description,
+            "icon": icon,
+            "defaultChannel": package.default_channel,
+            "Channels": channels,
+        }
+        if (SCHEMA_PACKAGE, "") in deprecations:
+            cpkg["deprecation"] = {"message": deprecations[(SCHEMA_PACKAGE, "")]}
+        index[docs.name] = cpkg
+        others.extend(docs.others)
+    if problems.children:
+        raise CatalogValidationError(render_tree(problems), problems.leaves())
+    for other in others:
+        package_name = other.package
+        if not _META_COMPONENT.match(other.schema) or (
+            package_name and not _META_COMPONENT.match(package_name)
+        ):
+            raise CatalogError(
+                f"invalid custom schema meta: schema {other.schema!r} / package "
+                f"{package_name!r} must match {_META_COMPONENT.pattern}"
+            )
+        blob = _meta_blob(other)
+        directory = f"metas/{other.schema}" + (f"/{package_name}" if package_name else "")
+        files.append((f"{directory}/{fnv1a64(blob):x}.json", blob))
+    return dict(sorted(index.items())), files
+
+
+def write_serving_cache(
+    view: CatalogView,
+    cache_dir: Path,
+    configs_tree: Sequence[TreeEntry],
+    *,
+    options: ValidationOptions | None = None,
+) -> CacheResult:
+    """Write the JSON cache for ``view`` into ``cache_dir`` and its integrity digest.
+
+    ``configs_tree`` must describe the ``/configs`` tree exactly as the image will hold it
+    (see :func:`~.gotar.directory_tree`). Returns the digest and the ``cache/`` subtree (with
+    the modes that were hashed) so the caller can build the ``/tmp/cache`` layer from it.
+    """
+    index, files = build_cache_files(view, options)
+    root = Path(cache_dir)
+    cache = root / "cache"
+    if cache.exists() and any(cache.iterdir()):
+        raise CatalogError(f"cache directory {cache} is not empty")
+    cache.mkdir(parents=True, exist_ok=True)
+    os.chmod(cache, CACHE_DIR_MODE)
+    tree: list[TreeEntry] = [TreeEntry(".", CACHE_DIR_MODE)]
+    files.append(("packages.json", _marshal(index)))
+    made: set[str] = set()
+    for rel, data in files:
+        parts = rel.split("/")
+        for depth in range(1, len(parts)):
+            directory = "/".join(parts[:depth])
+            if directory not in made:
+                made.add(directory)
+                (cache / directory).mkdir(exist_ok=True)
+                os.chmod(cache / directory, CACHE_DIR_MODE)
+                tree.append(TreeEntry(directory, CACHE_DIR_MODE))
+        path = cache / rel
+        if path.exists():
+            raise CatalogError(f"cache file {rel} would be written twice")
+        path.write_bytes(data)
+        os.chmod(path, CACHE_FILE_MODE)
+        tree.append(TreeEntry(rel, CACHE_FILE_MODE, path))
+    digest = tree_digest(configs_tree, tree)
+    digest_path = root / "digest"
+    digest_path.write_text(digest, encoding="ascii")
+    os.chmod(digest_path, CACHE_FILE_MODE)
+    return CacheResult(digest, tree)
