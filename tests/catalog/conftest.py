@@ -1,0 +1,88 @@
+"""Shared helpers for the catalog engine tests.
+
+Golden files live in ``tests/catalog/golden/``; regenerate them with
+``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/catalog``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from services.index_builder.catalog import (
+    MemoryCatalog,
+    RenderedBundle,
+    add_bundles,
+    render_bundle,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / ".." / "shared" / "fixtures" / "community-bundles"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def digest(text: str) -> str:
+    """A valid sha256 digest derived from ``text``."""
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def image_for(package: str, version: str, repo: str = "quay.io/community") -> str:
+    """A digest-pinned image reference for a fixture bundle."""
+    return f"{repo}/{package}-bundle@{digest(package + version)}"
+
+
+def versions_of(package: str) -> list[str]:
+    """The fixture versions of a package, in semver order."""
+    root = FIXTURES / package
+    names = [p.name for p in root.iterdir() if p.is_dir()]
+    return sorted(names, key=lambda v: [int(x) for x in v.split(".")])
+
+
+def render_fixture(package: str, version: str, *, csv_metadata: bool = False) -> RenderedBundle:
+    """Render one fixture bundle."""
+    return render_bundle(
+        FIXTURES / package / version, image_for(package, version), csv_metadata=csv_metadata
+    )
+
+
+def catalog_of(*packages: str, csv_metadata: bool = True) -> MemoryCatalog:
+    """A catalog with every fixture version of the packages added in version order."""
+    catalog = MemoryCatalog()
+    for package in packages:
+        for version in versions_of(package):
+            result = add_bundles(
+                catalog, [render_fixture(package, version, csv_metadata=csv_metadata)]
+            )
+            catalog.apply(result.changes)
+    return catalog
+
+
+def assert_golden(name: str, actual: str | bytes) -> None:
+    """Compare with ``golden/<name>``; ``UPDATE_GOLDEN=1`` rewrites the file."""
+    data = actual.encode("utf-8") if isinstance(actual, str) else actual
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return
+    assert path.exists(), f"golden file {name} missing; run with UPDATE_GOLDEN=1"
+    expected = path.read_bytes()
+    assert data == expected, f"output differs from golden file {name}"
+
+
+@pytest.fixture(scope="session")
+def fixtures_root() -> Path:
+    """The shared community bundle fixtures (skips when the checkout lacks them)."""
+    if not FIXTURES.is_dir():
+        pytest.skip("shared fixtures not available next to the repository")
+    return FIXTURES
+
+
+@pytest.fixture
+def render() -> Callable[..., RenderedBundle]:
+    """Render a fixture bundle by package and version."""
+    return render_fixture
