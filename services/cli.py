@@ -27,8 +27,11 @@ log = logging.getLogger("iib")
 
 
 def _serve_request_store(settings: Settings) -> None:
-    from services.request_store.server import build_core, build_server
+    from services.request_store.server import build_core, build_server, serve_processes
 
+    if settings.request_store_processes > 1:
+        serve_processes(settings)
+        return
     core = build_core(settings)
     build_server(core).serve_forever()
 

@@ -395,6 +395,12 @@ class Settings:
     gateway_tls_key: Path | None = _setting(
         "IIB_GATEWAY_TLS_KEY", None, p_opt_path, "TLS private key (PEM)."
     )
+    request_store_processes: int = _setting(
+        "IIB_REQUEST_STORE_PROCESSES",
+        1,
+        p_int(1),
+        "Processes serving the request store's port (SO_REUSEPORT), to use several cores.",
+    )
     grpc_workers: int = _setting(
         "IIB_GRPC_WORKERS", 16, p_int(1), "Threads serving gRPC calls per service."
     )

@@ -70,3 +70,44 @@ def build_server(core: RequestStoreCore, address: str | None = None) -> GrpcServ
         ],
         workers=settings.grpc_workers,
     )
+
+
+def _serve_child(settings: Settings) -> None:
+    from services.common.logs import configure_logging
+    from services.common.telemetry import setup_telemetry
+
+    configure_logging(settings, "request-store")
+    setup_telemetry(settings, "request-store")
+    build_server(build_core(settings, migrate=False)).serve_forever()
+
+
+def serve_processes(settings: Settings) -> None:
+    """Serve with ``IIB_REQUEST_STORE_PROCESSES`` processes sharing the port (SO_REUSEPORT).
+
+    Python serves one call at a time per process (the GIL); several processes use several
+    cores. The schema is migrated once, before the children start.
+    """
+    import multiprocessing
+    import signal
+    import threading
+
+    upgrade(make_engine(settings.database_uri, pool_size=1))
+    ctx = multiprocessing.get_context("spawn")
+    children = [
+        ctx.Process(target=_serve_child, args=(settings,), name=f"request-store-{n}")
+        for n in range(settings.request_store_processes)
+    ]
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    for child in children:
+        child.start()
+    try:
+        while not stopped.wait(1.0):
+            if any(not child.is_alive() for child in children):
+                raise SystemExit("a request store process exited; stopping the others")
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.join(10)

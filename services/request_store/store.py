@@ -20,13 +20,16 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    bindparam,
     create_engine,
     delete,
     event,
     func,
     insert,
+    literal,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -127,6 +130,65 @@ class OutboxMessage:
     payload: bytes
     headers: dict[str, str] | None = None
     request_id: int | None = None
+
+
+class _ReadStatements:
+    """The read path's statements, built once (expanding IN parameters keep them cacheable)."""
+
+    def __init__(self) -> None:
+        r, u, b, i, o = m.REQUEST, m.USER, m.BATCH, m.IMAGE, m.OPERATOR
+        ri, ro, ra, rt, rs = (
+            m.REQUEST_IMAGE,
+            m.REQUEST_OPERATOR,
+            m.REQUEST_ARCHITECTURE,
+            m.REQUEST_BUILD_TAG,
+            m.REQUEST_STATE,
+        )
+        ids: Any = bindparam("ids", expanding=True)
+        package = o.alias("package")
+        self.requests = (
+            select(r, u.c.username, b.c.annotations, package.c.name.label("operator_package"))
+            .outerjoin(u, r.c.user_id == u.c.id)
+            .join(b, r.c.batch_id == b.c.id)
+            .outerjoin(package, r.c.operator_package_id == package.c.id)
+            .where(r.c.id.in_(ids))
+        )
+        self.images = select(i.c.id, i.c.pull_specification).where(i.c.id.in_(ids))
+        self.lists = (
+            select(ri.c.request_id, ri.c.kind, i.c.pull_specification, o.c.name.label("operator"))
+            .join(i, ri.c.image_id == i.c.id)
+            .outerjoin(o, i.c.operator_id == o.c.id)
+            .where(ri.c.request_id.in_(ids))
+            .order_by(ri.c.request_id, ri.c.kind, ri.c.position)
+        )
+        self.removed = (
+            select(ro.c.request_id, o.c.name)
+            .join(o, ro.c.operator_id == o.c.id)
+            .where(ro.c.request_id.in_(ids))
+            .order_by(ro.c.request_id, ro.c.position)
+        )
+        self.names = union_all(
+            select(ra.c.request_id, literal("a").label("kind"), ra.c.name).where(
+                ra.c.request_id.in_(ids)
+            ),
+            select(rt.c.request_id, literal("t").label("kind"), rt.c.name).where(
+                rt.c.request_id.in_(ids)
+            ),
+        ).order_by("request_id", "kind", "name")
+        self.history = (
+            select(rs.c.request_id, rs.c.state, rs.c.state_reason, rs.c.updated)
+            .where(rs.c.request_id.in_(ids))
+            .order_by(rs.c.id.desc())
+        )
+
+
+_READ = _ReadStatements()
+# Request types whose views have ordered image lists.
+_LIST_TYPES = {
+    int(RequestType.ADD),
+    int(RequestType.MERGE_INDEX_IMAGE),
+    int(RequestType.FBC_OPERATIONS),
+}
 
 
 class Store:
@@ -431,88 +493,45 @@ class Store:
     def _views(self, conn: Connection, ids: Sequence[int], verbose: bool) -> list[RequestView]:
         if not ids:
             return []
-        r = m.REQUEST
-        u = m.USER
-        rows = conn.execute(
-            select(r, u.c.username).outerjoin(u, r.c.user_id == u.c.id).where(r.c.id.in_(ids))
-        ).all()
+        q = _READ
+        ids = list(ids)
+        rows = conn.execute(q.requests, {"ids": ids}).all()
         by_id = {row.id: row for row in rows}
-        ri = m.REQUEST_IMAGE
-        list_rows = conn.execute(
-            select(ri.c.request_id, ri.c.kind, ri.c.image_id)
-            .where(ri.c.request_id.in_(ids))
-            .order_by(ri.c.request_id, ri.c.kind, ri.c.position)
-        ).all()
-        image_ids = {row.image_id for row in list_rows}
-        operator_ids: set[int] = set()
+        types = {row.type for row in rows}
+        image_ids: set[int] = set()
         for row in rows:
             for col in IMAGE_COLUMNS:
                 value = getattr(row, f"{col}_id")
                 if value is not None:
                     image_ids.add(value)
-            if row.operator_package_id is not None:
-                operator_ids.add(row.operator_package_id)
-        images: dict[int, tuple[str, int | None]] = {}
-        if image_ids:
-            i = m.IMAGE
-            for chunk in _chunks(sorted(image_ids), 500):
-                for img in conn.execute(
-                    select(i.c.id, i.c.pull_specification, i.c.operator_id).where(i.c.id.in_(chunk))
-                ):
-                    images[img.id] = (img.pull_specification, img.operator_id)
-                    if img.operator_id is not None:
-                        operator_ids.add(img.operator_id)
-        ro = m.REQUEST_OPERATOR
-        rm_rows = conn.execute(
-            select(ro.c.request_id, ro.c.operator_id)
-            .where(ro.c.request_id.in_(ids))
-            .order_by(ro.c.request_id, ro.c.position)
-        ).all()
-        operator_ids.update(row.operator_id for row in rm_rows)
-        operator_names: dict[int, str] = {}
-        if operator_ids:
-            o = m.OPERATOR
-            operator_names = dict(
-                conn.execute(select(o.c.id, o.c.name).where(o.c.id.in_(operator_ids))).all()
-            )
-        ra, rt = m.REQUEST_ARCHITECTURE, m.REQUEST_BUILD_TAG
+        images: dict[int, str] = {}
+        for chunk in _chunks(sorted(image_ids), 500):
+            images.update((row[0], row[1]) for row in conn.execute(q.images, {"ids": chunk}))
+        lists: dict[int, dict[ImageList, list[str]]] = {}
+        bundle_operators: dict[int, dict[str, str]] = {}
+        if types & _LIST_TYPES:
+            for row in conn.execute(q.lists, {"ids": ids}):
+                lists.setdefault(row.request_id, {}).setdefault(ImageList(row.kind), []).append(
+                    row.pull_specification
+                )
+                if row.kind == ImageList.BUNDLES and row.operator is not None:
+                    bundle_operators.setdefault(row.request_id, {})[row.pull_specification] = (
+                        row.operator
+                    )
+        removed: dict[int, list[str]] = {}
+        if int(RequestType.RM) in types:
+            for row in conn.execute(q.removed, {"ids": ids}):
+                removed.setdefault(row.request_id, []).append(row.name)
         arches: dict[int, list[str]] = {}
-        for row in conn.execute(
-            select(ra.c.request_id, ra.c.name).where(ra.c.request_id.in_(ids)).order_by(ra.c.name)
-        ):
-            arches.setdefault(row.request_id, []).append(row.name)
         tags: dict[int, list[str]] = {}
-        for row in conn.execute(
-            select(rt.c.request_id, rt.c.name).where(rt.c.request_id.in_(ids)).order_by(rt.c.name)
-        ):
-            tags.setdefault(row.request_id, []).append(row.name)
+        for row in conn.execute(q.names, {"ids": ids}):
+            (arches if row.kind == "a" else tags).setdefault(row.request_id, []).append(row.name)
         history: dict[int, list[tuple[RequestState, str, datetime]]] = {}
-        annotations: dict[int, dict[str, Any] | None] = {}
         if verbose:
-            rs = m.REQUEST_STATE
-            for row in conn.execute(
-                select(rs.c.request_id, rs.c.state, rs.c.state_reason, rs.c.updated)
-                .where(rs.c.request_id.in_(ids))
-                .order_by(rs.c.id.desc())
-            ):
+            for row in conn.execute(q.history, {"ids": ids}):
                 history.setdefault(row.request_id, []).append(
                     (RequestState(row.state), row.state_reason, row.updated)
                 )
-            b = m.BATCH
-            batch_ids = {row.batch_id for row in rows}
-            for row in conn.execute(select(b.c.id, b.c.annotations).where(b.c.id.in_(batch_ids))):
-                annotations[row.id] = json.loads(row.annotations) if row.annotations else None
-
-        lists: dict[int, dict[ImageList, list[str]]] = {}
-        bundle_operators: dict[int, dict[str, str]] = {}
-        for row in list_rows:
-            spec, operator_id = images[row.image_id]
-            lists.setdefault(row.request_id, {}).setdefault(ImageList(row.kind), []).append(spec)
-            if row.kind == ImageList.BUNDLES and operator_id is not None:
-                bundle_operators.setdefault(row.request_id, {})[spec] = operator_names[operator_id]
-        removed: dict[int, list[str]] = {}
-        for row in rm_rows:
-            removed.setdefault(row.request_id, []).append(operator_names[row.operator_id])
 
         out = []
         for request_id in ids:
@@ -531,7 +550,7 @@ class Store:
                 arches=arches.get(row.id, []),
                 build_tags=tags.get(row.id, []),
                 images={
-                    col: images[getattr(row, f"{col}_id")][0]
+                    col: images[getattr(row, f"{col}_id")]
                     for col in IMAGE_COLUMNS
                     if getattr(row, f"{col}_id") is not None
                 },
@@ -549,11 +568,9 @@ class Store:
                 image_lists=lists.get(row.id, {}),
                 bundle_operators=bundle_operators.get(row.id, {}),
                 operators=removed.get(row.id, []),
-                operator_package=operator_names.get(row.operator_package_id)
-                if row.operator_package_id is not None
-                else None,
+                operator_package=row.operator_package,
                 history=history.get(row.id, []),
-                batch_annotations=annotations.get(row.batch_id),
+                batch_annotations=json.loads(row.annotations) if row.annotations else None,
             )
             out.append(view)
         return out

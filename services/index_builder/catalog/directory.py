@@ -365,6 +365,9 @@ class CatalogDir:
         for rel in old_aux - set(docs.aux_files):
             self._delete_file(rel)
             self._drop_from_index(rel)
+        aux_dir = self.root / DEPRECATIONS_DIR / name
+        if aux_dir.is_dir() and not any(aux_dir.iterdir()):
+            aux_dir.rmdir()
         data = encode_package(docs)
         rel = package_file(name)
         if data:
@@ -398,6 +401,8 @@ class CatalogDir:
             self._check_package_dir(name)
             self._strip_package(name, keep_aux=update.docs.aux_files)
             self._remove_tree(name)
+            if not update.docs.aux_files:
+                self._remove_tree(f"{DEPRECATIONS_DIR}/{name}")
             for rel, content in sorted(update.files.items()):
                 self._write_file(f"{name}/{rel}", content)
             for aux_rel, content in sorted(update.docs.aux_files.items()):

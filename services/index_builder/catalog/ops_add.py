@@ -28,6 +28,7 @@ entries lack them).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -578,7 +579,7 @@ def _add_replaces(
         for name, entries in sorted(rebuilt.items())
     ]
     members = {n for entries in rebuilt.values() for n in entries}
-    new_blobs = {r.csv_name: r.bundle for r in new_bundles}
+    new_blobs = {r.csv_name: copy.deepcopy(r.bundle) for r in new_bundles}
     kept: list[Bundle] = []
     for bundle in docs.bundles:
         if bundle.name in members:
@@ -746,7 +747,7 @@ def _add_semver(
     if errors:
         raise CatalogError(f"error loading bundle {fact.name} into db: {aggregate(errors)}")
     docs.channels = channels
-    docs.bundles.append(rendered.bundle)
+    docs.bundles.append(copy.deepcopy(rendered.bundle))
     members = {e.name for c in channels for e in c.entries}
     dropped = [b.name for b in docs.bundles if b.name not in members]
     docs.bundles = [b for b in docs.bundles if b.name in members]
