@@ -6,6 +6,7 @@ Golden files live in ``tests/catalog/golden/``; regenerate them with
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -42,8 +43,9 @@ def versions_of(package: str) -> list[str]:
     return sorted(names, key=lambda v: [int(x) for x in v.split(".")])
 
 
+@functools.lru_cache(maxsize=512)
 def render_fixture(package: str, version: str, *, csv_metadata: bool = False) -> RenderedBundle:
-    """Render one fixture bundle."""
+    """Render one fixture bundle (memoized; operations never mutate their inputs)."""
     return render_bundle(
         FIXTURES / package / version, image_for(package, version), csv_metadata=csv_metadata
     )
@@ -86,3 +88,86 @@ def fixtures_root() -> Path:
 def render() -> Callable[..., RenderedBundle]:
     """Render a fixture bundle by package and version."""
     return render_fixture
+
+
+def make_bundle(
+    root: Path,
+    package: str,
+    name: str,
+    version: str,
+    channels: str,
+    default: str = "",
+    *,
+    replaces: str = "",
+    skips: tuple[str, ...] = (),
+    skip_range: str = "",
+    substitutes_for: str = "",
+    extra_objects: tuple[str, ...] = (),
+    csv_annotations: dict[str, str] | None = None,
+    image: str | None = None,
+    csv_metadata: bool = False,
+) -> RenderedBundle:
+    """Write a minimal bundle directory (CSV + annotations) and render it."""
+    import json as _json
+
+    bundle_dir = root / f"{name}-{digest(image or name)[7:15]}"
+    (bundle_dir / "manifests").mkdir(parents=True)
+    (bundle_dir / "metadata").mkdir()
+    annotations = dict(csv_annotations or {})
+    if skip_range:
+        annotations["olm.skipRange"] = skip_range
+    if substitutes_for:
+        annotations["olm.substitutesFor"] = substitutes_for
+    csv: dict[str, object] = {
+        "apiVersion": "operators.coreos.com/v1alpha1",
+        "kind": "ClusterServiceVersion",
+        "metadata": {"name": name, "annotations": annotations},
+        "spec": {
+            "version": version,
+            "displayName": name,
+            "install": {
+                "strategy": "deployment",
+                "spec": {
+                    "deployments": [
+                        {
+                            "name": package,
+                            "spec": {
+                                "template": {
+                                    "spec": {
+                                        "containers": [
+                                            {
+                                                "name": "op",
+                                                "image": f"quay.io/ns/{package}-operator:{version.replace('+', '_')}",
+                                            }
+                                        ]
+                                    }
+                                }
+                            },
+                        }
+                    ]
+                },
+            },
+        },
+    }
+    spec = csv["spec"]
+    assert isinstance(spec, dict)
+    if replaces:
+        spec["replaces"] = replaces
+    if skips:
+        spec["skips"] = list(skips)
+    (bundle_dir / "manifests" / f"{name}.clusterserviceversion.json").write_text(_json.dumps(csv))
+    for i, obj in enumerate(extra_objects):
+        (bundle_dir / "manifests" / f"extra{i}.yaml").write_text(obj)
+    lines = [
+        "annotations:",
+        f"  operators.operatorframework.io.bundle.package.v1: {package}",
+        f"  operators.operatorframework.io.bundle.channels.v1: '{channels}'",
+    ]
+    if default:
+        lines.append(f"  operators.operatorframework.io.bundle.channel.default.v1: {default}")
+    (bundle_dir / "metadata" / "annotations.yaml").write_text("\n".join(lines) + "\n")
+    return render_bundle(
+        bundle_dir,
+        image or f"quay.io/ns/{package}-bundle@{digest(name + version)}",
+        csv_metadata=csv_metadata,
+    )
