@@ -22,7 +22,7 @@ def _channels(docs: PackageDocs) -> dict[str, list[tuple[str, str, list[str]]]]:
     return {c.name: [(e.name, e.replaces, e.skips) for e in c.entries] for c in docs.channels}
 
 
-def _add(catalog: MemoryCatalog, *bundles, **kwargs):  # type: ignore[no-untyped-def]
+def _add(catalog: MemoryCatalog, *bundles, **kwargs):
     result = add_bundles(catalog, list(bundles), **kwargs)
     catalog.apply(result.changes)
     return result

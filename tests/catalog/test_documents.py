@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import CatalogError
-from services.index_builder.catalog import documents
+from services.index_builder.catalog import limits
 from services.index_builder.catalog.documents import decode_stream, read_bounded
 
 
@@ -57,7 +57,7 @@ def test_moderate_aliasing_is_allowed() -> None:
 
 
 def test_deeply_nested_yaml_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(documents.limits, "MAX_NESTING_DEPTH", 50)
+    monkeypatch.setattr(limits, "MAX_NESTING_DEPTH", 50)
     nested = ("a: &x " + "[" * 60 + "]" * 60 + "\n").encode()
     with pytest.raises(CatalogError, match="nested deeper than 50 levels"):
         list(decode_stream(nested, name="deep.yaml"))
