@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import CatalogError
+from services.common.errors import CatalogError, CatalogValidationError
 from services.index_builder.catalog import (
     MemoryCatalog,
     PackageDocs,
@@ -319,6 +319,20 @@ def test_substitutes_for_redirects_the_chain(tmp_path: Path) -> None:
     assert entries["foo.v2-1"].replaces == "foo.v1"
     assert "foo.v2" in entries["foo.v2-1"].skips
     validate(catalog)
+
+
+def test_add_whose_result_would_not_validate_is_rejected(tmp_path: Path) -> None:
+    catalog = MemoryCatalog()
+    _add(catalog, make_bundle(tmp_path, "foo", "foo.v1", "1.0.0", "stable", "stable"))
+    _add(catalog, make_bundle(tmp_path, "foo", "foo.v2", "2.0.0", "stable", replaces="foo.v1"))
+    # v3 both replaces and skips v2: the migrated channel strands v1 (opm validate rule 2).
+    odd = make_bundle(
+        tmp_path, "foo", "foo.v3", "3.0.0", "stable", replaces="foo.v2", skips=("foo.v2",)
+    )
+    with pytest.raises(
+        CatalogValidationError, match="channel contains one or more stranded bundles: foo.v1"
+    ):
+        add_bundles(catalog, [odd])
 
 
 @pytest.mark.usefixtures("fixtures_root")

@@ -49,6 +49,7 @@ from .model import (
 )
 from .properties import csv_from_bundle
 from .render import RenderedBundle
+from .validate import ValidationOptions, validate_changed
 from .views import CatalogChanges, CatalogView, Overlay
 
 __all__ = [
@@ -767,12 +768,15 @@ def add_bundles(
     *,
     mode: GraphUpdateMode = "replaces",
     overwrite_latest: bool = False,
+    validation: ValidationOptions | None = None,
 ) -> AddResult:
     """Add rendered bundles to a catalog as ``opm registry add --enable-alpha`` would.
 
     Only the packages of the added bundles are loaded and rewritten. Raises
-    :class:`~services.common.errors.CatalogError` with opm's message when opm would fail;
-    the catalog is then unchanged (nothing is written by this function).
+    :class:`~services.common.errors.CatalogError` with opm's message when opm would fail,
+    and :class:`~services.common.errors.CatalogValidationError` when the resulting packages
+    would not pass ``opm validate`` (IIB's migration validates them); nothing is written by
+    this function.
     """
     if mode not in ("replaces", "semver", "semver-skippatch"):
         raise CatalogError(f"unsupported graph update mode {mode!r}")
@@ -812,4 +816,5 @@ def add_bundles(
             _clear_non_heads(docs, report)
         report.added.extend(b.csv_name for b in group)
         changes.set(name, docs)
+    validate_changed(dict(changes.updates), validation)
     return AddResult(Overlay(catalog, changes), changes, report)

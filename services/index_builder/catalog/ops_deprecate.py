@@ -26,7 +26,7 @@ from services.common.errors import CatalogError
 
 from .errors import aggregate
 from .model import ChannelEntry, PackageDocs
-from .validate import channel_head
+from .validate import ValidationOptions, channel_head, validate_changed
 from .views import CatalogChanges, CatalogView, Overlay
 
 __all__ = ["DeprecateReport", "DeprecateResult", "deprecate_truncate"]
@@ -169,6 +169,7 @@ def deprecate_truncate(
     bundle_images: Sequence[str],
     *,
     allow_package_removal: bool = True,
+    validation: ValidationOptions | None = None,
 ) -> DeprecateResult:
     """Deprecate bundles (by image) and truncate the upgrade graph below them.
 
@@ -252,4 +253,5 @@ def deprecate_truncate(
         changes.set(pkg, docs)
     if errors:
         raise CatalogError(aggregate(errors))
+    validate_changed(dict(changes.updates), validation)
     return DeprecateResult(Overlay(catalog, changes), changes, report)

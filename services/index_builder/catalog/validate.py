@@ -454,3 +454,20 @@ def validate(view: CatalogView, options: ValidationOptions | None = None) -> Non
             root.add(problem)
     if root.children:
         raise CatalogValidationError(render_tree(root), root.leaves())
+
+
+def validate_changed(updates: dict[str, object], options: ValidationOptions | None = None) -> None:
+    """Validate the packages of a change set (as IIB's migration validates each package).
+
+    ``updates`` maps package names to new :class:`~.model.PackageDocs` (``None`` = removed).
+    """
+    root = Problem("invalid index")
+    for name in sorted(updates):
+        docs = updates[name]
+        docs = getattr(docs, "docs", docs)
+        if isinstance(docs, PackageDocs) and not docs.is_empty():
+            problem = validate_package(docs, options)
+            if problem is not None:
+                root.add(problem)
+    if root.children:
+        raise CatalogValidationError(render_tree(root), root.leaves())
