@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,15 +223,14 @@ def _meta_blob(other: Other) -> bytes:
     return (gojson.compact(normalized, sort_keys=True) + "\n").encode("utf-8")
 
 
-def build_cache_files(
-    view: CatalogView, options: ValidationOptions | None = None
-) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
-    """Validate each package and produce ``(packages index, [(cache-relative path, bytes)])``.
+def _iter_cache_files(
+    view: CatalogView, index: dict[str, Any], options: ValidationOptions | None
+) -> Iterator[tuple[str, bytes]]:
+    """Validate each package and yield ``(cache-relative path, bytes)``; fills ``index``.
 
-    Paths are relative to ``cache/``. Packages are processed one at a time.
+    Packages are processed one at a time; ``packages.json`` is not included (it needs every
+    package) - the caller writes ``index`` once the iteration is over.
     """
-    index: dict[str, Any] = {}
-    files: list[tuple[str, bytes]] = []
     problems = Problem("invalid index")
     root_docs = getattr(view, "root_documents", None)
     others: list[Other] = []
@@ -262,17 +261,11 @@ def build_cache_files(
                     "replaces": entry.replaces,
                     "skips": entry.skips or None,
                 }
-                files.append(
-                    (
-                        f"{docs.name}_{channel.name}_{name}.json",
-                        _api_bundle(
-                            docs,
-                            name,
-                            channel.name,
-                            entry,
-                            deprecations.get((SCHEMA_BUNDLE, name)),
-                        ),
-                    )
+                yield (
+                    f"{docs.name}_{channel.name}_{name}.json",
+                    _api_bundle(
+                        docs, name, channel.name, entry, deprecations.get((SCHEMA_BUNDLE, name))
+                    ),
                 )
             cchannel: dict[str, Any] = {"Name": channel.name, "Head": head, "Bundles": bundles}
             if (SCHEMA_CHANNEL, channel.name) in deprecations:
@@ -305,7 +298,18 @@ def build_cache_files(
             )
         blob = _meta_blob(other)
         directory = f"metas/{other.schema}" + (f"/{package_name}" if package_name else "")
-        files.append((f"{directory}/{fnv1a64(blob):x}.json", blob))
+        yield (f"{directory}/{fnv1a64(blob):x}.json", blob)
+
+
+def build_cache_files(
+    view: CatalogView, options: ValidationOptions | None = None
+) -> tuple[dict[str, Any], list[tuple[str, bytes]]]:
+    """Validate each package and produce ``(packages index, [(cache-relative path, bytes)])``.
+
+    Holds every file in memory; :func:`write_serving_cache` streams them to disk instead.
+    """
+    index: dict[str, Any] = {}
+    files = list(_iter_cache_files(view, index, options))
     return dict(sorted(index.items())), files
 
 
@@ -322,7 +326,6 @@ def write_serving_cache(
     (see :func:`~.gotar.directory_tree`). Returns the digest and the ``cache/`` subtree (with
     the modes that were hashed) so the caller can build the ``/tmp/cache`` layer from it.
     """
-    index, files = build_cache_files(view, options)
     root = Path(cache_dir)
     cache = root / "cache"
     if cache.exists() and any(cache.iterdir()):
@@ -330,9 +333,14 @@ def write_serving_cache(
     cache.mkdir(parents=True, exist_ok=True)
     os.chmod(cache, CACHE_DIR_MODE)
     tree: list[TreeEntry] = [TreeEntry(".", CACHE_DIR_MODE)]
-    files.append(("packages.json", _marshal(index)))
+    index: dict[str, Any] = {}
     made: set[str] = set()
-    for rel, data in files:
+
+    def all_files() -> Iterator[tuple[str, bytes]]:
+        yield from _iter_cache_files(view, index, options)
+        yield "packages.json", _marshal(dict(sorted(index.items())))
+
+    for rel, data in all_files():
         parts = rel.split("/")
         for depth in range(1, len(parts)):
             directory = "/".join(parts[:depth])

@@ -200,7 +200,8 @@ class CatalogDir:
             schema, package, name = meta_of(raw, f"{rel} (document {index})")
             docs.append((name if schema == SCHEMA_PACKAGE else package, raw))
         size = len(data)
-        if size <= _PARSE_CACHE_BYTES // 4:
+        # Only files shared by several packages are parsed more than once; cache just those.
+        if len(self._file_packages.get(rel, ())) > 1 and size <= _PARSE_CACHE_BYTES // 4:
             self._cache[rel] = docs
             self._cache_sizes[rel] = size
             self._cache_bytes += size
