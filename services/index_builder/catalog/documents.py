@@ -84,7 +84,11 @@ def read_bounded(path: Path, *, max_bytes: int = limits.MAX_FILE_BYTES, label: s
                 f"{name}: file is {size} bytes, larger than the {max_bytes}-byte limit"
             )
         with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
+            # Read what stat reported (+1 to notice growth); read(max_bytes) would allocate
+            # the whole limit up front.
+            data = handle.read(size + 1)
+            if len(data) > size:  # the file grew while being read
+                data += handle.read(max_bytes + 1 - len(data))
     except OSError as exc:
         raise CatalogError(f"{name}: cannot read file: {exc.strerror or exc}") from exc
     if len(data) > max_bytes:
