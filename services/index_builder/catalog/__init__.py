@@ -91,6 +91,7 @@ from .render import RenderedBundle, render_bundle
 from .sqlite_import import SqliteCatalog, load_sqlite_index
 from .validate import ValidationOptions, validate, validate_package
 from .views import CatalogChanges, CatalogView, FragmentPackage, MemoryCatalog, Overlay
+from .yaml_to_json import normalize_yaml_to_json
 
 __all__ = [
     "CACHE_DIR_MODE",
@@ -143,6 +144,7 @@ __all__ = [
     "load_sqlite_index",
     "merge_index",
     "missing_bundles",
+    "normalize_yaml_to_json",
     "present_bundle_images",
     "remove_packages",
     "render_bundle",
