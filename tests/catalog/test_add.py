@@ -90,6 +90,15 @@ def test_s4_same_csv_again_is_refused_without_overwrite(tmp_path: Path) -> None:
         add_bundles(catalog, [again])
 
 
+def test_replaces_cycle_is_refused_with_opms_message(tmp_path: Path) -> None:
+    pair = [
+        make_bundle(tmp_path, "foo", "foo.v1", "1.0.0", "stable", "stable", replaces="foo.v2"),
+        make_bundle(tmp_path, "foo", "foo.v2", "2.0.0", "stable", replaces="foo.v1"),
+    ]
+    with pytest.raises(CatalogError, match="^Cycle detected, foo.v1 replaces foo.v2$"):
+        add_bundles(MemoryCatalog(), pair)
+
+
 def test_same_image_again_is_refused(tmp_path: Path) -> None:
     catalog = MemoryCatalog()
     first = make_bundle(tmp_path, "foo", "foo.v1", "1.0.0", "stable", "stable")
