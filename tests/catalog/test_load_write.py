@@ -297,3 +297,26 @@ def test_nested_indexignore_is_scoped_to_its_directory() -> None:
     assert matcher.ignored("sub/a.json")
     assert not matcher.ignored("a.json")
     assert matcher.ignored("x/.indexignore")
+
+
+def test_single_file_catalog_is_parsed_once_per_iteration(tmp_path: Path) -> None:
+    root = tmp_path / "configs"
+    docs = []
+    for i in range(5):
+        docs.append({"schema": "olm.package", "name": f"p{i}", "defaultChannel": "c"})
+        docs.append(
+            {
+                "schema": "olm.channel",
+                "name": "c",
+                "package": f"p{i}",
+                "entries": [{"name": f"p{i}.v1"}],
+            }
+        )
+    _write(root, "index.json", "\n".join(json.dumps(d) for d in docs))
+    catalog = CatalogDir.open(root)
+    names = []
+    for package in catalog.iter_packages():
+        names.append(package.name)
+        # Were the shared file read again for the next package, this would fail.
+        (root / "index.json").unlink(missing_ok=True)
+    assert sorted(names) == [f"p{i}" for i in range(5)]

@@ -188,7 +188,7 @@ class CatalogDir:
     def _read(self, rel: str) -> bytes:
         return read_bounded(self.root / rel, max_bytes=self.max_file_bytes, label=rel)
 
-    def _parse(self, rel: str) -> list[tuple[str, Any]]:
+    def _parse(self, rel: str, cache: bool = True) -> list[tuple[str, Any]]:
         """``[(package, raw document)]`` of one file, with a small LRU cache."""
         cached = self._cache.get(rel)
         if cached is not None:
@@ -201,7 +201,7 @@ class CatalogDir:
             docs.append((name if schema == SCHEMA_PACKAGE else package, raw))
         size = len(data)
         # Only files shared by several packages are parsed more than once; cache just those.
-        if len(self._file_packages.get(rel, ())) > 1 and size <= _PARSE_CACHE_BYTES // 4:
+        if cache and len(self._file_packages.get(rel, ())) > 1 and size <= _PARSE_CACHE_BYTES // 4:
             self._cache[rel] = docs
             self._cache_sizes[rel] = size
             self._cache_bytes += size
@@ -268,11 +268,32 @@ class CatalogDir:
         return docs
 
     def iter_packages(self) -> Iterator[PackageDocs]:
-        """Every package, one at a time, in name order."""
+        """Every package, one at a time.
+
+        Packages kept in their own files come in name order. Packages that share a file with
+        others (e.g. a single-file catalog) are yielded together when that file is parsed, so a
+        big shared file is parsed once rather than once per package.
+        """
+        shared = {
+            rel for rel, pkgs in self._file_packages.items() if len({p for p in pkgs if p}) > 1
+        }
+        grouped: dict[str, list[str]] = {}
         for name in self.package_names():
+            files = self._package_files.get(name, [])
+            shared_files = [f for f in files if f in shared]
+            if len(shared_files) == 1 and len(files) == 1:
+                grouped.setdefault(shared_files[0], []).append(name)
+                continue
             docs = self.load_package(name)
             if docs is not None:
                 yield docs
+        for rel in sorted(grouped):
+            names = set(grouped[rel])
+            by_name = {name: PackageDocs(name) for name in grouped[rel]}
+            for index, (pkg, raw) in enumerate(self._parse(rel, cache=False), start=1):
+                if pkg in names:
+                    _add_doc(by_name[pkg], decode_doc(raw, f"{rel} (document {index})")[1])
+            yield from by_name.values()
 
     def root_documents(self) -> list[Doc]:
         """Documents that belong to no package (e.g. custom schemas without a package)."""

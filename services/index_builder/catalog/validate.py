@@ -448,10 +448,13 @@ def validate(view: CatalogView, options: ValidationOptions | None = None) -> Non
         for doc in root_docs():
             _add_doc(orphans, doc)
         _validate_orphans(orphans, root)
+    package_problems: list[tuple[str, Problem]] = []
     for docs in iter_packages(view):
         problem = validate_package(docs, options)
         if problem is not None:
-            root.add(problem)
+            package_problems.append((docs.name, problem))
+    for _, problem in sorted(package_problems, key=lambda item: item[0]):
+        root.add(problem)
     if root.children:
         raise CatalogValidationError(render_tree(root), root.leaves())
 
