@@ -301,7 +301,7 @@ def test_nested_indexignore_is_scoped_to_its_directory() -> None:
 
 def test_single_file_catalog_is_parsed_once_per_iteration(tmp_path: Path) -> None:
     root = tmp_path / "configs"
-    docs = []
+    docs: list[dict[str, object]] = []
     for i in range(5):
         docs.append({"schema": "olm.package", "name": f"p{i}", "defaultChannel": "c"})
         docs.append(
