@@ -5,6 +5,7 @@
     iib serve request-store      the request store (gRPC: iib.v1.Builds, iib.v1.RequestStore)
     iib serve gateway            Envoy's REST facade + the ext_authz auth service
     iib dev                      every service and the servers they need, on embedded defaults
+    iib queues                   pending and in-flight work per queue
     iib db upgrade               migrate the database to the newest schema
     iib secrets-key              print a new IIB_SECRETS_KEY
     iib settings                 list every setting with its default
@@ -27,13 +28,12 @@ log = logging.getLogger("iib")
 
 
 def _serve_request_store(settings: Settings) -> None:
-    from services.request_store.server import build_core, build_server, serve_processes
+    from services.request_store.server import serve, serve_processes
 
     if settings.request_store_processes > 1:
         serve_processes(settings)
-        return
-    core = build_core(settings)
-    build_server(core).serve_forever()
+    else:
+        serve(settings)
 
 
 def _serve_gateway(settings: Settings) -> None:
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--var-dir", type=Path, default=None, help="runtime directory (default var/)")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
+    sub.add_parser("queues", help="pending and in-flight work per queue")
     sub.add_parser("secrets-key", help="print a new random IIB_SECRETS_KEY")
     sub.add_parser("settings", help="list every setting with its default")
     args = parser.parse_args(argv)
@@ -105,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
             return run_dev(args.var_dir)
         settings = load_settings()
         configure_logging(settings, args.service if args.command == "serve" else "iib")
+        if args.command != "serve":
+            logging.getLogger().setLevel("WARNING")
+        if args.command == "queues":
+            from services.common.queues_report import print_queues
+
+            return print_queues(settings)
         if args.command == "db":
             from services.request_store.db import upgrade
             from services.request_store.store import make_engine

@@ -14,10 +14,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from services.common.config import load_settings
 from services.common.processes import ManagedProcess, http_ok, tcp_open
 from services.common.secrets import generate_key
+from services.common.servers.nats import start_nats
 from services.common.tls import make_self_signed
 
 __all__ = ["DevComponent", "dev_defaults", "run_dev"]
@@ -61,11 +63,13 @@ def dev_defaults(var: Path) -> dict[str, str]:
 
 
 def _components(env: dict[str, str]) -> list[DevComponent]:
+    from services.cli import SERVICES, _register_worker_services
+
     settings = load_settings(env)
     iib = [sys.executable, "-m", "services.cli"]
     store_host, _, store_port = settings.request_store_listen.rpartition(":")
     admin = f"http://127.0.0.1:{settings.gateway_admin_port}/ready"
-    return [
+    components = [
         DevComponent(
             "request-store",
             [*iib, "serve", "request-store"],
@@ -73,6 +77,25 @@ def _components(env: dict[str, str]) -> list[DevComponent]:
         ),
         DevComponent("gateway", [*iib, "serve", "gateway"], lambda: http_ok(admin)),
     ]
+    _register_worker_services()
+    for worker in ("index-builder", "bundle-regenerator"):
+        if worker in SERVICES:
+            components.append(DevComponent(worker, [*iib, "serve", worker], lambda: True))
+    return components
+
+
+def _start_nats(env: dict[str, str], var: Path) -> ManagedProcess:
+    """nats-server with JetStream on the port of the first IIB_NATS_URLS entry."""
+    settings = load_settings(env)
+    url = urlparse(settings.nats_urls[0])
+    if url.hostname not in ("127.0.0.1", "localhost"):
+        raise SystemExit(
+            f"iib dev starts a local nats-server, but IIB_NATS_URLS points to {url.geturl()}"
+        )
+    server = start_nats(
+        var / "nats", port=url.port or 4222, monitor_port=settings.nats_monitor_port
+    )
+    return server.process
 
 
 def run_dev(var_dir: Path | None = None) -> int:
@@ -85,6 +108,8 @@ def run_dev(var_dir: Path | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     started: list[ManagedProcess] = []
     try:
+        print("iib dev: starting nats-server ...", flush=True)
+        started.append(_start_nats(env, var))
         for component in _components(env):
             proc = ManagedProcess(
                 component.name, component.argv, var / "logs" / f"{component.name}.log", env=env
@@ -99,6 +124,7 @@ def run_dev(var_dir: Path | None = None) -> int:
             f"(docs at {scheme}://{settings.gateway_listen}/)\n"
             f"  TLS certificate: {settings.gateway_tls_cert}\n"
             f"  identity: send the header {settings.auth_trusted_header}: <user>\n"
+            f"  NATS: {settings.nats_urls[0]} (monitoring http://127.0.0.1:{settings.nats_monitor_port})\n"
             f"  logs: {var / 'logs'}\n  Ctrl-C stops everything.",
             flush=True,
         )

@@ -363,6 +363,69 @@ class Settings:
         "IIB_SECRETS_KEY_FILE", None, p_opt_path, "File holding IIB_SECRETS_KEY."
     )
 
+    # --- NATS JetStream (dispatch) --------------------------------------------------------
+    nats_urls: tuple[str, ...] = _setting(
+        "IIB_NATS_URLS", ("nats://127.0.0.1:4222",), p_str_list, "NATS servers (JetStream)."
+    )
+    nats_monitor_port: int = _setting(
+        "IIB_NATS_MONITOR_PORT",
+        8222,
+        p_int(1),
+        "Monitoring port of the nats-server iib dev starts.",
+    )
+    nats_creds_file: str | None = _setting(
+        "IIB_NATS_CREDS_FILE", None, p_opt_str, "NATS credentials file (JWT + nkey)."
+    )
+    nats_user: str | None = _setting("IIB_NATS_USER", None, p_opt_str, "NATS user name.")
+    nats_password: str | None = _setting("IIB_NATS_PASSWORD", None, p_opt_str, "NATS password.")
+    nats_token: str | None = _setting("IIB_NATS_TOKEN", None, p_opt_str, "NATS auth token.")
+    nats_tls_ca: str | None = _setting(
+        "IIB_NATS_TLS_CA", None, p_opt_str, "CA file for TLS to NATS (enables TLS)."
+    )
+    nats_tls_cert: str | None = _setting(
+        "IIB_NATS_TLS_CERT", None, p_opt_str, "Client certificate for NATS (mTLS)."
+    )
+    nats_tls_key: str | None = _setting("IIB_NATS_TLS_KEY", None, p_opt_str, "Client key for NATS.")
+    work_ack_wait: float = _setting(
+        "IIB_WORK_ACK_WAIT",
+        60.0,
+        p_float(1.0),
+        "Seconds without a heartbeat after which a work item is redelivered.",
+    )
+    work_max_deliver: int = _setting(
+        "IIB_WORK_MAX_DELIVER",
+        5,
+        p_int(1),
+        "Deliveries of a work item before its request fails.",
+    )
+    work_duplicate_window: float = _setting(
+        "IIB_WORK_DUPLICATE_WINDOW",
+        3600.0,
+        p_float(1.0),
+        "Seconds JetStream remembers Nats-Msg-Id values (re-publishes within it are dropped).",
+    )
+    worker_queues: tuple[str, ...] = _setting(
+        "IIB_WORKER_QUEUES",
+        ("default",),
+        p_str_list,
+        "Queues a worker consumes (`default` is IIB's default queue).",
+    )
+    worker_concurrency: int = _setting(
+        "IIB_WORKER_CONCURRENCY", 1, p_int(1), "Requests a worker process handles at once."
+    )
+    worker_shutdown_grace: float = _setting(
+        "IIB_WORKER_SHUTDOWN_GRACE",
+        30.0,
+        p_float(0.0),
+        "Seconds a stopping worker waits for its current request before releasing it.",
+    )
+    relay_poll_interval: float = _setting(
+        "IIB_RELAY_POLL_INTERVAL",
+        0.5,
+        p_float(0.01),
+        "Seconds between outbox scans when nothing signalled new rows.",
+    )
+
     # --- processes and addresses --------------------------------------------------------------
     var_dir: Path = _setting("IIB_VAR_DIR", Path("var"), p_path, "Runtime files of iib dev.")
     request_store_listen: str = _setting(

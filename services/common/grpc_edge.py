@@ -54,6 +54,11 @@ def _wrap(behavior: Callable[[Any, grpc.ServicerContext], Any], method: str) -> 
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return behavior(request, context)
+        except grpc.RpcError:
+            if not context.is_active():  # the client went away (cancelled, deadline)
+                log.info("call ended by the client", extra={"method": method})
+                return None
+            raise
         except IIBError as exc:
             _abort(context, exc.grpc_code, exc.http_status, exc.message)
         except Exception as exc:

@@ -10,6 +10,7 @@ __all__ = [
     "queue_token",
     "service_for_type",
     "work_subject",
+    "work_subject_for",
 ]
 
 # JetStream stream holding all work items (work-queue retention).
@@ -38,6 +39,11 @@ def service_for_type(request_type: int) -> str:
     return "bundle" if request_type in BUNDLE_TYPES else "index"
 
 
+def work_subject_for(service: str, queue: str | None) -> str:
+    """``iib.work.<service>.<queue>``: what a (service, queue) consumer reads."""
+    return f"{WORK_SUBJECT_PREFIX}.{service}.{queue_token(queue)}"
+
+
 def work_subject(request_type: int, queue: str | None) -> str:
-    """The subject a request's work item is published on: ``iib.work.<service>.<queue>``."""
-    return f"{WORK_SUBJECT_PREFIX}.{service_for_type(request_type)}.{queue_token(queue)}"
+    """The subject a request's work item is published on."""
+    return work_subject_for(service_for_type(request_type), queue)

@@ -147,6 +147,9 @@ class Request(Base):
     fbc_fragment_id: Mapped[int | None] = _image_fk()
     fbc_fragment_resolved_id: Mapped[int | None] = _image_fk()
 
+    # The relay's SERIAL gate looks up earlier unfinished requests writing the same index.
+    __table_args__ = (Index("ix_request_serial_key_id", "serial_key", "id"),)
+
 
 class RequestStateRow(Base):
     __tablename__ = "request_state"

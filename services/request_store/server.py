@@ -72,13 +72,23 @@ def build_server(core: RequestStoreCore, address: str | None = None) -> GrpcServ
     )
 
 
+def serve(settings: Settings, *, migrate: bool = True) -> None:
+    """Serve the gRPC APIs and run the outbox relay until SIGTERM/SIGINT."""
+    from services.request_store.relay import OutboxRelay
+
+    core = build_core(settings, migrate=migrate)
+    relay = OutboxRelay(settings, core.store)
+    relay.start()
+    build_server(core).serve_forever(on_stop=relay.stop)
+
+
 def _serve_child(settings: Settings) -> None:
     from services.common.logs import configure_logging
     from services.common.telemetry import setup_telemetry
 
     configure_logging(settings, "request-store")
     setup_telemetry(settings, "request-store")
-    build_server(build_core(settings, migrate=False)).serve_forever()
+    serve(settings, migrate=False)
 
 
 def serve_processes(settings: Settings) -> None:

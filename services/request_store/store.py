@@ -202,6 +202,8 @@ class Store:
         self.outbox_builder: Callable[[Connection, str, list[int]], list[OutboxMessage]] | None = (
             None
         )
+        # Called after a commit that wrote outbox rows (the relay wakes up on it).
+        self.on_outbox: Callable[[], None] | None = None
 
     # --- transactions ----------------------------------------------------------------------
 
@@ -302,7 +304,9 @@ class Store:
                 return replay
         try:
             with self._write() as conn:
-                return self._create(conn, requests, user, queues, annotations, idempotency)
+                created = self._create(conn, requests, user, queues, annotations, idempotency)
+            self._notify()
+            return created
         except IntegrityError:
             if idempotency is None:
                 raise
@@ -454,6 +458,10 @@ class Store:
             )
         self._write_outbox(conn, "created", ids)
         return Created(ids, replayed=False)
+
+    def _notify(self) -> None:
+        if self.on_outbox is not None:
+            self.on_outbox()
 
     def _write_outbox(self, conn: Connection, change: str, request_ids: list[int]) -> None:
         if self.outbox_builder is None:
@@ -696,6 +704,8 @@ class Store:
             if state_changed:
                 self._write_outbox(conn, "state", [request_id])
             view = self._views(conn, [request_id], True)[0]
+        if state_changed:
+            self._notify()
         return view, state_changed
 
     def _apply(self, conn: Connection, request_id: int, plan: Any) -> bool:
@@ -799,6 +809,85 @@ class Store:
             deprecation_schema=row.schema,
             secrets=secrets,
         )
+
+    # --- outbox (the relay's side) ----------------------------------------------------------
+
+    def publishable_outbox(self, limit: int = 500) -> list[Any]:
+        """Unsent outbox rows in order, without the work items SERIAL ordering holds back.
+
+        A serial request's work item waits until every earlier request writing the same index
+        (``serial_key``) is final, so requests for one index never run at once and run in
+        submission order.
+        """
+        o, r = m.OUTBOX, m.REQUEST
+        earlier = r.alias("earlier")
+        blocked = (
+            select(earlier.c.id)
+            .where(
+                earlier.c.serial_key == r.c.serial_key,
+                earlier.c.id < r.c.id,
+                earlier.c.state == int(RequestState.IN_PROGRESS),
+            )
+            .exists()
+        )
+        stmt = (
+            select(
+                o.c.id, o.c.kind, o.c.subject, o.c.msg_id, o.c.headers, o.c.payload, o.c.request_id
+            )
+            .outerjoin(r, (o.c.request_id == r.c.id) & (o.c.kind == "work"))
+            .where(o.c.sent_at.is_(None))
+            .where((o.c.kind != "work") | r.c.serial_key.is_(None) | ~blocked)
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return list(conn.execute(stmt).all())
+
+    def mark_sent(self, outbox_ids: Sequence[int]) -> None:
+        if not outbox_ids:
+            return
+        o = m.OUTBOX
+        with self._write() as conn:
+            conn.execute(update(o).where(o.c.id.in_(list(outbox_ids))).values(sent_at=utcnow()))
+
+    def mark_attempt_failed(self, outbox_ids: Sequence[int], error: str) -> None:
+        if not outbox_ids:
+            return
+        o = m.OUTBOX
+        with self._write() as conn:
+            conn.execute(
+                update(o)
+                .where(o.c.id.in_(list(outbox_ids)))
+                .values(attempts=o.c.attempts + 1, last_error=error[:1000])
+            )
+
+    def outbox_backlog(self) -> dict[str, int]:
+        """Unsent outbox rows per subject (work items held or not yet published, events)."""
+        o = m.OUTBOX
+        with self._read() as conn:
+            return {
+                row.subject: int(row.n)
+                for row in conn.execute(
+                    select(o.c.subject, func.count().label("n"))
+                    .where(o.c.sent_at.is_(None))
+                    .group_by(o.c.subject)
+                )
+            }
+
+    def fail_if_in_progress(self, request_id: int, reason: str) -> bool:
+        """Mark a request failed unless it is already final; True when it changed."""
+        from services.request_store.patch import PatchPlan
+
+        def plan(_t: RequestType, state: RequestState, _reason: str) -> PatchPlan:
+            if state in FINAL_STATES:
+                return PatchPlan()
+            return PatchPlan(state=RequestState.FAILED, state_reason=reason)
+
+        try:
+            _, changed = self.update(request_id, plan)
+        except NotFoundError:
+            return False
+        return changed
 
     def batch_states(self, conn: Connection, batch_ids: Iterable[int]) -> dict[int, list[int]]:
         """Request states per batch (for the derived batch state)."""

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 11:00:49.960498
+Create Date: 2026-11-21 11:17:52.215326
 """
 
 from __future__ import annotations
@@ -239,6 +239,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_request_index_image_id"), ["index_image_id"], unique=False
         )
+        batch_op.create_index("ix_request_serial_key_id", ["serial_key", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_request_state"), ["state"], unique=False)
         batch_op.create_index(batch_op.f("ix_request_type"), ["type"], unique=False)
         batch_op.create_index(batch_op.f("ix_request_user_id"), ["user_id"], unique=False)
@@ -339,6 +340,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_request_user_id"))
         batch_op.drop_index(batch_op.f("ix_request_type"))
         batch_op.drop_index(batch_op.f("ix_request_state"))
+        batch_op.drop_index("ix_request_serial_key_id")
         batch_op.drop_index(batch_op.f("ix_request_index_image_id"))
         batch_op.drop_index(batch_op.f("ix_request_from_index_id"))
         batch_op.drop_index(batch_op.f("ix_request_batch_id"))

@@ -1,0 +1,316 @@
+"""The worker runtime shared by the index builder and the bundle regenerator.
+
+A worker process consumes its service's work items (``iib.work.<service>.<queue>``) from NATS
+JetStream with one durable pull consumer per queue, and for each item:
+
+1. reads the request from the request store (typed gRPC API); a request that is already final
+   is acknowledged and skipped (a redelivery after the work was done);
+2. runs the handler on a thread while sending ``in_progress`` heartbeats to JetStream every
+   third of ``IIB_WORK_ACK_WAIT``, so long builds are not redelivered;
+3. acknowledges the item only after the request's final state is stored. A handler error ends
+   the request as failed with the error's message (IIBError) or IIB's generic text; if the
+   worker dies, JetStream redelivers the item after ``IIB_WORK_ACK_WAIT`` to another worker;
+   after ``IIB_WORK_MAX_DELIVER`` deliveries the request store fails the request.
+
+Stopping (SIGTERM/SIGINT) stops fetching, tells the handler through ``WorkContext.cancelled`` and
+waits up to ``IIB_WORKER_SHUTDOWN_GRACE`` seconds; an unfinished item is then released (nak) so
+another worker takes it at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import Error as JetStreamError
+
+from services.common import messaging
+from services.common.config import Settings
+from services.common.errors import IIBError
+from services.common.grpc_server import channel
+from services.common.pb.iib.v1 import requests_pb2, requests_pb2_grpc
+from services.common.subjects import WORK_STREAM, work_subject_for
+
+__all__ = ["Cancelled", "StoreClient", "WorkContext", "WorkerRuntime"]
+
+log = logging.getLogger(__name__)
+UNKNOWN_ERROR = "An unknown error occurred. See logs for details"
+FINAL_STATE_MESSAGES = (
+    "A complete request cannot change states",
+    "A failed request cannot change states",
+)
+FINAL = (requests_pb2.REQUEST_STATE_COMPLETE, requests_pb2.REQUEST_STATE_FAILED)
+
+
+class Cancelled(Exception):
+    """Raised by a handler (via WorkContext.check_cancelled) when the worker is stopping."""
+
+
+class FinalStateReached(Exception):
+    """The request became final elsewhere; the worker stops working on it."""
+
+
+class StoreClient:
+    """The request store's typed API (blocking calls, with a per-call deadline)."""
+
+    def __init__(self, address: str, timeout: float = 30.0) -> None:
+        self._stub = requests_pb2_grpc.RequestStoreStub(channel(address))  # type: ignore[no-untyped-call]
+        self._timeout = timeout
+
+    def get(self, request_id: int) -> requests_pb2.WorkRequest:
+        response = self._stub.GetWorkRequest(
+            requests_pb2.GetWorkRequestRequest(id=request_id), timeout=self._timeout
+        )
+        return response.request
+
+    def update(
+        self,
+        request_id: int,
+        *,
+        state: int | None = None,
+        reason: str | None = None,
+        results: requests_pb2.RequestResults | None = None,
+    ) -> requests_pb2.UpdateRequestResponse:
+        message = requests_pb2.UpdateRequestRequest(id=request_id)
+        if state is not None:
+            message.state = state  # type: ignore[assignment]
+            message.state_reason = reason or ""
+        if results is not None:
+            message.results.CopyFrom(results)
+        try:
+            return self._stub.UpdateRequest(message, timeout=self._timeout)
+        except grpc.RpcError as exc:
+            if (
+                exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+                and exc.details() in FINAL_STATE_MESSAGES
+            ):
+                raise FinalStateReached(exc.details()) from None
+            raise
+
+
+@dataclass
+class WorkContext:
+    """What a handler gets besides the request: progress reporting and cancellation."""
+
+    request: requests_pb2.WorkRequest
+    store: StoreClient
+    delivery: int
+    # When the work item was fetched from JetStream (time.time()).
+    received_at: float = 0.0
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    log: logging.Logger = field(default_factory=lambda: log)
+
+    @property
+    def request_id(self) -> int:
+        return int(self.request.id)
+
+    def check_cancelled(self) -> None:
+        """Call between steps: raises Cancelled when the worker is stopping."""
+        if self.cancelled.is_set():
+            raise Cancelled()
+
+    def progress(self, reason: str, results: requests_pb2.RequestResults | None = None) -> None:
+        """Record an in_progress state reason (and optional results)."""
+        self.store.update(
+            self.request_id,
+            state=requests_pb2.REQUEST_STATE_IN_PROGRESS,
+            reason=reason,
+            results=results,
+        )
+
+    def record(self, results: requests_pb2.RequestResults) -> None:
+        """Record results without changing the state."""
+        self.store.update(self.request_id, results=results)
+
+    def complete(self, reason: str, results: requests_pb2.RequestResults | None = None) -> None:
+        self.store.update(
+            self.request_id,
+            state=requests_pb2.REQUEST_STATE_COMPLETE,
+            reason=reason,
+            results=results,
+        )
+
+    def fail(self, reason: str) -> None:
+        self.store.update(self.request_id, state=requests_pb2.REQUEST_STATE_FAILED, reason=reason)
+
+
+Handler = Callable[[WorkContext], None]
+
+
+class WorkerRuntime:
+    """Consumes one service's work items and runs ``handler`` on each."""
+
+    def __init__(self, settings: Settings, service: str, handler: Handler) -> None:
+        self.settings = settings
+        self.service = service
+        self.handler = handler
+        self.store = StoreClient(settings.request_store_address)
+        self._stopping = asyncio.Event()
+        self.processed = 0
+
+    # --- entry points ----------------------------------------------------------------------
+
+    def serve_forever(self) -> None:
+        """Run until SIGTERM/SIGINT, then stop gracefully."""
+        asyncio.run(self._serve_with_signals())
+
+    async def _serve_with_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        await self.run()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Connect (retrying until NATS is reachable) and process items until stopped."""
+        backoff = 0.2
+        while not self._stopping.is_set():
+            nc = None
+            try:
+                nc = await messaging.connect(self.settings, name=f"iib-{self.service}-worker")
+                js = nc.jetstream()
+                await messaging.ensure_work_stream(js, self.settings)
+                subs = []
+                for queue in self.settings.worker_queues:
+                    name = messaging.consumer_name(self.service, queue)
+                    subs.append(
+                        await js.pull_subscribe(
+                            work_subject_for(self.service, queue),
+                            durable=name,
+                            stream=WORK_STREAM,
+                            config=messaging.work_consumer(self.settings),
+                        )
+                    )
+                log.info(
+                    "worker consuming",
+                    extra={"service": self.service, "queues": list(self.settings.worker_queues)},
+                )
+                backoff = 0.2
+                await asyncio.gather(
+                    *(self._loop(subs) for _ in range(self.settings.worker_concurrency))
+                )
+            except (NatsError, JetStreamError, OSError) as exc:
+                log.warning(
+                    "worker cannot reach NATS", extra={"error": str(exc) or type(exc).__name__}
+                )
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+                except TimeoutError:
+                    pass
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                if nc is not None:
+                    try:
+                        await nc.drain()
+                    except Exception:
+                        pass
+
+    async def _loop(self, subs: list[Any]) -> None:
+        while not self._stopping.is_set():
+            got = False
+            for sub in subs:
+                if self._stopping.is_set():
+                    return
+                try:
+                    msgs = await sub.fetch(1, timeout=1.0)
+                except (TimeoutError, NatsTimeoutError):
+                    continue
+                for msg in msgs:
+                    got = True
+                    await self._process(msg)
+            if not got:
+                await asyncio.sleep(0)
+
+    # --- one item ------------------------------------------------------------------------------
+
+    async def _process(self, msg: Any) -> None:
+        received_at = time.time()
+        item = requests_pb2.WorkItem.FromString(msg.data)
+        delivery = int(msg.metadata.num_delivered)
+        extra = {"request_id": item.request_id, "delivery": delivery, "service": self.service}
+        try:
+            request = await asyncio.to_thread(self.store.get, item.request_id)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                log.warning("work item for an unknown request; dropping it", extra=extra)
+                await msg.ack_sync()
+                return
+            log.warning("request store unreachable; retrying the item later", extra=extra)
+            await msg.nak(delay=2)
+            return
+        if request.state in FINAL:
+            log.info("request already final; skipping redelivered work", extra=extra)
+            await msg.ack_sync()
+            return
+        ctx = WorkContext(
+            request=request, store=self.store, delivery=delivery, received_at=received_at
+        )
+        outcome: dict[str, BaseException | None] = {}
+        loop = asyncio.get_running_loop()
+        finished = asyncio.Event()
+
+        def run() -> None:
+            try:
+                self.handler(ctx)
+                outcome["error"] = None
+            except BaseException as exc:  # reported below, after the thread ends
+                outcome["error"] = exc
+            finally:
+                loop.call_soon_threadsafe(finished.set)
+
+        # A daemon thread, not the default executor: a stopping process must not wait for it.
+        threading.Thread(target=run, name=f"request-{item.request_id}", daemon=True).start()
+        log.info("processing request", extra=extra)
+        heartbeat = max(self.settings.work_ack_wait / 3, 0.2)
+        last_beat = time.monotonic()
+        deadline: float | None = None
+        while not finished.is_set():
+            try:
+                await asyncio.wait_for(finished.wait(), timeout=min(heartbeat, 0.5))
+            except TimeoutError:
+                pass
+            if finished.is_set():
+                break
+            if self._stopping.is_set() and deadline is None:
+                ctx.cancelled.set()
+                deadline = time.monotonic() + self.settings.worker_shutdown_grace
+            if deadline is not None and time.monotonic() > deadline:
+                log.warning("stopping: releasing unfinished request", extra=extra)
+                await msg.nak()
+                return
+            if time.monotonic() - last_beat >= heartbeat:
+                last_beat = time.monotonic()
+                await msg.in_progress()
+        error = outcome.get("error")
+        if isinstance(error, Cancelled):
+            log.info("request released on shutdown", extra=extra)
+            await msg.nak()
+            return
+        if error is not None and not isinstance(error, FinalStateReached):
+            reason = str(error) if isinstance(error, IIBError) else UNKNOWN_ERROR
+            if not isinstance(error, IIBError):
+                log.error("request failed with an unexpected error", extra=extra, exc_info=error)
+            else:
+                log.info("request failed", extra={**extra, "reason": reason})
+            try:
+                await asyncio.to_thread(ctx.fail, reason)
+            except FinalStateReached:
+                pass
+            except grpc.RpcError:
+                log.warning("cannot record the failure; the item will be redelivered", extra=extra)
+                await msg.nak(delay=2)
+                return
+        await msg.ack_sync()
+        self.processed += 1
+        log.info("request done", extra=extra)

@@ -1,0 +1,223 @@
+"""The outbox relay: publishes what the request store committed, and nothing is lost.
+
+Runs in the request store process, on its own thread and asyncio loop:
+
+1. Reads unsent outbox rows in order (work items that SERIAL ordering holds back are skipped
+   until their predecessor is final) and publishes them: work items and durable events to
+   JetStream with ``Nats-Msg-Id`` (a re-publish is dropped by the stream, so a crash between the
+   publish ack and the "sent" mark never makes a second work item), other events as plain NATS
+   messages. A row is marked sent only after the publish is acknowledged.
+2. When NATS is unreachable, rows simply stay unsent: submissions keep being accepted and are
+   published once NATS is back.
+3. Consumes JetStream's max-deliveries advisories: a work item that no worker finished within
+   ``IIB_WORK_MAX_DELIVER`` deliveries fails its request with a reason and is removed.
+
+It wakes up on every commit that wrote outbox rows (``Store.on_outbox``) and otherwise scans every
+``IIB_RELAY_POLL_INTERVAL`` seconds (rows written by other request store processes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from typing import Any
+
+from nats.errors import Error as NatsError
+from nats.js.errors import Error as JetStreamError
+
+from services.common import messaging
+from services.common.config import Settings
+from services.common.pb.iib.v1 import requests_pb2
+from services.common.subjects import WORK_STREAM
+from services.request_store.store import Store
+
+__all__ = ["OutboxRelay"]
+
+log = logging.getLogger(__name__)
+_BATCH = 500
+
+
+class OutboxRelay:
+    """Publishes outbox rows to NATS; start() runs it on a background thread."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self.connected = threading.Event()
+        self.published = 0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+        self._thread.start()
+        self.store.on_outbox = self.wake
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self.wake()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Scan the outbox now (thread-safe)."""
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(wake.set)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    # --- main loop -----------------------------------------------------------------------------
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        backoff = 0.2
+        while not self._stop.is_set():
+            nc = events_nc = None
+            try:
+                nc = await messaging.connect(self.settings, name="iib-request-store-relay")
+                js = nc.jetstream()
+                await messaging.ensure_work_stream(js, self.settings)
+                await messaging.ensure_advisory_stream(js)
+                events_nc = nc
+                if self.settings.messaging_urls:
+                    events_nc = await messaging.connect(
+                        self.settings, events=True, name="iib-request-store-events"
+                    )
+                events_js = events_nc.jetstream()
+                await messaging.ensure_events_stream(events_js, self.settings)
+                advisories = await js.pull_subscribe(
+                    messaging.MAX_DELIVERIES_ADVISORY,
+                    durable="request-store-advisories",
+                    stream=messaging.ADVISORY_STREAM,
+                )
+                self.connected.set()
+                backoff = 0.2
+                log.info("outbox relay connected to NATS")
+                watcher = asyncio.create_task(self._watch_advisories(js, advisories))
+                try:
+                    while not self._stop.is_set():
+                        if watcher.done():
+                            watcher.result()  # re-raise what stopped it
+                        sent = await self._publish_batch(js, events_nc, events_js)
+                        if sent < _BATCH:
+                            await self._sleep(self.settings.relay_poll_interval)
+                finally:
+                    watcher.cancel()
+            except (TimeoutError, NatsError, JetStreamError, OSError) as exc:
+                self.connected.clear()
+                log.warning(
+                    "outbox relay cannot reach NATS; submissions stay queued in the outbox",
+                    extra={"error": str(exc) or type(exc).__name__},
+                )
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception:
+                self.connected.clear()
+                log.exception("outbox relay failed; restarting it")
+                await self._sleep(1.0)
+            finally:
+                for conn in {id(c): c for c in (events_nc, nc) if c is not None}.values():
+                    try:
+                        await conn.close()
+                    except Exception:
+                        pass
+
+    async def _sleep(self, seconds: float) -> None:
+        assert self._wake is not None
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+        self._wake.clear()
+
+    async def _publish_batch(self, js: Any, events_nc: Any, events_js: Any) -> int:
+        rows = await asyncio.to_thread(self.store.publishable_outbox, _BATCH)
+        if not rows:
+            return 0
+        futures: list[tuple[int, asyncio.Future[Any]]] = []
+        plain: list[int] = []
+        for row in rows:
+            headers = json.loads(row.headers) if row.headers else {}
+            if row.kind == "work":
+                headers["Nats-Msg-Id"] = row.msg_id
+                futures.append(
+                    (row.id, await js.publish_async(row.subject, row.payload, headers=headers))
+                )
+            elif self.settings.messaging_durable:
+                headers["Nats-Msg-Id"] = row.msg_id
+                futures.append(
+                    (
+                        row.id,
+                        await events_js.publish_async(row.subject, row.payload, headers=headers),
+                    )
+                )
+            else:
+                await events_nc.publish(row.subject, row.payload, headers=headers)
+                plain.append(row.id)
+        if plain:
+            await events_nc.flush(timeout=self.settings.messaging_timeout)
+        sent: list[int] = list(plain)
+        failed: list[int] = []
+        error = ""
+        for row_id, future in futures:
+            try:
+                await asyncio.wait_for(future, timeout=self.settings.messaging_timeout)
+                sent.append(row_id)
+            except Exception as exc:
+                failed.append(row_id)
+                error = str(exc) or type(exc).__name__
+        await asyncio.to_thread(self.store.mark_sent, sent)
+        self.published += len(sent)
+        if failed:
+            await asyncio.to_thread(self.store.mark_attempt_failed, failed, error)
+            raise JetStreamError(f"{len(failed)} outbox messages were not acknowledged: {error}")
+        return len(rows)
+
+    async def _watch_advisories(self, js: Any, advisories: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                msgs = await advisories.fetch(50, timeout=1.0)
+            except TimeoutError:
+                continue
+            await self._handle_advisories(js, msgs)
+
+    async def _handle_advisories(self, js: Any, msgs: list[Any]) -> None:
+        for msg in msgs:
+            advisory = json.loads(msg.data)
+            seq = int(advisory.get("stream_seq", 0))
+            deliveries = int(advisory.get("deliveries", self.settings.work_max_deliver))
+            try:
+                stored = await js.get_msg(WORK_STREAM, seq)
+            except JetStreamError:
+                stored = None  # already removed
+            if stored is not None and stored.data:
+                item = requests_pb2.WorkItem.FromString(stored.data)
+                reason = (
+                    f"The request could not be processed: its work was delivered {deliveries} "
+                    "times and no worker finished it (workers stopped or stopped responding)"
+                )
+                changed = await asyncio.to_thread(
+                    self.store.fail_if_in_progress, item.request_id, reason
+                )
+                log.warning(
+                    "work item exhausted its deliveries",
+                    extra={
+                        "request_id": item.request_id,
+                        "deliveries": deliveries,
+                        "failed": changed,
+                    },
+                )
+                try:
+                    await js.delete_msg(WORK_STREAM, seq)
+                except JetStreamError:
+                    pass
+            await msg.ack()
