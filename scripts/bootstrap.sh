@@ -44,4 +44,6 @@ if ! "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e . >"
   cat "$log" >&2; exit 1
 fi
 rm -f "$log"
+# Build the native FNV-1a helper of the catalog cache digest now (it is otherwise built on first use).
+"$VENV/bin/python" -c "from services.index_builder.catalog.accel import native_fnv1a64; native_fnv1a64()"
 echo "$want" > "$stamp"

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from services.common.errors import CatalogError
 
+from .accel import native_fnv1a64
+
 __all__ = [
     "TreeEntry",
     "directory_tree",
@@ -78,7 +80,15 @@ class TreeEntry:
 
 
 def fnv1a64(data: bytes, state: int = _FNV_OFFSET) -> int:
-    """Continue an FNV-1a 64-bit hash over ``data`` (runs of zero bytes are fast)."""
+    """Continue an FNV-1a 64-bit hash over ``data`` (native code when available)."""
+    native = native_fnv1a64()
+    if native is not None:
+        return native(bytes(data), state)
+    return fnv1a64_python(data, state)
+
+
+def fnv1a64_python(data: bytes, state: int = _FNV_OFFSET) -> int:
+    """The pure-Python FNV-1a 64 (runs of zero bytes are fast)."""
     h = state
     start = 0
     length = len(data)
