@@ -1,0 +1,50 @@
+"""A real docker-registry (plain HTTP on loopback) for the image factory tests."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.common.registry.client import RegistryClient
+from services.common.registry.images import ImageService
+from services.common.servers.registry import RegistryServer, start_registry
+from tests.registry.helpers import fast_settings
+
+FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+BUNDLES = FIXTURES / "community-bundles"
+
+if shutil.which("docker-registry") is None or shutil.which("skopeo") is None:  # pragma: no cover
+    pytest.skip("docker-registry and skopeo are required", allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def bundles_root() -> Path:
+    """The shared community bundle fixtures (skips when the checkout lacks them)."""
+    if not BUNDLES.is_dir():
+        pytest.skip("shared fixtures not available next to the repository")
+    return BUNDLES
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    server = start_registry(tmp_path_factory.mktemp("demo-registry"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def images(registry: RegistryServer) -> Iterator[ImageService]:
+    client = RegistryClient(fast_settings(insecure_registries=frozenset({registry.registry})))
+    yield ImageService(client)
+    client.close()
+
+
+@pytest.fixture
+def repo(registry: RegistryServer, request: pytest.FixtureRequest) -> str:
+    """``<registry>/demo/<test name>-<random>``: a repository unique to the test."""
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:50].strip("-")
+    return f"{registry.registry}/demo/{name}-{uuid.uuid4().hex[:6]}"
