@@ -108,9 +108,10 @@ def parse_dockerfile_labels(text: str, source: str = "Dockerfile") -> dict[str, 
     """
     labels: dict[str, str] = {}
     for number, instruction in _instructions(text):
-        keyword, _, rest = instruction.strip().partition(" ")
-        if keyword.upper() != "LABEL":
+        parts = instruction.split(None, 1)
+        if not parts or parts[0].upper() != "LABEL":
             continue
+        rest = parts[1] if len(parts) > 1 else ""
         try:
             tokens = shlex.split(rest, posix=True)
         except ValueError as exc:
@@ -137,8 +138,8 @@ def _instructions(text: str) -> list[tuple[int, str]]:
     start = 0
     for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
-        if stripped.startswith("#") or (not stripped and not current):
-            continue
+        if not stripped or stripped.startswith("#"):
+            continue  # blank and comment lines, also inside a continuation (as Docker does)
         if not current:
             start = number
         if stripped.endswith("\\"):
@@ -189,9 +190,11 @@ def bundle_labels(bundle_dir: Path) -> dict[str, str]:
     for name in _DOCKERFILES:
         dockerfile = bundle_dir / name
         if dockerfile.is_file():
-            labels.update(
-                parse_dockerfile_labels(dockerfile.read_text(encoding="utf-8"), str(dockerfile))
-            )
+            try:
+                text = dockerfile.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValidationError(f"{dockerfile}: cannot read: {exc}") from None
+            labels.update(parse_dockerfile_labels(text, str(dockerfile)))
             break
     labels.update(annotations)
     if not labels.get(LABEL_BUNDLE_PACKAGE):

@@ -119,7 +119,10 @@ def test_parse_dockerfile_labels_forms() -> None:
         'LABEL a=b c="d e" \\\n'
         "  # a comment inside the continuation\n"
         "  f='g h'\n"
-        "label lower=case\n"
+        "\n"
+        "label\tlower=case \\\n"
+        "\n"
+        "  tab=continued\n"
         "LABEL legacy some spaced value\n"
         "LABEL a=overridden\n"
         "COPY manifests /manifests/\n"
@@ -129,6 +132,7 @@ def test_parse_dockerfile_labels_forms() -> None:
         "c": "d e",
         "f": "g h",
         "lower": "case",
+        "tab": "continued",
         "legacy": "some spaced value",
     }
     with pytest.raises(ValidationError, match=r"my/Dockerfile:2: cannot parse LABEL"):
