@@ -105,7 +105,12 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_dev(args.var_dir)
         settings = load_settings()
-        configure_logging(settings, args.service if args.command == "serve" else "iib")
+        worker = args.command == "serve" and args.service in ("index-builder", "bundle-regenerator")
+        configure_logging(
+            settings,
+            args.service if args.command == "serve" else "iib",
+            capture_level=settings.request_logs_level if worker else None,
+        )
         if args.command != "serve":
             logging.getLogger().setLevel("WARNING")
         if args.command == "queues":

@@ -221,6 +221,13 @@ def p_path(name: str, raw: Any) -> Path:
     return Path(p_str(name, raw))
 
 
+def p_duration(name: str, raw: Any) -> float:
+    """Seconds, as a number or IIB's ``"300s"`` form."""
+    if isinstance(raw, str) and raw.strip().endswith("s"):
+        raw = raw.strip()[:-1]
+    return float(p_float(0.1)(name, raw))
+
+
 def p_opt_path(name: str, raw: Any) -> Path | None:
     if raw is None or raw == "":
         return None
@@ -426,6 +433,117 @@ class Settings:
         "Seconds between outbox scans when nothing signalled new rows.",
     )
 
+    # --- IIB's worker settings (seed README, "Configuring the Worker(s)") --------------------
+    # Accepted under IIB's lower-case names too (iib_registry ...), e.g. in a settings file.
+    registry: str | None = _setting(
+        "IIB_REGISTRY", None, p_opt_str, "Registry the builders push to (iib_registry)."
+    )
+    image_push_template: str = _setting(
+        "IIB_IMAGE_PUSH_TEMPLATE",
+        "{registry}/iib-build:{request_id}",
+        p_str,
+        "Push destination of an output image (iib_image_push_template).",
+    )
+    index_image_output_registry: str | None = _setting(
+        "IIB_INDEX_IMAGE_OUTPUT_REGISTRY",
+        None,
+        p_opt_str,
+        "Replaces IIB_REGISTRY in the index_image users see (iib_index_image_output_registry).",
+    )
+    docker_config_template: str | None = _setting(
+        "IIB_DOCKER_CONFIG_TEMPLATE",
+        None,
+        p_opt_str,
+        "Docker config.json with registry credentials (iib_docker_config_template).",
+    )
+    total_attempts: int = _setting(
+        "IIB_TOTAL_ATTEMPTS", 5, p_int(1), "Attempts per registry call (iib_total_attempts)."
+    )
+    retry_delay: float = _setting(
+        "IIB_RETRY_DELAY", 10.0, p_float(0.0), "Base seconds between attempts (iib_retry_delay)."
+    )
+    retry_jitter: float = _setting(
+        "IIB_RETRY_JITTER", 10.0, p_float(0.0), "Random extra seconds (iib_retry_jitter)."
+    )
+    retry_multiplier: float = _setting(
+        "IIB_RETRY_MULTIPLIER",
+        5.0,
+        p_float(0.0),
+        "m in 2^attempt * m seconds added between attempts (iib_retry_multiplier).",
+    )
+    registry_timeout: float = _setting(
+        "IIB_SKOPEO_TIMEOUT",
+        300.0,
+        p_duration,
+        "Timeout of one registry call, e.g. 300s (iib_skopeo_timeout).",
+    )
+    insecure_registries: tuple[str, ...] = _setting(
+        "IIB_INSECURE_REGISTRIES",
+        (),
+        p_str_list,
+        "Registries reached without TLS verification, plain HTTP allowed (host:port).",
+    )
+    registry_ca_bundle: str | None = _setting(
+        "IIB_REGISTRY_CA_BUNDLE", None, p_opt_str, "CA file for TLS registries."
+    )
+    greenwave_url: str | None = _setting(
+        "IIB_GREENWAVE_URL", None, p_opt_str, "Greenwave API URL for gating (iib_greenwave_url)."
+    )
+    required_labels: dict[str, str] = _setting(
+        "IIB_REQUIRED_LABELS",
+        {},
+        p_str_dict,
+        "Labels every bundle must carry (iib_required_labels).",
+    )
+    supported_archs: dict[str, str] = _setting(
+        "IIB_SUPPORTED_ARCHS",
+        {"amd64": "x86_64", "arm64": "aarch64", "s390x": "s390x", "ppc64le": "ppc64le"},
+        p_str_dict,
+        "Architecture → formal name checked against images' architecture label.",
+    )
+    related_image_registry_replacement: dict[str, Any] = _setting(
+        "IIB_RELATED_IMAGE_REGISTRY_REPLACEMENT",
+        {},
+        p_dict,
+        "user → {registry: replacement} for check_related_images.",
+    )
+    no_ocp_label_allow_list: tuple[str, ...] = _setting(
+        "IIB_NO_OCP_LABEL_ALLOW_LIST",
+        (),
+        p_str_list,
+        "Indexes/users allowed bundles without com.redhat.openshift.versions (merge).",
+    )
+    deprecate_bundles_limit: int = _setting(
+        "IIB_DEPRECATE_BUNDLES_LIMIT",
+        200,
+        p_int(1),
+        "Accepted for compatibility; deprecations are applied in one pass.",
+    )
+    default_opm: str = _setting(
+        "IIB_DEFAULT_OPM",
+        "opm-v1.73.0",
+        p_str,
+        "opm version whose catalog format the builder reproduces (iib_default_opm).",
+    )
+    ocp_opm_mapping: dict[str, str] = _setting(
+        "IIB_OCP_OPM_MAPPING",
+        {},
+        p_str_dict,
+        'OCP version → opm version (iib_ocp_opm_mapping), e.g. {"v4.12": "opm-v1.26.4"}.',
+    )
+    request_logs_format: str = _setting(
+        "IIB_REQUEST_LOGS_FORMAT",
+        "%(asctime)s %(name)s %(levelname)s %(module)s.%(funcName)s %(message)s",
+        p_str,
+        "Format of per-request log files (iib_request_logs_format).",
+    )
+    request_logs_level: str = _setting(
+        "IIB_REQUEST_LOGS_LEVEL", "DEBUG", p_log_level, "Level of per-request log files."
+    )
+    work_dir: Path | None = _setting(
+        "IIB_WORK_DIR", None, p_opt_path, "Scratch space of the builders (default: system temp)."
+    )
+
     # --- processes and addresses --------------------------------------------------------------
     var_dir: Path = _setting("IIB_VAR_DIR", Path("var"), p_path, "Runtime files of iib dev.")
     request_store_listen: str = _setting(
@@ -544,7 +662,36 @@ class Settings:
 
 # Names accepted for a setting besides its own (IIB's README and code disagree on this one).
 _ALIASES = {
-    "IIB_RECURSIVE_REQUEST_RELATED_BUNDLES_DIR": "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR"
+    # IIB's worker settings are lower-case (iib_registry); ours are the upper-case form.
+    **{
+        name: name.upper()
+        for name in (
+            "iib_registry",
+            "iib_image_push_template",
+            "iib_index_image_output_registry",
+            "iib_docker_config_template",
+            "iib_total_attempts",
+            "iib_retry_delay",
+            "iib_retry_jitter",
+            "iib_retry_multiplier",
+            "iib_skopeo_timeout",
+            "iib_greenwave_url",
+            "iib_required_labels",
+            "iib_supported_archs",
+            "iib_related_image_registry_replacement",
+            "iib_no_ocp_label_allow_list",
+            "iib_deprecate_bundles_limit",
+            "iib_default_opm",
+            "iib_ocp_opm_mapping",
+            "iib_request_logs_format",
+            "iib_request_logs_level",
+            "iib_request_logs_dir",
+            "iib_request_related_bundles_dir",
+            "iib_aws_s3_bucket_name",
+        )
+    },
+    "iib_request_recursive_related_bundles_dir": "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR",
+    "IIB_RECURSIVE_REQUEST_RELATED_BUNDLES_DIR": "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR",
 }
 
 

@@ -85,9 +85,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(settings: Settings, service: str) -> None:
-    """Install the handler on the root logger with IIB_LOG_LEVEL (and IIB_ADDITIONAL_LOGGERS)."""
+def configure_logging(
+    settings: Settings, service: str, *, capture_level: str | None = None
+) -> None:
+    """Install the handler on the root logger with IIB_LOG_LEVEL (and IIB_ADDITIONAL_LOGGERS).
+
+    ``capture_level`` lowers the root logger's level (not the console's) so that other handlers
+    (per-request log files) can receive more detail.
+    """
     handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(settings.log_level)
     if settings.log_format:
         handler.setFormatter(logging.Formatter(settings.log_format))
     else:
@@ -95,6 +102,9 @@ def configure_logging(settings: Settings, service: str) -> None:
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level)
+    levels = [logging.getLevelName(settings.log_level)]
+    if capture_level:
+        levels.append(logging.getLevelName(capture_level))
+    root.setLevel(min(levels))
     for name in settings.additional_loggers:
         logging.getLogger(name).setLevel(settings.log_level)

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -559,7 +560,9 @@ class ImageService:
                 job()
             return
         with ThreadPoolExecutor(max_workers=min(self.max_workers, len(jobs))) as pool:
-            futures = [pool.submit(job) for job in jobs]
+            # Each job runs in a copy of the caller's context, so context-bound logging (the
+            # request a builder works on) follows the transfer threads.
+            futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
             for future in futures:
                 future.result()
 

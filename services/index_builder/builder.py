@@ -1,0 +1,582 @@
+"""The index builder: one handler per request type, with IIB's steps and state reasons
+(worker semantics §0, §1.1, §1.2, §1.5, §1.6, §1.7, §1.11, §5).
+
+Each build reads its inputs from the registry, changes the catalog with the catalog engine,
+validates the result, and only then pushes anything. A failure ends the request as failed with
+a reason that names what is wrong (IIBError messages), and whatever was already pushed for it is
+deleted again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.common.config import Settings
+from services.common.errors import IIBError, RegistryError
+from services.common.pb.iib.v1 import requests_pb2
+from services.common.registry.client import RegistryClient
+from services.common.registry.images import ImageService
+from services.common.registry.reference import name_without_tag_or_digest
+from services.common.worker import WorkContext
+from services.gating.greenwave import gate_bundles
+from services.index_builder import catalog as cat
+from services.index_builder.index_image import (
+    CONFIGS_LABEL,
+    build_index_image,
+    index_kind,
+    load_index_catalog,
+)
+from services.index_builder.prepare import (
+    DELIVERY_SCOPE_LABEL,
+    DELIVERY_VERSION_LABEL,
+    BuildPlan,
+    prepare_build,
+)
+from services.index_builder.registry_access import base_client, request_images
+from services.index_builder.requestlog import request_log
+
+__all__ = ["IndexBuilder", "use_csv_metadata"]
+
+log = logging.getLogger(__name__)
+PACKAGE_LABEL = "operators.operatorframework.io.bundle.package.v1"
+MANIFESTS_LABEL = "operators.operatorframework.io.bundle.manifests.v1"
+METADATA_LABEL = "operators.operatorframework.io.bundle.metadata.v1"
+_OPM_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
+
+
+def use_csv_metadata(settings: Settings, ocp_version: str) -> bool:
+    """Whether bundles carry ``olm.csv.metadata`` (else ``olm.bundle.object``) for an index of
+    ``ocp_version``: what the opm version IIB would pick for it emits (§0.6)."""
+    opm = settings.ocp_opm_mapping.get(ocp_version, settings.default_opm)
+    match = _OPM_VERSION.search(opm)
+    if match is None:
+        return True
+    version = tuple(int(part) for part in match.groups())
+    if version < (1, 30, 0):
+        return False
+    return version != (1, 46, 0)
+
+
+@dataclass
+class _Build:
+    """State of one request's build: its workspace, registry access and pushed images."""
+
+    ctx: WorkContext
+    images: ImageService
+    workdir: Path
+    pushed: list[str] = field(default_factory=list)
+
+    def progress(self, reason: str, results: requests_pb2.RequestResults | None = None) -> None:
+        self.ctx.check_cancelled()
+        log.info(reason)
+        self.ctx.progress(reason, results)
+
+
+class IndexBuilder:
+    """Handles the index builder's request types (the worker runtime's handler)."""
+
+    def __init__(self, settings: Settings, client: RegistryClient | None = None) -> None:
+        if not settings.registry:
+            raise IIBError(
+                "Missing setting IIB_REGISTRY (iib_registry): where index images are pushed"
+            )
+        self.settings = settings
+        self.client = client or base_client(settings)
+        self._handlers: dict[str, Callable[[_Build], None]] = {
+            "add": self._add,
+            "rm": self._rm,
+            "create_empty_index": self._create_empty_index,
+            "fbc_operations": self._fbc_operations,
+            "add_deprecations": self._add_deprecations,
+        }
+
+    # --- entry point -----------------------------------------------------------------------
+
+    def handle(self, ctx: WorkContext) -> None:
+        """Build the request's index image (or fail it with a reason)."""
+        kind = ctx.request.WhichOneof("params")
+        handler = self._handlers.get(kind or "")
+        with ExitStack() as stack:
+            stack.enter_context(request_log(self.settings, ctx.request_id))
+            if handler is None:
+                raise IIBError(f"The index builder cannot handle {kind or 'unknown'} requests")
+            workdir = Path(
+                tempfile.mkdtemp(prefix=f"iib-{ctx.request_id}-", dir=self.settings.work_dir)
+            )
+            stack.callback(shutil.rmtree, workdir, True)
+            build = _Build(ctx, self._images_for(ctx.request), workdir)
+            log.info("building request %s (%s), delivery %s", ctx.request_id, kind, ctx.delivery)
+            try:
+                handler(build)
+            except BaseException:
+                self._discard(build)
+                raise
+
+    def _images_for(self, request: requests_pb2.WorkRequest) -> ImageService:
+        kind = request.WhichOneof("params")
+        params = getattr(request, kind or "", None)
+        index = getattr(params, "index", None)
+        from_index = (
+            index.from_index if index is not None and index.HasField("from_index") else None
+        )
+        return request_images(
+            self.client,
+            token_for=from_index,
+            token=request.secrets.overwrite_from_index_token or None,
+            registry_auths_json=request.secrets.registry_auths_json or None,
+        )
+
+    def _discard(self, build: _Build) -> None:
+        """Delete what a failed request pushed (nothing is left behind for a failed request)."""
+        for spec in reversed(build.pushed):
+            try:
+                build.images.delete(spec)
+                log.info("deleted %s pushed by the failed request", spec)
+            except Exception as exc:
+                log.warning("could not delete %s: %s", spec, exc)
+
+    # --- shared steps ------------------------------------------------------------------------
+
+    def _targets(self, request_id: int, build_tags: Sequence[str]) -> list[str]:
+        template = self.settings.image_push_template
+        return [
+            template.format(registry=self.settings.registry, request_id=tag)
+            for tag in [str(request_id), *dict.fromkeys(build_tags)]
+        ]
+
+    def _prepare(
+        self, build: _Build, index: requests_pb2.IndexImageParams, *, add_arches: bool = True
+    ) -> BuildPlan:
+        build.progress("Resolving the container images")
+        return prepare_build(
+            build.images,
+            from_index=index.from_index if index.HasField("from_index") else None,
+            binary_image=index.binary_image if index.HasField("binary_image") else None,
+            add_arches=list(index.add_arches) if add_arches else [],
+            distribution_scope=index.distribution_scope
+            if index.HasField("distribution_scope")
+            else None,
+            binary_image_config_json=build.ctx.request.binary_image_config_json,
+        )
+
+    def _report_plan(
+        self,
+        build: _Build,
+        plan: BuildPlan,
+        bundle_mapping: dict[str, list[str]] | None = None,
+        fragments_resolved: list[str] | None = None,
+        legacy_fragment: bool = False,
+    ) -> None:
+        results = requests_pb2.RequestResults(
+            binary_image=plan.binary_image,
+            binary_image_resolved=plan.binary_image_resolved,
+            distribution_scope=plan.distribution_scope,
+        )
+        if plan.index.resolved:
+            results.from_index_resolved = plan.index.resolved
+        for operator, bundles in (bundle_mapping or {}).items():
+            results.bundle_mapping[operator].values.extend(bundles)
+        if fragments_resolved:
+            results.fbc_fragments_resolved.values.extend(fragments_resolved)
+            if legacy_fragment:
+                results.fbc_fragment_resolved = fragments_resolved[0]
+        build.progress(
+            f"Building the index image for the following arches: {plan.arches_text}", results
+        )
+
+    def _check_binary_arch_labels(self, build: _Build, plan: BuildPlan) -> None:
+        """The binary image's per-arch ``architecture`` label must match (IIB's wrong-arch check)."""
+        if plan.binaryless:
+            return
+        for arch, labels in build.images.labels_per_arch(plan.binary_image_resolved).items():
+            name = arch.split("/")[0]
+            expected = self.settings.supported_archs.get(name)
+            found = labels.get("architecture")
+            if name in plan.arches and expected and found and found != expected:
+                raise IIBError(
+                    f"Wrong arch created, for image {plan.binary_image_resolved} expected arch "
+                    f"{expected}, found {found}"
+                )
+
+    def _load_catalog(self, build: _Build, plan: BuildPlan) -> tuple[cat.CatalogDir, str]:
+        """The from_index's catalog (or an empty one) and the from_index kind."""
+        csv_metadata = use_csv_metadata(self.settings, plan.index.ocp_version)
+        if plan.index.resolved:
+            kind = index_kind(build.images.get_image_labels(plan.index.resolved))
+            return (
+                load_index_catalog(
+                    build.images,
+                    plan.index.resolved,
+                    build.workdir / "index",
+                    csv_metadata=csv_metadata,
+                ),
+                kind,
+            )
+        empty = build.workdir / "index" / "configs"
+        empty.mkdir(parents=True)
+        return cat.CatalogDir.open(empty), ""
+
+    def _labels(self, plan: BuildPlan, extra: dict[str, str] | None = None) -> dict[str, str]:
+        labels = {
+            DELIVERY_VERSION_LABEL: plan.index.ocp_version,
+            DELIVERY_SCOPE_LABEL: plan.distribution_scope,
+        }
+        labels.update(extra or {})
+        return labels
+
+    def _push(
+        self,
+        build: _Build,
+        plan: BuildPlan,
+        catalog: cat.CatalogDir,
+        build_tags: Sequence[str],
+        labels: dict[str, str],
+    ) -> str:
+        """Validate the catalog and push the index image; returns the output pull spec."""
+        cat.validate(catalog)
+        self._check_binary_arch_labels(build, plan)
+        build.progress("Creating the manifest list")
+        targets = self._targets(build.ctx.request_id, build_tags)
+        build.pushed.extend(f"{targets[0]}-{arch}" for arch in sorted(plan.arches))
+        build.pushed.extend(targets)
+        built = build_index_image(
+            build.images,
+            view=catalog,
+            configs_root=catalog.root,
+            workdir=build.workdir / "output",
+            binary_image_resolved=plan.binary_image_resolved,
+            arches=sorted(plan.arches),
+            targets=targets,
+            labels=labels,
+        )
+        log.info("pushed %s (%s)", built.resolved, ", ".join(targets))
+        return targets[0]
+
+    def _finish(
+        self,
+        build: _Build,
+        plan: BuildPlan,
+        output: str,
+        index: requests_pb2.IndexImageParams | None,
+        reason: str,
+        *,
+        full_results: bool = True,
+    ) -> None:
+        """Overwrite from_index if asked, then record the outputs and complete (§0.8)."""
+        images = build.images
+        output_digest = images.get_image_digest(output)
+        index_image = output
+        if index is not None and index.overwrite_from_index and index.from_index:
+            from_index = index.from_index
+            current = images.resolve(from_index)
+            if current != plan.index.resolved:
+                raise IIBError(
+                    "The supplied from_index image changed during the IIB request. Please "
+                    "resubmit the request."
+                )
+            build.progress(f"Overwriting the index image {from_index} with {output}")
+            try:
+                images.copy(output, [from_index])
+            except RegistryError as exc:
+                raise IIBError(
+                    f"Failed to overwrite the input from_index container image of {from_index}: {exc}"
+                ) from None
+            index_image = from_index
+        elif self.settings.index_image_output_registry and self.settings.registry:
+            index_image = output.replace(
+                self.settings.registry, self.settings.index_image_output_registry, 1
+            )
+        results = requests_pb2.RequestResults(arches=sorted(plan.arches), index_image=index_image)
+        if full_results:
+            results.index_image_resolved = (
+                f"{name_without_tag_or_digest(index_image)}@{output_digest}"
+            )
+            results.internal_index_image_copy = output
+            results.internal_index_image_copy_resolved = (
+                f"{name_without_tag_or_digest(output)}@{output_digest}"
+            )
+        build.ctx.check_cancelled()
+        build.ctx.complete(reason, results)
+        build.pushed.clear()
+        log.info("request %s complete: %s", build.ctx.request_id, index_image)
+
+    def _bundle_label(self, images: ImageService, bundle: str) -> str:
+        package = images.get_image_label(bundle, PACKAGE_LABEL)
+        if not package:
+            raise IIBError(
+                f"The image {bundle} is not an operator bundle image: it has no "
+                f"{PACKAGE_LABEL} label"
+            )
+        return package
+
+    def _render(
+        self, build: _Build, bundles: Sequence[str], csv_metadata: bool
+    ) -> list[cat.RenderedBundle]:
+        rendered = []
+        for n, bundle in enumerate(bundles):
+            build.ctx.check_cancelled()
+            labels = build.images.get_image_labels(bundle)
+            if not labels.get(PACKAGE_LABEL):
+                raise IIBError(
+                    f"The image {bundle} is not an operator bundle image: it has no "
+                    f"{PACKAGE_LABEL} label"
+                )
+            manifests = labels.get(MANIFESTS_LABEL, "manifests/").strip("/") or "manifests"
+            metadata = labels.get(METADATA_LABEL, "metadata/").strip("/") or "metadata"
+            root = build.workdir / "bundles" / str(n)
+            build.images.unpack(bundle, root, include=[manifests, metadata])
+            if manifests != "manifests" and (root / manifests).is_dir():
+                (root / manifests).rename(root / "manifests")
+            if metadata != "metadata" and (root / metadata).is_dir():
+                (root / metadata).rename(root / "metadata")
+            try:
+                rendered.append(cat.render_bundle(root, bundle, csv_metadata=csv_metadata))
+            except IIBError as exc:
+                raise IIBError(f"Failed to render the bundle {bundle}: {exc}") from None
+        return rendered
+
+    # --- add ---------------------------------------------------------------------------------
+
+    def _add(self, build: _Build) -> None:
+        request = build.ctx.request
+        params = request.add
+        index = params.index
+        images = build.images
+        build.progress("Resolving the bundles")
+        resolved = [images.get_resolved_bundle(b) for b in params.bundles]
+        for bundle in resolved:
+            for label, value in self.settings.required_labels.items():
+                if images.get_image_label(bundle, label) != value:
+                    raise IIBError(f"The bundle {bundle} does not have the label {label}={value}")
+        if params.check_related_images:
+            self._check_related_images(build, resolved)
+        if params.HasField("greenwave_config_json") and params.greenwave_config_json:
+            gate_bundles(
+                resolved,
+                json.loads(params.greenwave_config_json),
+                self.settings.greenwave_url,
+                images.get_image_labels,
+            )
+        plan = self._prepare(build, index)
+        bundle_mapping: dict[str, list[str]] = {}
+        for bundle in params.bundles:
+            bundle_mapping.setdefault(self._bundle_label(images, bundle), []).append(bundle)
+        self._report_plan(build, plan, bundle_mapping)
+        catalog, _kind = self._load_catalog(build, plan)
+        present: list[str] = []
+        to_add = list(dict.fromkeys(resolved))
+        if plan.index.resolved:
+            build.progress("Checking if bundles are already present in index image")
+            present = [ref.image for ref in cat.present_bundle_images(catalog)]
+            to_add = cat.missing_bundles(present, to_add)
+            skipped = [b for b in resolved if b not in to_add]
+            if skipped:
+                log.info("Following bundles are already present in the index image: %s", skipped)
+        csv_metadata = use_csv_metadata(self.settings, plan.index.ocp_version)
+        rendered = self._render(build, to_add, csv_metadata)
+        view: cat.CatalogView = catalog
+        changes = cat.CatalogChanges()
+        if rendered:
+            mode = params.graph_update_mode if params.HasField("graph_update_mode") else "replaces"
+            try:
+                added = cat.add_bundles(
+                    view,
+                    rendered,
+                    mode=mode,  # type: ignore[arg-type]
+                    overwrite_latest=plan.distribution_scope in ("dev", "stage"),
+                )
+            except IIBError as exc:
+                raise IIBError(f"Failed to add the bundles to the index image: {exc}") from None
+            view, changes = added.catalog, changes.merged(added.changes)
+            maxocp = cat.add_max_ocp_version_property(view, rendered)
+            view, changes = maxocp.catalog, changes.merged(maxocp.changes)
+        if params.deprecation_list:
+            deprecation_resolved = images.get_resolved_bundles(params.deprecation_list)
+            to_deprecate = cat.bundles_in_deprecation_list(
+                list(dict.fromkeys([*present, *resolved])), deprecation_resolved
+            )
+            if not to_deprecate:
+                log.warning("None of the bundles in the deprecation list are in the index image")
+            else:
+                try:
+                    deprecated = cat.deprecate_truncate(view, to_deprecate)
+                except IIBError as exc:
+                    raise IIBError(f"Failed to deprecate the bundles: {exc}") from None
+                view, changes = deprecated.catalog, changes.merged(deprecated.changes)
+        catalog.apply(changes)
+        output = self._push(build, plan, catalog, list(index.build_tags), self._labels(plan))
+        self._finish(
+            build,
+            plan,
+            output,
+            index,
+            "The operator bundle(s) were successfully added to the index image",
+        )
+
+    def _check_related_images(self, build: _Build, bundles: Sequence[str]) -> None:
+        from operator_manifest.operator import OperatorManifest
+
+        user = build.ctx.request.user
+        replacements = self.settings.related_image_registry_replacement.get(user) or {}
+        failed: list[str] = []
+        for n, bundle in enumerate(bundles):
+            labels = build.images.get_image_labels(bundle)
+            manifests = labels.get(MANIFESTS_LABEL, "manifests/").strip("/") or "manifests"
+            root = build.workdir / "related" / str(n)
+            build.images.unpack(bundle, root, include=[manifests])
+            try:
+                manifest = OperatorManifest.from_directory(str(root / manifests))
+            except Exception as exc:
+                raise IIBError(
+                    f"The Operator Manifest is not in a valid YAML format: {exc}"
+                ) from None
+            for csv in manifest.files:
+                for pullspec in sorted(str(p) for p in csv.get_pullspecs()):
+                    registry, _, rest = pullspec.partition("/")
+                    spec = (
+                        f"{replacements[registry]}/{rest}" if registry in replacements else pullspec
+                    )
+                    try:
+                        build.images.get_manifest(spec)
+                    except IIBError:
+                        failed.append(spec)
+        if failed:
+            raise IIBError(f"IIB cannot access the following related images {failed!r}")
+
+    # --- rm ------------------------------------------------------------------------------------
+
+    def _rm(self, build: _Build) -> None:
+        params = build.ctx.request.rm
+        index = params.index
+        plan = self._prepare(build, index)
+        self._report_plan(build, plan)
+        catalog, kind = self._load_catalog(build, plan)
+        try:
+            removed = cat.remove_packages(
+                catalog, list(params.operators), permissive=kind != "sqlite"
+            )
+        except IIBError as exc:
+            raise IIBError(f"Failed to remove operators from the index image: {exc}") from None
+        catalog.apply(removed.changes)
+        output = self._push(build, plan, catalog, list(index.build_tags), self._labels(plan))
+        self._finish(
+            build,
+            plan,
+            output,
+            index,
+            "The operator(s) were successfully removed from the index image",
+        )
+
+    # --- create-empty-index ---------------------------------------------------------------------
+
+    def _create_empty_index(self, build: _Build) -> None:
+        params = build.ctx.request.create_empty_index
+        index = params.index
+        plan = self._prepare(build, index, add_arches=False)
+        if not params.output_fbc and plan.index.resolved:
+            labels = build.images.get_image_labels(plan.index.resolved)
+            if labels.get(CONFIGS_LABEL):
+                raise IIBError(
+                    "Cannot create SQLite index image from File-Based Catalog index image"
+                )
+        self._report_plan(build, plan)
+        build.progress("Checking operators present in index image")
+        catalog, _kind = self._load_catalog(build, plan)
+        operators = catalog.package_names()
+        build.progress("Removing operators from index image")
+        removed = cat.remove_packages(catalog, operators, permissive=True)
+        catalog.apply(removed.changes)
+        for leftover in sorted(p for p in catalog.root.iterdir()):
+            # package-less documents and deprecation files go too: the index is empty
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
+        catalog = cat.CatalogDir.open(catalog.root)
+        build.progress("Getting and updating labels for new index image")
+        labels = self._labels(plan, dict(params.labels))
+        output = self._push(build, plan, catalog, [], labels)
+        self._finish(
+            build,
+            plan,
+            output,
+            None,
+            "The empty index image was successfully created",
+            full_results=False,
+        )
+
+    # --- fbc-operations -------------------------------------------------------------------------
+
+    def _fbc_operations(self, build: _Build) -> None:
+        params = build.ctx.request.fbc_operations
+        index = params.index
+        fragments = list(params.fbc_fragments)
+        build.progress("Resolving the fbc fragments")
+        resolved = [build.images.resolve(f) for f in fragments]
+        plan = self._prepare(build, index)
+        self._report_plan(
+            build, plan, fragments_resolved=resolved, legacy_fragment=params.used_fbc_fragment
+        )
+        catalog, _kind = self._load_catalog(build, plan)
+        build.progress(f"Extracting operator packages from {len(fragments)} fbc fragment(s)")
+        view: cat.CatalogView = catalog
+        changes = cat.CatalogChanges()
+        roots: list[Path] = []
+        for n, (fragment, fragment_resolved) in enumerate(zip(fragments, resolved, strict=True)):
+            labels = build.images.get_image_labels(fragment_resolved)
+            configs = (labels.get(CONFIGS_LABEL) or "/configs").strip("/")
+            rootfs = build.workdir / f"fbc-fragment-{n}"
+            build.images.unpack(fragment_resolved, rootfs, include=[configs])
+            root = rootfs / configs
+            packages = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+            if not packages:
+                raise IIBError(f"No operator packages in fbc_fragment {fragment}")
+            roots.append(root)
+        for n, (fragment, root) in enumerate(zip(fragments, roots, strict=True)):
+            packages = sorted(p.name for p in root.iterdir())
+            build.progress(
+                f"Adding package(s) {packages!r} from fbc fragment {n + 1}/{len(fragments)} to from_index"
+            )
+            replaced = cat.replace_packages_from_fragment(view, root, label=fragment)
+            view, changes = replaced.catalog, changes.merged(replaced.changes)
+        catalog.apply(changes)
+        output = self._push(build, plan, catalog, list(index.build_tags), self._labels(plan))
+        self._finish(
+            build,
+            plan,
+            output,
+            index,
+            f"The {len(fragments)} FBC fragment(s) were successfully added in the index image",
+        )
+
+    # --- add-deprecations -----------------------------------------------------------------------
+
+    def _add_deprecations(self, build: _Build) -> None:
+        params = build.ctx.request.add_deprecations
+        index = params.index
+        build.progress("Resolving the index images")
+        plan = self._prepare(build, index)
+        self._report_plan(build, plan)
+        catalog, _kind = self._load_catalog(build, plan)
+        build.progress("Getting all deprecations present in index image")
+        build.progress("Adding deprecations to from_index")
+        upserted = cat.upsert_deprecations(
+            catalog, params.operator_package, params.deprecation_schema
+        )
+        catalog.apply(upserted.changes)
+        output = self._push(build, plan, catalog, list(index.build_tags), self._labels(plan))
+        self._finish(
+            build,
+            plan,
+            output,
+            index,
+            "The deprecation schema was successfully added to the index image",
+        )
