@@ -5,6 +5,7 @@
     iib serve request-store      the request store (gRPC: iib.v1.Builds, iib.v1.RequestStore)
     iib serve gateway            Envoy's REST facade + the ext_authz auth service
     iib dev                      every service and the servers they need, on embedded defaults
+    iib demo                     push fixture images and build an index through the REST API
     iib queues                   pending and in-flight work per queue
     iib db upgrade               migrate the database to the newest schema
     iib secrets-key              print a new IIB_SECRETS_KEY
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("service", choices=sorted(SERVICES))
     dev = sub.add_parser("dev", help="run the whole system on embedded defaults")
     dev.add_argument("--var-dir", type=Path, default=None, help="runtime directory (default var/)")
+    demo = sub.add_parser("demo", help="push fixture images, build an index through the API")
+    demo.add_argument("--var-dir", type=Path, default=None, help="runtime directory (default var/)")
     db = sub.add_parser("db", help="database schema")
     db.add_argument("action", choices=["upgrade"])
     sub.add_parser("queues", help="pending and in-flight work per queue")
@@ -104,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             from services.dev import run_dev
 
             return run_dev(args.var_dir)
+        if args.command == "demo":
+            from services.demo.run import run_demo
+
+            return run_demo(args.var_dir)
         settings = load_settings()
         worker = args.command == "serve" and args.service in ("index-builder", "bundle-regenerator")
         configure_logging(

@@ -20,9 +20,13 @@ from services.common.config import load_settings
 from services.common.processes import ManagedProcess, http_ok, tcp_open
 from services.common.secrets import generate_key
 from services.common.servers.nats import start_nats
+from services.common.servers.registry import start_registry
 from services.common.tls import make_self_signed
 
-__all__ = ["DevComponent", "dev_defaults", "run_dev"]
+__all__ = ["DEV_REGISTRY", "DevComponent", "dev_defaults", "run_dev"]
+
+# The local docker-registry iib dev runs (plain HTTP on loopback) and pushes index images to.
+DEV_REGISTRY = "127.0.0.1:5000"
 
 
 @dataclass
@@ -59,6 +63,8 @@ def dev_defaults(var: Path) -> dict[str, str]:
         ),
         "IIB_AUTH_TRUSTED_HEADER": "X-Remote-User",
         "IIB_WORKER_USERNAMES": '["iib-worker"]',
+        "IIB_REGISTRY": DEV_REGISTRY,
+        "IIB_INSECURE_REGISTRIES": f'["{DEV_REGISTRY}"]',
     }
 
 
@@ -98,6 +104,15 @@ def _start_nats(env: dict[str, str], var: Path) -> ManagedProcess:
     return server.process
 
 
+def _start_registry(env: dict[str, str], var: Path) -> ManagedProcess | None:
+    """The local docker-registry, when IIB_REGISTRY is the dev default."""
+    settings = load_settings(env)
+    if settings.registry != DEV_REGISTRY:
+        return None
+    port = int(DEV_REGISTRY.rpartition(":")[2])
+    return start_registry(var / "registry", port=port, log_level="warn").process
+
+
 def run_dev(var_dir: Path | None = None) -> int:
     """Start every component, print where things are, and stop them all on Ctrl-C."""
     var = (var_dir or Path(os.environ.get("IIB_VAR_DIR", "var"))).resolve()
@@ -110,6 +125,10 @@ def run_dev(var_dir: Path | None = None) -> int:
     try:
         print("iib dev: starting nats-server ...", flush=True)
         started.append(_start_nats(env, var))
+        print("iib dev: starting docker-registry ...", flush=True)
+        registry = _start_registry(env, var)
+        if registry is not None:
+            started.append(registry)
         for component in _components(env):
             proc = ManagedProcess(
                 component.name, component.argv, var / "logs" / f"{component.name}.log", env=env
@@ -125,6 +144,7 @@ def run_dev(var_dir: Path | None = None) -> int:
             f"  TLS certificate: {settings.gateway_tls_cert}\n"
             f"  identity: send the header {settings.auth_trusted_header}: <user>\n"
             f"  NATS: {settings.nats_urls[0]} (monitoring http://127.0.0.1:{settings.nats_monitor_port})\n"
+            f"  index images are pushed to: {settings.registry}\n"
             f"  logs: {var / 'logs'}\n  Ctrl-C stops everything.",
             flush=True,
         )

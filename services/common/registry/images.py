@@ -87,6 +87,15 @@ class BuildResult:
         return f"{name_without_tag_or_digest(self.pull_specs[0])}@{self.digest}"
 
 
+def layer_history(config: ImageConfig, count: int) -> list[str]:
+    """``created_by`` of each layer (history entries without ``empty_layer``), ``""`` when the
+    history does not match the layer count."""
+    entries = [h for h in config.history if not h.get("empty_layer")]
+    if len(entries) != count:
+        return [""] * count
+    return [str(h.get("created_by") or "") for h in entries]
+
+
 def resolved_bundle_from_manifest(spec: str, manifest: Manifest) -> str:
     """IIB's ``get_resolved_bundles`` rule for one bundle, given its manifest.
 
@@ -309,15 +318,23 @@ class ImageService:
         arch: str | None = None,
         include: Sequence[str] | None = None,
         limits: UnpackLimits | None = None,
+        select_layers: Callable[[list[Descriptor], list[str]], Sequence[Descriptor]] | None = None,
     ) -> UnpackStats:
         """Extract the filesystem of ``spec`` (the ``arch`` image) into ``dest``.
+
+        ``select_layers(layers, created_by)`` may pick the layers to apply (in order), given
+        each layer's history ``created_by`` (``""`` when unknown), e.g. to read only the layer
+        known to hold a whole directory.
 
         Layers are streamed (resuming on drops, digest-verified) and applied with the safety
         rules of ``services.common.registry.unpack``; ``include`` limits it to some paths.
         """
         image = self._pick(spec, arch)
         unpacker = Unpacker(dest, limits=limits, include=include, source=spec)
-        for layer in image.manifest.layers:
+        layers = list(image.manifest.layers)
+        if select_layers is not None:
+            layers = list(select_layers(layers, layer_history(image.config, len(layers))))
+        for layer in layers:
             if mt.is_foreign_layer(layer.media_type):
                 raise UnsupportedManifestError(
                     f"The image {spec} has a foreign layer {layer.digest}, which cannot be unpacked"
