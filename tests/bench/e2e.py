@@ -42,7 +42,10 @@ def _generate(root: Path, multiplier: int) -> dict[str, Any]:
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(root), str(multiplier)],
-        capture_output=True, text=True, check=True, cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
     ).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))
 
@@ -57,8 +60,10 @@ def _push_index(e2e: EndToEnd, binary: str, root: Path, target: str, work: Path)
         binary_image_resolved=binary,
         arches=ARCHES,
         targets=[target],
-        labels={"com.redhat.index.delivery.version": "v4.14",
-                "com.redhat.index.delivery.distribution_scope": "prod"},
+        labels={
+            "com.redhat.index.delivery.version": "v4.14",
+            "com.redhat.index.delivery.distribution_scope": "prod",
+        },
     )
     return built.resolved
 
@@ -78,9 +83,18 @@ def _time_build(e2e: EndToEnd, body: dict[str, Any]) -> tuple[float, dict[str, A
 def _skopeo_copy(e2e: EndToEnd, source: str, target: str) -> float:
     start = time.perf_counter()
     subprocess.run(
-        ["skopeo", "copy", "--all", "--src-tls-verify=false", "--dest-tls-verify=false",
-         f"docker://{source}", f"docker://{target}"],
-        check=True, capture_output=True, timeout=1800,
+        [
+            "skopeo",
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            f"docker://{source}",
+            f"docker://{target}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=1800,
     )
     return time.perf_counter() - start
 
@@ -92,46 +106,83 @@ def main(argv: list[str]) -> None:
     try:
         from services.demo.images import push_fake_binary_image
 
-        binary = push_fake_binary_image(e2e.images, f"{e2e.registry.registry}/bench/opm:v4.14", ARCHES)
+        binary = push_fake_binary_image(
+            e2e.images, f"{e2e.registry.registry}/bench/opm:v4.14", ARCHES
+        )
         found, _ = fixture_bundle_dirs(["keda", "egressip-ipam-operator", "keepalived-operator"])
-        keda = push_bundle_image(e2e.images, found["keda"][0], f"{e2e.registry.registry}/bench/keda-bundle:1.4.1")
-        print("end-to-end benchmark: real processes on one 2-core host; index builder with 1 worker; "
-              "4 architectures; times from POST to `complete`", flush=True)
+        keda = push_bundle_image(
+            e2e.images, found["keda"][0], f"{e2e.registry.registry}/bench/keda-bundle:1.4.1"
+        )
+        print(
+            "end-to-end benchmark: real processes on one 2-core host; index builder with 1 worker; "
+            "4 architectures; times from POST to `complete`",
+            flush=True,
+        )
         for multiplier in sizes:
             root = base / f"catalog-{multiplier}"
             info = _generate(root, multiplier)
-            index = _push_index(e2e, binary, root, f"{e2e.registry.registry}/bench/index:{multiplier}x",
-                                base / f"work-{multiplier}")
-            layer_mb = sum(p.stat().st_size for p in (base / f"work-{multiplier}").glob("*.tar.gz")) / 1e6
-            took, data = _time_build(e2e, {"bundles": [keda], "binary_image": binary, "from_index": index})
+            index = _push_index(
+                e2e,
+                binary,
+                root,
+                f"{e2e.registry.registry}/bench/index:{multiplier}x",
+                base / f"work-{multiplier}",
+            )
+            layer_mb = (
+                sum(p.stat().st_size for p in (base / f"work-{multiplier}").glob("*.tar.gz")) / 1e6
+            )
+            took, data = _time_build(
+                e2e, {"bundles": [keda], "binary_image": binary, "from_index": index}
+            )
             assert data["state"] == "complete", data["state_reason"]
-            floor = _skopeo_copy(e2e, data["index_image"], f"{e2e.registry.registry}/bench/copy:{multiplier}x")
-            print(f"[{info['bundles']} bundles, {info['packages']} packages, {info['channels']} channels; "
-                  f"catalog+cache layers {layer_mb:.1f} MB gzipped] add one bundle: {took:.1f} s "
-                  f"POST->complete; skopeo copy --all of the result: {floor:.1f} s", flush=True)
+            floor = _skopeo_copy(
+                e2e, data["index_image"], f"{e2e.registry.registry}/bench/copy:{multiplier}x"
+            )
+            print(
+                f"[{info['bundles']} bundles, {info['packages']} packages, {info['channels']} channels; "
+                f"catalog+cache layers {layer_mb:.1f} MB gzipped] add one bundle: {took:.1f} s "
+                f"POST->complete; skopeo copy --all of the result: {floor:.1f} s",
+                flush=True,
+            )
         # 20 concurrent overwrite adds to the same index
         target = f"{e2e.registry.registry}/bench/serial-index:v4.14"
         e2e.images.copy(f"{e2e.registry.registry}/bench/index:{sizes[0]}x", [target])
-        specs = []
+        specs: list[str] = []
         for package in ("egressip-ipam-operator", "keepalived-operator"):
             for path in found[package]:
                 if len(specs) < 20:
-                    specs.append(push_bundle_image(
-                        e2e.images, path, f"{e2e.registry.registry}/bench/{package}-bundle:{path.name}"))
+                    specs.append(
+                        push_bundle_image(
+                            e2e.images,
+                            path,
+                            f"{e2e.registry.registry}/bench/{package}-bundle:{path.name}",
+                        )
+                    )
         start = time.perf_counter()
         ids = []
         for spec in specs:
-            resp = e2e.post("add", {"bundles": [spec], "binary_image": binary, "from_index": target,
-                                    "overwrite_from_index": True, "overwrite_from_index_token": "bench:token"})
+            resp = e2e.post(
+                "add",
+                {
+                    "bundles": [spec],
+                    "binary_image": binary,
+                    "from_index": target,
+                    "overwrite_from_index": True,
+                    "overwrite_from_index_token": "bench:token",
+                },
+            )
             assert resp.status_code == 201, resp.text
             ids.append(resp.json()["id"])
         submitted = time.perf_counter() - start
         final = e2e.wait_final(ids, timeout=3600)
         drained = time.perf_counter() - start
         states = sorted({d["state"] for d in final.values()})
-        print(f"[20 overwrite adds to one {sizes[0] * 3000}-bundle index, 4 arches] submitted in "
-              f"{submitted:.1f} s, all final in {drained:.1f} s ({drained / 20:.1f} s per request, "
-              f"serialized); states {states}", flush=True)
+        print(
+            f"[20 overwrite adds to one {sizes[0] * 3000}-bundle index, 4 arches] submitted in "
+            f"{submitted:.1f} s, all final in {drained:.1f} s ({drained / 20:.1f} s per request, "
+            f"serialized); states {states}",
+            flush=True,
+        )
         failed = [d["state_reason"] for d in final.values() if d["state"] != "complete"]
         if failed:
             print(f"  failures: {failed[:3]}", flush=True)
