@@ -18,7 +18,6 @@ import pytest
 from services.common.servers.postgres import PostgresServer, start_postgres
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 _counter = itertools.count(1)
 
 

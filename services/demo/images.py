@@ -81,10 +81,8 @@ LABEL_BUNDLE_PACKAGE = "operators.operatorframework.io.bundle.package.v1"
 LABEL_INDEX_CONFIGS = "operators.operatorframework.io.index.configs.v1"
 LABEL_INDEX_DATABASE = "operators.operatorframework.io.index.database.v1"
 
-#: The shared community bundle fixtures (``/work/shared`` next to the repository checkout).
-FIXTURES_ROOT = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "community-bundles"
-)
+#: Real community operator bundles (Apache-2.0, see tests/fixtures/README.md), in the repository.
+FIXTURES_ROOT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "community-bundles"
 
 _DOCKERFILES = ("Dockerfile", "bundle.Dockerfile")
 _PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -22,7 +22,10 @@ from services.index_builder.catalog import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO / ".." / "shared" / "fixtures" / "community-bundles"
+from services.demo.images import FIXTURES_ROOT  # noqa: E402
+
+FIXTURES = FIXTURES_ROOT
+
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
@@ -78,9 +81,8 @@ def assert_golden(name: str, actual: str | bytes) -> None:
 
 @pytest.fixture(scope="session")
 def fixtures_root() -> Path:
-    """The shared community bundle fixtures (skips when the checkout lacks them)."""
-    if not FIXTURES.is_dir():
-        pytest.skip("shared fixtures not available next to the repository")
+    """The community bundle fixtures (tests/fixtures/community-bundles)."""
+    assert FIXTURES.is_dir(), f"missing fixtures: {FIXTURES}"
     return FIXTURES
 
 

@@ -12,20 +12,21 @@ import pytest
 from services.common.registry.client import RegistryClient
 from services.common.registry.images import ImageService
 from services.common.servers.registry import RegistryServer, start_registry
+from services.demo.images import FIXTURES_ROOT as BUNDLES
 from tests.registry.helpers import fast_settings
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
-BUNDLES = FIXTURES / "community-bundles"
+FIXTURES = BUNDLES.parent
 
-if shutil.which("docker-registry") is None or shutil.which("skopeo") is None:  # pragma: no cover
-    pytest.skip("docker-registry and skopeo are required", allow_module_level=True)
+# make bootstrap installs both; a missing one is an error, not a reason to skip
+assert shutil.which("docker-registry") and shutil.which("skopeo"), (
+    "docker-registry and skopeo are required"
+)
 
 
 @pytest.fixture(scope="session")
 def bundles_root() -> Path:
-    """The shared community bundle fixtures (skips when the checkout lacks them)."""
-    if not BUNDLES.is_dir():
-        pytest.skip("shared fixtures not available next to the repository")
+    """The community bundle fixtures (tests/fixtures/community-bundles)."""
+    assert BUNDLES.is_dir(), f"missing fixtures: {BUNDLES}"
     return BUNDLES
 
 

@@ -21,6 +21,7 @@ from services.common.registry.images import ImageService
 from services.common.servers.registry import RegistryServer, start_registry
 from services.common.tls import make_self_signed
 from services.demo import images as fixture_images
+from services.demo.images import FIXTURES_ROOT
 from services.index_builder.catalog import CatalogDir
 from tests.conftest import REPO
 from tests.dispatch.conftest import System
@@ -28,7 +29,7 @@ from tests.dispatch.conftest import System
 SUBMITTER = "tbrady@DOMAIN.LOCAL"
 WORKER = "worker@DOMAIN.LOCAL"
 AUTH_USER, AUTH_PASSWORD = "index-owner", "s3cret-pass"
-FIXTURES = REPO.parent / "shared" / "fixtures" / "community-bundles"
+FIXTURES = FIXTURES_ROOT
 ARCHES = ["amd64", "arm64", "ppc64le", "s390x"]
 
 
