@@ -24,6 +24,7 @@ from services.common.errors import IIBError, RegistryError
 from services.common.pb.iib.v1 import requests_pb2
 from services.common.registry.client import RegistryClient
 from services.common.registry.images import ImageService
+from services.common.registry.layers import RemoteLayer
 from services.common.registry.reference import name_without_tag_or_digest
 from services.common.worker import WorkContext
 from services.gating.greenwave import gate_bundles
@@ -256,9 +257,23 @@ class IndexBuilder:
             arches=sorted(plan.arches),
             targets=targets,
             labels=labels,
+            reuse=self._reusable_layers(build, plan),
         )
         log.info("pushed %s (%s)", built.resolved, ", ".join(targets))
         return targets[0]
+
+    @staticmethod
+    def _reusable_layers(build: _Build, plan: BuildPlan) -> dict[str, RemoteLayer]:
+        """The from_index's layers, so unchanged catalog parts are mounted, not rebuilt.
+
+        Only an optimisation: if they cannot be read, everything is built."""
+        if not plan.index.resolved:
+            return {}
+        try:
+            return build.images.reusable_layers(plan.index.resolved)
+        except RegistryError as exc:
+            log.warning("not reusing layers of %s: %s", plan.index.resolved, exc)
+            return {}
 
     def _finish(
         self,

@@ -1,13 +1,21 @@
 """Reading catalogs out of index images and assembling new index images (worker semantics §5).
 
-An output index image is the binary image (opm) of every requested architecture plus two layers
-that are the same for all architectures, so they are uploaded once:
+An output index image is the binary image (opm) of every requested architecture plus catalog
+layers that are the same for all architectures, so they are uploaded once:
 
-1. ``/configs`` — the File-Based Catalog (directories 0755, files 0644, root-owned), preceded by an
-   opaque whiteout so nothing of the base's ``/configs`` shows through;
-2. ``/tmp/cache`` — opm's JSON serving cache, owned 1001:0, whose ``digest`` matches the
-   ``/configs`` layer byte for byte, so ``opm serve /configs --cache-dir=/tmp/cache`` starts without
-   rebuilding it.
+1. ``/configs`` — the File-Based Catalog (directories 0755, files 0644, root-owned): a head layer
+   with an opaque whiteout of ``/configs`` (nothing of the base's ``/configs`` shows through),
+   then up to ``BUCKETS`` part layers, each holding the top-level entries of ``/configs`` whose
+   name falls into that bucket (a stable hash of the name);
+2. ``/tmp/cache`` — opm's JSON serving cache, owned 1001:0: up to ``BUCKETS`` part layers with the
+   cache files of the packages in each bucket, then a tail layer with the catalog-wide files
+   (``packages.json``) and the ``digest``, which matches ``/configs`` byte for byte, so
+   ``opm serve /configs --cache-dir=/tmp/cache`` starts without rebuilding it.
+
+Splitting by package is what makes a small change cheap: layers are reproducible (same tree,
+same bytes), so a part whose packages did not change has the same ``diff_id`` as the
+from_index's part and its existing blob is reused (mounted, never recompressed or uploaded
+again); only the parts holding changed packages, the head and the tail are built.
 
 Labels: the base's, plus ``operators.operatorframework.io.index.configs.v1=/configs`` and the two
 delivery labels (and create-empty-index's own labels, which may override them). Entrypoint
@@ -18,8 +26,11 @@ manifests are tagged ``<tag>-<arch>``, then a Docker manifest list is pushed at 
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +39,13 @@ from services.common.registry import mediatypes as mt
 from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.images import ImageService
 from services.common.registry.layers import (
-    Layer,
+    AnyLayer,
     LayerDirectory,
     LayerEntry,
     LayerFile,
     LayerWhiteout,
-    build_layer,
+    RemoteLayer,
+    build_or_reuse_layer,
 )
 from services.common.registry.manifest import Descriptor, Platform, index_manifest_bytes
 from services.common.registry.reference import parse_reference
@@ -58,9 +70,14 @@ __all__ = [
 CONFIGS_LABEL = "operators.operatorframework.io.index.configs.v1"
 DATABASE_LABEL = "operators.operatorframework.io.index.database.v1"
 CACHE_OWNER = 1001
-# history created_by of the two layers this module adds (also how it recognises its own images)
+# history created_by of the layers this module adds (also how it recognises its own images):
+# the /configs head layer is exactly CONFIGS_CREATED_BY, its parts CONFIGS_CREATED_BY + " (part
+# N)"; the cache parts CACHE_CREATED_BY + " (part N)", the cache tail exactly CACHE_CREATED_BY
 CONFIGS_CREATED_BY = "ADD catalog /configs"
 CACHE_CREATED_BY = "COPY --chown=1001:0 cache /tmp/cache"
+# how many parts /configs and the cache are split into (by a stable hash of the package name).
+# Changing it changes every part's content, so the first build after a change reuses nothing.
+BUCKETS = 16
 # gzip level of the catalog layers: JSON compresses well at 1 and this is 3-4x faster than 6
 COMPRESS_LEVEL = 1
 SCRATCH = "scratch"
@@ -109,13 +126,26 @@ def load_index_catalog(
 
 
 def _own_configs_layer(layers: list[Descriptor], created_by: list[str]) -> list[Descriptor]:
-    """For index images built here, only the catalog layer: it opens with an opaque whiteout of
-    ``/configs`` and nothing after it touches ``/configs``, so it alone defines the catalog (the
-    base and cache layers are not downloaded). Other images are read whole."""
-    marked = [n for n, text in enumerate(created_by) if text == CONFIGS_CREATED_BY]
-    if len(marked) == 1 and all(text == CACHE_CREATED_BY for text in created_by[marked[0] + 1 :]):
-        return [layers[marked[0]]]
-    return layers
+    """For index images built here, only the ``/configs`` layers: the head opens with an opaque
+    whiteout of ``/configs`` and only catalog and cache layers follow it, so the head and the
+    configs parts alone define the catalog (the base and the cache are not downloaded). Other
+    images are read whole."""
+    heads = [n for n, text in enumerate(created_by) if text == CONFIGS_CREATED_BY]
+    if len(heads) != 1:
+        return layers
+    head = heads[0]
+    picked = [layers[head]]
+    for layer, text in zip(layers[head + 1 :], created_by[head + 1 :], strict=True):
+        if text.startswith(f"{CONFIGS_CREATED_BY} (part "):
+            picked.append(layer)
+        elif not text.startswith(CACHE_CREATED_BY):
+            return layers
+    return picked
+
+
+def bucket_of(name: str) -> int:
+    """The part (0 .. BUCKETS-1) a package or top-level ``/configs`` entry belongs to."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big") % BUCKETS
 
 
 @dataclass
@@ -132,53 +162,96 @@ class BuiltIndex:
         return str(ref.with_digest(self.digest))
 
 
+_CACHE_DIRS: list[LayerEntry] = [
+    LayerDirectory("tmp", 0o1777),
+    LayerDirectory("tmp/cache", 0o770, CACHE_OWNER, 0),
+]
+
+
 def _catalog_layers(
-    view: CatalogView, configs_root: Path, workdir: Path
-) -> tuple[list[Layer], str]:
+    view: CatalogView,
+    configs_root: Path,
+    workdir: Path,
+    reuse: Mapping[str, RemoteLayer],
+) -> tuple[list[AnyLayer], str]:
     configs_tree = directory_tree(configs_root, dir_mode=0o755, file_mode=0o644)
     cache_root = workdir / "cache"
     if cache_root.exists():
         shutil.rmtree(cache_root)
     cache = write_serving_cache(view, cache_root, configs_tree)
-    configs_entries: list[LayerEntry] = [
-        LayerWhiteout("configs", opaque=True),
-        LayerDirectory("configs", 0o755),
-    ]
+
+    configs_parts: list[list[LayerEntry]] = [[] for _ in range(BUCKETS)]
     for entry in configs_tree[1:]:
         path = f"configs/{entry.path}"
+        part = configs_parts[bucket_of(entry.path.split("/", 1)[0])]
         if entry.is_dir:
-            configs_entries.append(LayerDirectory(path, entry.mode))
+            part.append(LayerDirectory(path, entry.mode))
         else:
-            configs_entries.append(
-                LayerFile(path, source=Path(str(entry.content)), mode=entry.mode)
-            )
-    cache_entries: list[LayerEntry] = [
-        LayerDirectory("tmp", 0o1777),
-        LayerDirectory("tmp/cache", 0o770, CACHE_OWNER, 0),
+            part.append(LayerFile(path, source=Path(str(entry.content)), mode=entry.mode))
+
+    cache_parts: list[list[LayerEntry]] = [[] for _ in range(BUCKETS)]
+    tail: list[LayerEntry] = [
+        *_CACHE_DIRS,
         LayerFile("tmp/cache/digest", data=cache.digest.encode(), mode=0o640, uid=CACHE_OWNER),
     ]
+    directories = {e.path: e.mode for e in cache.cache_tree if e.is_dir}
     for entry in cache.cache_tree:
-        path = "tmp/cache/cache" + ("" if entry.path == "." else f"/{entry.path}")
         if entry.is_dir:
-            cache_entries.append(LayerDirectory(path, entry.mode, CACHE_OWNER, 0))
-        else:
-            cache_entries.append(
-                LayerFile(path, source=Path(str(entry.content)), mode=entry.mode, uid=CACHE_OWNER)
+            continue
+        owner = cache.owners.get(entry.path, "")
+        part = cache_parts[bucket_of(owner)] if owner else tail
+        part.append(
+            LayerFile(
+                f"tmp/cache/cache/{entry.path}",
+                source=Path(str(entry.content)),
+                mode=entry.mode,
+                uid=CACHE_OWNER,
             )
-    layers = [
-        build_layer(
-            configs_entries,
-            workdir / "configs.tar.gz",
-            created_by=CONFIGS_CREATED_BY,
-            compresslevel=COMPRESS_LEVEL,
-        ),
-        build_layer(
-            cache_entries,
-            workdir / "cache.tar.gz",
-            created_by=CACHE_CREATED_BY,
-            compresslevel=COMPRESS_LEVEL,
-        ),
+        )
+    # every layer holding cache files carries their directories with opm's modes and owner
+    cache_layers = [tail] + [p for p in cache_parts if p]
+    for part in cache_layers:
+        if part is not tail:
+            part[:0] = _CACHE_DIRS
+        needed = {"."}
+        for item in part:
+            if isinstance(item, LayerFile) and item.path.startswith("tmp/cache/cache/"):
+                rel = item.path[len("tmp/cache/cache/") :]
+                while "/" in rel:
+                    rel = rel.rsplit("/", 1)[0]
+                    needed.add(rel)
+        for rel in sorted(needed):
+            path = "tmp/cache/cache" + ("" if rel == "." else f"/{rel}")
+            part.append(LayerDirectory(path, directories[rel], CACHE_OWNER, 0))
+
+    jobs: list[tuple[list[LayerEntry], str, str]] = [
+        (
+            [LayerWhiteout("configs", opaque=True), LayerDirectory("configs", 0o755)],
+            "configs-head",
+            CONFIGS_CREATED_BY,
+        )
     ]
+    for n, part in enumerate(configs_parts):
+        if part:
+            jobs.append((part, f"configs-{n:02d}", f"{CONFIGS_CREATED_BY} (part {n})"))
+    for n, part in enumerate(cache_parts):
+        if part:
+            jobs.append((part, f"cache-{n:02d}", f"{CACHE_CREATED_BY} (part {n})"))
+    jobs.append((tail, "cache-tail", CACHE_CREATED_BY))
+
+    def build(job: tuple[list[LayerEntry], str, str]) -> AnyLayer:
+        entries, name, created_by = job
+        return build_or_reuse_layer(
+            entries,
+            workdir / f"{name}.tar.gz",
+            reuse,
+            created_by=created_by,
+            compresslevel=COMPRESS_LEVEL,
+        )
+
+    # gzip and sha256 release the GIL: parts are built in parallel, in a fixed order
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        layers = list(pool.map(build, jobs))
     return layers, cache.digest
 
 
@@ -192,9 +265,14 @@ def build_index_image(
     arches: Sequence[str],
     targets: Sequence[str],
     labels: Mapping[str, str],
+    reuse: Mapping[str, RemoteLayer] | None = None,
 ) -> BuiltIndex:
-    """Assemble and push the index image for ``arches`` at every tag in ``targets``."""
-    layers, _digest = _catalog_layers(view, configs_root, workdir)
+    """Assemble and push the index image for ``arches`` at every tag in ``targets``.
+
+    ``reuse``: layers of the from_index by ``diff_id`` (``ImageService.reusable_layers``);
+    catalog parts identical to one of them are mounted instead of rebuilt.
+    """
+    layers, _digest = _catalog_layers(view, configs_root, workdir, reuse or {})
     all_labels = {CONFIGS_LABEL: "/configs", **labels}
     if binary_image_resolved == SCRATCH:
         # binaryless: one amd64 image, listed in a one-entry Docker manifest list (IIB 9.2.2)

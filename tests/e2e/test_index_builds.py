@@ -11,7 +11,8 @@ import pytest
 from iiblib.iib_client import IIBClient
 
 from services.demo import images as fixture_images
-from services.index_builder.catalog import render_bundle
+from services.index_builder.catalog import directory_tree, render_bundle, tree_digest
+from services.index_builder.index_image import CACHE_CREATED_BY, CONFIGS_CREATED_BY, bucket_of
 from tests.e2e.conftest import (
     ARCHES,
     AUTH_PASSWORD,
@@ -39,6 +40,28 @@ def _channel(catalog: Any, package: str, name: str) -> dict[str, Any]:
 
 def _history(build: dict[str, Any]) -> list[str]:
     return [h["state_reason"] for h in reversed(build["state_history"])]
+
+
+def _assert_serving_cache_is_current(root: Path) -> None:
+    """The unpacked image's /tmp/cache/digest is opm's digest of its /configs and cache trees,
+    so ``opm serve /configs --cache-dir=/tmp/cache`` uses the cache as it is."""
+    digest = (root / "tmp" / "cache" / "digest").read_text()
+    configs = directory_tree(root / "configs")
+    cache = directory_tree(root / "tmp" / "cache" / "cache")
+    assert tree_digest(configs, cache) == digest
+
+
+def _catalog_parts(e2e: EndToEnd, spec: str) -> dict[str, str]:
+    """created_by -> layer digest of the catalog layers of ``spec`` (amd64)."""
+    config = e2e.skopeo("--config", spec=spec)
+    layers = e2e.skopeo(spec=spec)["Layers"]
+    created = [h.get("created_by", "") for h in config["history"] if not h.get("empty_layer")]
+    assert len(created) == len(layers)
+    return {
+        text: digest
+        for text, digest in zip(created, layers, strict=True)
+        if text.startswith((CONFIGS_CREATED_BY, CACHE_CREATED_BY))
+    }
 
 
 def _tags(e2e: EndToEnd, repository: str) -> list[str]:
@@ -113,7 +136,7 @@ def test_add_to_an_empty_index_builds_a_multi_arch_index_image(
     catalog = e2e.catalog_of(output, tmp_path / "out", arch="s390x")
     assert catalog.package_names() == ["keda"]
     assert _bundle_names(catalog, "keda") == ["keda.v1.4.1"]
-    assert (tmp_path / "out" / "tmp" / "cache" / "digest").read_text()
+    _assert_serving_cache_is_current(tmp_path / "out")
     # the log of the request is served
     logs = e2e.rest_get(f"/api/v1/builds/{rid}/logs")
     assert logs.status_code == 200 and "Resolving the bundles" in logs.text
@@ -221,7 +244,7 @@ def test_rm_removes_a_package(
     both = e2e.build(
         "add",
         {
-            "bundles": [bundles["redis-operator"][0]],
+            "bundles": [bundles["cert-utils-operator"][0]],
             "binary_image": binary,
             "from_index": keda_index["index_image"],
         },
@@ -236,7 +259,21 @@ def test_rm_removes_a_package(
     )
     assert removed["removed_operators"] == ["keda"]
     catalog = e2e.catalog_of(removed["index_image"], tmp_path / "out")
-    assert catalog.package_names() == ["redis-operator"]
+    assert catalog.package_names() == ["cert-utils-operator"]
+    _assert_serving_cache_is_current(tmp_path / "out")
+    # the catalog is split by package: cert-utils-operator's parts did not change, so the output
+    # has the very same blobs as from_index; keda's parts are gone; the cache tail is new
+    before, after = (
+        _catalog_parts(e2e, both["index_image"]),
+        _catalog_parts(e2e, removed["index_image"]),
+    )
+    cert, keda = bucket_of("cert-utils-operator"), bucket_of("keda")
+    assert cert != keda
+    for text in (f"{CONFIGS_CREATED_BY} (part {cert})", f"{CACHE_CREATED_BY} (part {cert})"):
+        assert after[text] == before[text]
+    for text in (f"{CONFIGS_CREATED_BY} (part {keda})", f"{CACHE_CREATED_BY} (part {keda})"):
+        assert text in before and text not in after
+    assert after[CACHE_CREATED_BY] != before[CACHE_CREATED_BY]
 
 
 def test_add_rm_batch(

@@ -16,7 +16,9 @@ from services.common.registry.layers import (
     LayerFile,
     LayerSymlink,
     LayerWhiteout,
+    RemoteLayer,
     build_layer,
+    build_or_reuse_layer,
     tree_entries,
 )
 
@@ -134,3 +136,22 @@ def test_file_needs_exactly_one_of_data_or_source():
         LayerFile("a")
     with pytest.raises(ValueError):
         LayerFile("a", data=b"", source=io.BytesIO())  # type: ignore[arg-type]
+
+
+def test_a_layer_with_a_known_diff_id_is_reused_without_writing(tmp_path):
+    entries: list[LayerEntry] = [LayerFile("configs/a/catalog.json", data=b'{"a":1}')]
+    built = build_layer(entries, tmp_path / "first.tar.gz")
+    known = RemoteLayer(
+        "registry.example.com/index@sha256:" + "1" * 64, built.digest, built.diff_id, built.size
+    )
+    reused = build_or_reuse_layer(
+        entries, tmp_path / "again.tar.gz", {built.diff_id: known}, created_by="part 1"
+    )
+    assert reused == RemoteLayer(known.source, built.digest, built.diff_id, built.size, "part 1")
+    assert not (tmp_path / "again.tar.gz").exists()
+    # any change in content or metadata gives a new diff_id, so the layer is built
+    changed = [LayerFile("configs/a/catalog.json", data=b'{"a":1}', mode=0o600)]
+    rebuilt = build_or_reuse_layer(changed, tmp_path / "changed.tar.gz", {built.diff_id: known})
+    assert not isinstance(rebuilt, RemoteLayer)
+    assert rebuilt.diff_id != built.diff_id
+    assert rebuilt == build_layer(changed, tmp_path / "changed.tar.gz")

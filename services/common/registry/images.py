@@ -31,7 +31,7 @@ from services.common.registry.client import RegistryClient
 from services.common.registry.digests import compute_digest
 from services.common.registry.errors import InvalidReferenceError, UnsupportedManifestError
 from services.common.registry.imageconfig import EPOCH, ConfigChanges, ImageConfig
-from services.common.registry.layers import Layer
+from services.common.registry.layers import AnyLayer, Layer, RemoteLayer
 from services.common.registry.manifest import (
     Descriptor,
     Manifest,
@@ -290,6 +290,23 @@ class ImageService:
         available = ", ".join(sorted({i.platform.architecture for i in images}))
         raise RegistryError(f"The image {spec} has no {arch} image (available: {available})")
 
+    def reusable_layers(self, spec: str, arch: str | None = None) -> dict[str, RemoteLayer]:
+        """The gzip layers of ``spec`` (the ``arch`` image, amd64 by default) by ``diff_id``,
+        for :func:`~services.common.registry.layers.build_or_reuse_layer`. Empty when the
+        config's ``diff_ids`` do not match the manifest's layers."""
+        image = self._pick(spec, arch)
+        layers = image.manifest.layers
+        diff_ids = image.config.diff_ids
+        if len(diff_ids) != len(layers):
+            return {}
+        gzip_types = {mt.DOCKER_LAYER_GZIP, mt.OCI_LAYER_GZIP}
+        source = str(image.ref)
+        return {
+            diff_id: RemoteLayer(source, layer.digest, diff_id, layer.size)
+            for diff_id, layer in zip(diff_ids, layers, strict=True)
+            if layer.media_type in gzip_types
+        }
+
     def get_image_config(self, spec: str, arch: str | None = None) -> ImageConfig:
         """The config of ``spec`` for ``arch`` (default: amd64 when present, else the first)."""
         return self._pick(spec, arch).config
@@ -349,7 +366,7 @@ class ImageService:
         self,
         base: str,
         targets: Sequence[str],
-        layers: Sequence[Layer] = (),
+        layers: Sequence[AnyLayer] = (),
         changes: ConfigChanges | None = None,
         *,
         arches: Collection[str] | None = None,
@@ -487,7 +504,7 @@ class ImageService:
         config: ImageConfig,
         base_layers: Sequence[Descriptor],
         base_ref: ImageReference | None,
-        layers: Sequence[Layer],
+        layers: Sequence[AnyLayer],
         present: _Present,
         tag: str | None,
     ) -> tuple[str, bytes]:
@@ -508,10 +525,22 @@ class ImageService:
                 functools.partial(self.client.upload_blob, target, config.raw, config_digest)
             )
         for layer in layers:
-            if present.claim(layer.digest):
+            if not present.claim(layer.digest):
+                continue
+            if isinstance(layer, Layer):
                 jobs.append(
                     functools.partial(
                         self.client.upload_blob, target, layer.path, layer.digest, size=layer.size
+                    )
+                )
+            else:
+                jobs.append(
+                    functools.partial(
+                        self.client.copy_blob,
+                        parse_reference(layer.source),
+                        target,
+                        layer.digest,
+                        layer.size,
                     )
                 )
         self._run_all(jobs)

@@ -10,6 +10,12 @@ Rules (what makes a layer reproducible):
 
 Files can be given as bytes or as a path on disk; paths are streamed (never held in memory).
 The tar stream is hashed as it is written (``diff_id``) and so is the gzip stream (``digest``).
+
+Reuse: given the layers an existing image already has (:class:`RemoteLayer`, keyed by
+``diff_id``), :func:`build_layer` first hashes the uncompressed tar stream only; when that
+``diff_id`` is known it returns the existing blob instead of compressing anything. The same
+tar stream has the same ``diff_id``, so an unchanged part of a catalog costs one hashing pass
+and no upload (the blob is mounted or already present).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import os
 import posixpath
 import stat
 import tarfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -30,13 +36,16 @@ from services.common.registry.manifest import Descriptor
 from services.common.registry.mediatypes import ImageFormat
 
 __all__ = [
+    "AnyLayer",
     "Layer",
     "LayerDirectory",
     "LayerEntry",
     "LayerFile",
     "LayerSymlink",
     "LayerWhiteout",
+    "RemoteLayer",
     "build_layer",
+    "build_or_reuse_layer",
     "tree_entries",
 ]
 
@@ -107,6 +116,35 @@ class Layer:
         return Descriptor(fmt.layer_gzip_type, self.digest, self.size)
 
 
+@dataclass(frozen=True)
+class RemoteLayer:
+    """A gzip layer blob that already exists in the repository of ``source`` (a pull spec).
+
+    Pushing an image with it mounts or copies the blob instead of uploading a file.
+    """
+
+    source: str
+    digest: str
+    diff_id: str
+    size: int
+    created_by: str = ""
+
+    def descriptor(self, fmt: ImageFormat) -> Descriptor:
+        """The layer's descriptor in a manifest of ``fmt`` (gzip media type of that format)."""
+        return Descriptor(fmt.layer_gzip_type, self.digest, self.size)
+
+
+AnyLayer = Layer | RemoteLayer
+
+
+class _NullWriter(io.RawIOBase):
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        return len(data)
+
+
 def _clean(path: str) -> str:
     cleaned = posixpath.normpath("/" + path.strip()).lstrip("/")
     if not cleaned or cleaned == ".":
@@ -145,6 +183,36 @@ def build_layer(
     parent_gid: int = 0,
 ) -> Layer:
     """Write a reproducible ``tar+gzip`` layer to ``dest``; returns digest, diff_id and size."""
+    layer = _build(entries, dest, compresslevel, created_by, parent_uid, parent_gid, None)
+    assert isinstance(layer, Layer)
+    return layer
+
+
+def build_or_reuse_layer(
+    entries: Iterable[LayerEntry],
+    dest: Path,
+    reuse: Mapping[str, RemoteLayer],
+    *,
+    compresslevel: int = 6,
+    created_by: str = "",
+    parent_uid: int = 0,
+    parent_gid: int = 0,
+) -> AnyLayer:
+    """:func:`build_layer`, unless the tar stream's ``diff_id`` is one of ``reuse`` (existing
+    layers by ``diff_id``): then that :class:`RemoteLayer` is returned and nothing is written
+    or compressed (the stream is only hashed)."""
+    return _build(entries, dest, compresslevel, created_by, parent_uid, parent_gid, reuse)
+
+
+def _build(
+    entries: Iterable[LayerEntry],
+    dest: Path,
+    compresslevel: int,
+    created_by: str,
+    parent_uid: int,
+    parent_gid: int,
+    reuse: Mapping[str, RemoteLayer] | None,
+) -> AnyLayer:
     by_path: dict[str, LayerEntry] = {}
     for entry in entries:
         path = _clean(entry.path)
@@ -167,6 +235,14 @@ def build_layer(
                 raise ValueError(f"{parent!r} is used as a directory and as a file")
             parent = posixpath.dirname(parent)
 
+    ordered = sorted(by_path, key=_sort_key)
+    if reuse:
+        hashing = _HashingWriter(_NullWriter())
+        _write_tar(hashing, ordered, by_path)
+        known = reuse.get(hashing.hasher.digest)
+        if known is not None:
+            return RemoteLayer(known.source, known.digest, known.diff_id, known.size, created_by)
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     with dest.open("wb") as out:
         blob = _HashingWriter(out)
@@ -174,16 +250,7 @@ def build_layer(
             filename="", mode="wb", fileobj=blob, compresslevel=compresslevel, mtime=0
         ) as gz:
             tar_stream = _HashingWriter(gz)
-            with tarfile.open(
-                fileobj=tar_stream,
-                mode="w|",
-                format=tarfile.PAX_FORMAT,
-                encoding="utf-8",
-                bufsize=_COPY_BUFFER,
-            ) as tar:
-                tar.copybufsize = _COPY_BUFFER  # type: ignore[attr-defined]  # missing from typeshed
-                for name in sorted(by_path, key=_sort_key):
-                    _add(tar, name, by_path[name])
+            _write_tar(tar_stream, ordered, by_path)
     return Layer(
         path=dest,
         digest=blob.hasher.digest,
@@ -192,6 +259,19 @@ def build_layer(
         uncompressed_size=tar_stream.hasher.size,
         created_by=created_by,
     )
+
+
+def _write_tar(stream: _HashingWriter, ordered: list[str], by_path: dict[str, LayerEntry]) -> None:
+    with tarfile.open(
+        fileobj=stream,
+        mode="w|",
+        format=tarfile.PAX_FORMAT,
+        encoding="utf-8",
+        bufsize=_COPY_BUFFER,
+    ) as tar:
+        tar.copybufsize = _COPY_BUFFER  # type: ignore[attr-defined]  # missing from typeshed
+        for name in ordered:
+            _add(tar, name, by_path[name])
 
 
 def _header(name: str, type_: bytes, mode: int, uid: int, gid: int) -> tarfile.TarInfo:

@@ -65,10 +65,14 @@ _META_COMPONENT = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 
 @dataclass(slots=True)
 class CacheResult:
-    """The digest written to ``<cache_dir>/digest`` and the hashed ``cache/`` subtree."""
+    """The digest written to ``<cache_dir>/digest``, the hashed ``cache/`` subtree, and the
+    package each cache file belongs to (``owners``: cache-relative path -> package name, ``""``
+    for catalog-wide files such as ``packages.json``), so image layers can group files by
+    package."""
 
     digest: str
     cache_tree: list[TreeEntry] = field(default_factory=list)
+    owners: dict[str, str] = field(default_factory=dict)
 
 
 def _marshal(obj: Any) -> bytes:
@@ -225,8 +229,9 @@ def _meta_blob(other: Other) -> bytes:
 
 def _iter_cache_files(
     view: CatalogView, index: dict[str, Any], options: ValidationOptions | None
-) -> Iterator[tuple[str, bytes]]:
-    """Validate each package and yield ``(cache-relative path, bytes)``; fills ``index``.
+) -> Iterator[tuple[str, bytes, str]]:
+    """Validate each package and yield ``(cache-relative path, bytes, package)``; fills
+    ``index``.
 
     Packages are processed one at a time; ``packages.json`` is not included (it needs every
     package) - the caller writes ``index`` once the iteration is over.
@@ -266,6 +271,7 @@ def _iter_cache_files(
                     _api_bundle(
                         docs, name, channel.name, entry, deprecations.get((SCHEMA_BUNDLE, name))
                     ),
+                    docs.name,
                 )
             cchannel: dict[str, Any] = {"Name": channel.name, "Head": head, "Bundles": bundles}
             if (SCHEMA_CHANNEL, channel.name) in deprecations:
@@ -298,7 +304,7 @@ def _iter_cache_files(
             )
         blob = _meta_blob(other)
         directory = f"metas/{other.schema}" + (f"/{package_name}" if package_name else "")
-        yield (f"{directory}/{fnv1a64(blob):x}.json", blob)
+        yield (f"{directory}/{fnv1a64(blob):x}.json", blob, package_name or "")
 
 
 def build_cache_files(
@@ -309,7 +315,7 @@ def build_cache_files(
     Holds every file in memory; :func:`write_serving_cache` streams them to disk instead.
     """
     index: dict[str, Any] = {}
-    files = list(_iter_cache_files(view, index, options))
+    files = [(rel, data) for rel, data, _ in _iter_cache_files(view, index, options)]
     return dict(sorted(index.items())), files
 
 
@@ -335,12 +341,14 @@ def write_serving_cache(
     tree: list[TreeEntry] = [TreeEntry(".", CACHE_DIR_MODE)]
     index: dict[str, Any] = {}
     made: set[str] = set()
+    owners: dict[str, str] = {}
 
-    def all_files() -> Iterator[tuple[str, bytes]]:
+    def all_files() -> Iterator[tuple[str, bytes, str]]:
         yield from _iter_cache_files(view, index, options)
-        yield "packages.json", _marshal(dict(sorted(index.items())))
+        yield "packages.json", _marshal(dict(sorted(index.items()))), ""
 
-    for rel, data in all_files():
+    for rel, data, owner in all_files():
+        owners[rel] = owner
         parts = rel.split("/")
         for depth in range(1, len(parts)):
             directory = "/".join(parts[:depth])
@@ -359,4 +367,4 @@ def write_serving_cache(
     digest_path = root / "digest"
     digest_path.write_text(digest, encoding="ascii")
     os.chmod(digest_path, CACHE_FILE_MODE)
-    return CacheResult(digest, tree)
+    return CacheResult(digest, tree, owners)
