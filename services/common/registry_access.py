@@ -1,0 +1,65 @@
+"""The workers' registry access (index builder, bundle regenerator), configured from settings
+(IIB's worker settings)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from services.common.config import Settings
+from services.common.registry.auth import Credentials, CredentialStore
+from services.common.registry.client import RegistryClient, RegistrySettings
+from services.common.registry.images import ImageService
+from services.common.registry.reference import parse_reference
+
+__all__ = ["base_client", "registry_settings", "request_images"]
+
+
+def registry_settings(settings: Settings) -> RegistrySettings:
+    """IIB's worker settings mapped onto the registry client's settings (docs/registry.md)."""
+    template = settings.docker_config_template
+    if template is None:
+        default = Path(os.path.expanduser("~/.docker/config.json.template"))
+        template = str(default) if default.is_file() else None
+    return RegistrySettings(
+        total_attempts=settings.total_attempts,
+        retry_delay=settings.retry_delay,
+        retry_jitter=settings.retry_jitter,
+        retry_multiplier=settings.retry_multiplier,
+        timeout=settings.registry_timeout,
+        docker_config_path=Path(template) if template else None,
+        ca_bundle=Path(settings.registry_ca_bundle) if settings.registry_ca_bundle else None,
+        insecure_registries=frozenset(settings.insecure_registries),
+        temp_dir=settings.work_dir,
+    )
+
+
+def base_client(settings: Settings) -> RegistryClient:
+    """The shared client (sessions and token cache) with the docker config credentials."""
+    return RegistryClient(registry_settings(settings))
+
+
+def request_images(
+    client: RegistryClient,
+    *,
+    token_for: str | None = None,
+    token: str | None = None,
+    registry_auths_json: str | None = None,
+) -> ImageService:
+    """An ImageService with a request's own credentials, kept in memory only.
+
+    ``token`` (IIB's ``overwrite_from_index_token``, ``user:password``) applies to the registry
+    of ``token_for``, as IIB sets it in the docker config for the from_index registry;
+    ``registry_auths_json`` is regenerate-bundle's ``{"auths": {...}}``.
+    """
+    store = (
+        CredentialStore.from_docker_config(json.loads(registry_auths_json), "registry_auths")
+        if registry_auths_json
+        else CredentialStore()
+    )
+    if token and token_for:
+        store = store.with_overrides(
+            {parse_reference(token_for).registry: Credentials.from_token(token)}
+        )
+    return ImageService(client.with_credentials(store) if store.registries else client)

@@ -1,0 +1,72 @@
+"""Per-request log files (IIB_REQUEST_LOGS_DIR / S3), served by GET /builds/<id>/logs.
+
+While a worker (index builder, bundle regenerator) works on a request, every log record
+emitted in that request's context (its thread and the registry transfer threads it starts,
+which copy the context) is also written to
+``<IIB_REQUEST_LOGS_DIR>/<id>.log`` with ``IIB_REQUEST_LOGS_FORMAT`` at
+``IIB_REQUEST_LOGS_LEVEL``. With S3 configured the file is uploaded to
+``request_logs/<id>.log`` when the request ends.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from services.common.config import Settings
+from services.common.logs import RedactingFilter
+
+__all__ = ["current_request", "request_log"]
+
+current_request: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "current_request", default=None
+)
+
+
+class _RequestFilter(logging.Filter):
+    def __init__(self, request_id: int) -> None:
+        super().__init__()
+        self.request_id = request_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return current_request.get() == self.request_id
+
+
+@contextmanager
+def request_log(settings: Settings, request_id: int) -> Iterator[Path | None]:
+    """Capture this request's log records into its log file for the duration of the block."""
+    token = current_request.set(request_id)
+    directory = settings.request_logs_dir
+    if directory is None and settings.aws_s3_bucket_name:
+        directory = Path(tempfile.gettempdir()) / "iib-request-logs"
+    if directory is None:
+        try:
+            yield None
+        finally:
+            current_request.reset(token)
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{request_id}.log"
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setLevel(settings.request_logs_level)
+    handler.setFormatter(logging.Formatter(settings.request_logs_format))
+    handler.addFilter(_RequestFilter(request_id))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()  # its level is lowered at start-up (configure_logging)
+    root.addHandler(handler)
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        current_request.reset(token)
+        if settings.aws_s3_bucket_name:
+            from services.request_store.artifacts import ArtifactKind, S3ArtifactStore
+
+            S3ArtifactStore(settings.aws_s3_bucket_name).store(
+                ArtifactKind.LOGS, request_id, path.read_bytes()
+            )
