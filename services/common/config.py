@@ -26,7 +26,7 @@ from typing import Any
 
 from services.common.errors import ConfigError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["CUSTOMIZATION_PARAMETERS", "Settings", "describe_settings", "load_settings"]
 
 Parser = Callable[[str, Any], Any]
 
@@ -198,6 +198,77 @@ def p_greenwave_config(name: str, raw: Any) -> dict[str | None, dict[str, str]]:
                 f"Invalid subject_type {conf['subject_type']} defined for queue {key}"
             )
         out[key] = dict(conf)
+    return out
+
+
+# The customization types of IIB_ORGANIZATION_CUSTOMIZATIONS and the parameters each takes
+# (IIB's _adjust_operator_bundle). IIB's start-up check accepts only the five parameterized
+# types, although its default list uses the other three; here all eight are accepted.
+CUSTOMIZATION_PARAMETERS: dict[str, frozenset[str]] = {
+    "resolve_image_pullspecs": frozenset(),
+    "related_bundles": frozenset(),
+    "perform_bundle_replacements": frozenset(),
+    "csv_annotations": frozenset({"annotations"}),
+    "package_name_suffix": frozenset({"suffix"}),
+    "registry_replacements": frozenset({"replacements"}),
+    "image_name_from_labels": frozenset({"template"}),
+    "enclose_repo": frozenset({"enclosure_glue", "namespace"}),
+}
+_MAPPING_PARAMETERS = frozenset({"annotations", "replacements"})
+
+
+def p_organization_customizations(name: str, raw: Any) -> dict[str, list[dict[str, Any]]]:
+    """Organization → ordered customizations (worker semantics §2.1), every entry checked:
+    a known ``type``, exactly its parameters, strings where strings are expected."""
+    value = _json_if_str(name, raw, "an object")
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"Invalid setting {name}: must be a dictionary of organization to a list of "
+            "customizations"
+        )
+    out: dict[str, list[dict[str, Any]]] = {}
+    for org, customizations in value.items():
+        if not isinstance(org, str):
+            raise ConfigError(f"Invalid setting {name}: the organization keys must be strings")
+        if not isinstance(customizations, list):
+            raise ConfigError(f"Invalid setting {name}: the value of {org} must be a list")
+        checked: list[dict[str, Any]] = []
+        for n, customization in enumerate(customizations):
+            where = f"{name}.{org}[{n}]"
+            if not isinstance(customization, dict):
+                raise ConfigError(f"Invalid setting {where}: every customization must be a dict")
+            kind = customization.get("type")
+            if kind not in CUSTOMIZATION_PARAMETERS:
+                raise ConfigError(
+                    f"Invalid setting {where}: unknown customization type {kind!r} (valid: "
+                    f"{', '.join(sorted(CUSTOMIZATION_PARAMETERS))})"
+                )
+            allowed = CUSTOMIZATION_PARAMETERS[kind]
+            extra = set(customization) - allowed - {"type"}
+            if extra:
+                raise ConfigError(
+                    f"Invalid setting {where}: invalid keys {', '.join(sorted(extra))} for the "
+                    f"{kind} customization"
+                )
+            missing = allowed - set(customization)
+            if missing:
+                raise ConfigError(
+                    f"Invalid setting {where}: the {kind} customization needs "
+                    f"{', '.join(sorted(missing))}"
+                )
+            for key in sorted(allowed):
+                param = customization[key]
+                if key in _MAPPING_PARAMETERS:
+                    if not isinstance(param, dict) or not all(
+                        isinstance(k, str) and isinstance(v, str) for k, v in param.items()
+                    ):
+                        raise ConfigError(
+                            f"Invalid setting {where}.{key}: must be a dictionary of strings"
+                        )
+                elif not isinstance(param, str):
+                    raise ConfigError(f"Invalid setting {where}.{key}: must be a string")
+            checked.append(dict(customization))
+        out[org] = checked
     return out
 
 
@@ -543,6 +614,19 @@ class Settings:
     work_dir: Path | None = _setting(
         "IIB_WORK_DIR", None, p_opt_path, "Scratch space of the builders (default: system temp)."
     )
+    organization_customizations: dict[str, list[dict[str, Any]]] = _setting(
+        "IIB_ORGANIZATION_CUSTOMIZATIONS",
+        {},
+        p_organization_customizations,
+        "Organization → customizations of regenerated bundles (iib_organization_customizations).",
+    )
+    max_recursive_related_bundles: int = _setting(
+        "IIB_MAX_RECURSIVE_RELATED_BUNDLES",
+        15,
+        p_int(1),
+        "Most related bundles a recursive-related-bundles request may find "
+        "(iib_max_recursive_related_bundles).",
+    )
 
     # --- processes and addresses --------------------------------------------------------------
     var_dir: Path = _setting("IIB_VAR_DIR", Path("var"), p_path, "Runtime files of iib dev.")
@@ -688,6 +772,8 @@ _ALIASES = {
             "iib_request_logs_dir",
             "iib_request_related_bundles_dir",
             "iib_aws_s3_bucket_name",
+            "iib_organization_customizations",
+            "iib_max_recursive_related_bundles",
         )
     },
     "iib_request_recursive_related_bundles_dir": "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR",

@@ -11,9 +11,16 @@ import enum
 from pathlib import Path
 from typing import Protocol
 
+from services.common.config import Settings
 from services.common.errors import ExternalServiceError
 
-__all__ = ["ArtifactKind", "ArtifactStore", "LocalArtifactStore", "S3ArtifactStore"]
+__all__ = [
+    "ArtifactKind",
+    "ArtifactStore",
+    "LocalArtifactStore",
+    "S3ArtifactStore",
+    "artifact_store",
+]
 
 
 class ArtifactKind(enum.Enum):
@@ -108,3 +115,17 @@ class S3ArtifactStore:
 
     def store(self, kind: ArtifactKind, request_id: int, data: bytes) -> None:
         self._client.put_object(Bucket=self._bucket, Key=self._key(kind, request_id), Body=data)
+
+
+def artifact_store(settings: Settings) -> ArtifactStore:
+    """The configured artifact location: the S3 bucket, else the ``IIB_REQUEST_*_DIR``
+    directories. The request store reads from it, the workers write to it."""
+    if settings.aws_s3_bucket_name:
+        return S3ArtifactStore(settings.aws_s3_bucket_name)
+    return LocalArtifactStore(
+        {
+            ArtifactKind.LOGS: settings.request_logs_dir,
+            ArtifactKind.RELATED_BUNDLES: settings.request_related_bundles_dir,
+            ArtifactKind.NESTED_BUNDLES: settings.request_recursive_related_bundles_dir,
+        }
+    )

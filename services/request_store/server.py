@@ -6,12 +6,7 @@ from services.common.config import Settings
 from services.common.grpc_server import GrpcServer
 from services.common.pb.iib.v1 import builds_pb2_grpc, requests_pb2_grpc
 from services.common.secrets import SecretBox
-from services.request_store.artifacts import (
-    ArtifactKind,
-    ArtifactStore,
-    LocalArtifactStore,
-    S3ArtifactStore,
-)
+from services.request_store.artifacts import artifact_store
 from services.request_store.db import upgrade
 from services.request_store.docs import DocsServicer
 from services.request_store.outbox import OutboxPlanner
@@ -24,18 +19,6 @@ from services.request_store.service import (
 from services.request_store.store import Store, make_engine
 
 __all__ = ["build_core", "build_server"]
-
-
-def artifact_store(settings: Settings) -> ArtifactStore:
-    if settings.aws_s3_bucket_name:
-        return S3ArtifactStore(settings.aws_s3_bucket_name)
-    return LocalArtifactStore(
-        {
-            ArtifactKind.LOGS: settings.request_logs_dir,
-            ArtifactKind.RELATED_BUNDLES: settings.request_related_bundles_dir,
-            ArtifactKind.NESTED_BUNDLES: settings.request_recursive_related_bundles_dir,
-        }
-    )
 
 
 def build_core(settings: Settings, *, migrate: bool = True) -> RequestStoreCore:
