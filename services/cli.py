@@ -4,6 +4,8 @@
 
     iib serve request-store      the request store (gRPC: iib.v1.Builds, iib.v1.RequestStore)
     iib serve gateway            Envoy's REST facade + the ext_authz auth service
+    iib serve index-builder      the worker that builds index images
+    iib serve bundle-regenerator the worker for regenerate-bundle and recursive-related-bundles
     iib dev                      every service and the servers they need, on embedded defaults
     iib demo                     push fixture images and build an index through the REST API
     iib queues                   pending and in-flight work per queue

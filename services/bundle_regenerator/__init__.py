@@ -1,0 +1,2 @@
+"""The bundle regenerator: regenerate-bundle(-batch) and recursive-related-bundles requests
+(``iib serve bundle-regenerator``; docs/bundle-regenerator.md)."""
