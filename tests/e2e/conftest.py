@@ -36,7 +36,8 @@ ARCHES = ["amd64", "arm64", "ppc64le", "s390x"]
 class EndToEnd(System):
     """System (NATS + request store) plus registries, the gateway and the index builder."""
 
-    def __init__(self, base: Path, database_url: str) -> None:
+    def __init__(self, base: Path, database_url: str, extra: dict[str, str] | None = None) -> None:
+        """``extra`` settings are added to every process's environment."""
         self.registry: RegistryServer = start_registry(base / "registry")
         self.secure: RegistryServer = start_registry(
             base / "secure-registry", tls=True, htpasswd_users={AUTH_USER: AUTH_PASSWORD}
@@ -71,6 +72,7 @@ class EndToEnd(System):
                 "IIB_VAR_DIR": str(base / "var"),
                 "IIB_GRAPH_MODE_INDEX_ALLOW_LIST": json.dumps(["127.0.0.1"]),
                 "IIB_BINARY_IMAGE_CONFIG": json.dumps({"prod": {"v4.14-binaryless": "scratch"}}),
+                **(extra or {}),
             },
         )
         self.gateway = ManagedProcess(
