@@ -51,7 +51,9 @@ BUNDLE_TREES = ("manifests", "metadata")
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The build time for image configs (RFC 3339, microseconds: two builds of the same bundle
+    get different manifests, see ``created`` below)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class RegistryLookup:

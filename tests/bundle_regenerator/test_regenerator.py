@@ -332,16 +332,27 @@ def test_already_pinned_bundle_keeps_its_manifests(inputs: Inputs, tmp_path: Pat
 
 
 def test_failure_after_pushing_deletes_the_pushed_images(inputs: Inputs) -> None:
+    # an earlier regeneration of the same bundle: its images must survive the clean-up below
+    # (each build has its own creation time, so its manifests differ from the failed one's)
+    _run(inputs.settings(), _request(18, from_bundle_image=inputs.b2_spec))
+    kept = {
+        tag: inputs.images.get_image_digest(f"{inputs.reg}/iib-build:{tag}")
+        for tag in ("18", "18-amd64")
+    }
     before = _tags(inputs)
+
     with pytest.raises(IIBError, match="unreachable"):
         _run(
             inputs.settings(),
             _request(14, from_bundle_image=inputs.b2_spec),
             RecordingStore(fail_on_complete=True),
         )
+
     tags = _tags(inputs)
     assert "14" not in tags and "14-amd64" not in tags
     assert [t for t in tags if t not in before] == []
+    for tag, digest in kept.items():
+        assert inputs.images.get_image_digest(f"{inputs.reg}/iib-build:{tag}") == digest
 
 
 def test_not_a_bundle_image_fails_and_pushes_nothing(inputs: Inputs) -> None:
