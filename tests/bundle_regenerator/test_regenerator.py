@@ -8,16 +8,20 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+import yaml
 
 from services.bundle_regenerator.regenerator import BundleRegenerator
 from services.common.config import Settings, load_settings
 from services.common.errors import CatalogError, IIBError, RegistryError
 from services.common.pb.iib.v1 import requests_pb2
+from services.common.processes import ManagedProcess, free_port, tcp_open
 from services.common.registry.auth import Credentials
 from services.common.registry.client import RegistryClient, RegistrySettings
 from services.common.registry.images import ImageService
@@ -163,8 +167,6 @@ def _unpack(images: ImageService, spec: str, dest: Path, arch: str | None = None
 
 
 def _csv(root: Path) -> dict[str, Any]:
-    import yaml
-
     return dict(yaml.safe_load(csv_path(root).read_text()))
 
 
@@ -462,6 +464,59 @@ def test_recursive_max_limit(inputs: Inputs, tmp_path: Path) -> None:
 
     assert str(error.value) == "Max number of related bundles exceeded. Potential DOS attack!"
     assert not (inputs.base / "nested" / "24_recursive_related_bundles.json").exists()
+
+
+@pytest.fixture
+def s3_bucket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """moto in server mode, with the environment boto3 reads."""
+    port = free_port()
+    proc = ManagedProcess(
+        "moto",
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        tmp_path / "moto.log",
+    )
+    proc.start(ready=lambda: tcp_open("127.0.0.1", port), timeout=60)
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+    }.items():
+        monkeypatch.setenv(key, value)
+    boto3.client("s3").create_bucket(Bucket="iib-artifacts")
+    try:
+        yield "iib-artifacts"
+    finally:
+        proc.stop()
+
+
+def test_artifacts_go_to_s3_when_configured(
+    inputs: Inputs, s3_bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    settings = inputs.settings(
+        IIB_AWS_S3_BUCKET_NAME=s3_bucket,
+        IIB_REQUEST_LOGS_DIR="",
+        IIB_REQUEST_RELATED_BUNDLES_DIR="",
+        IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR="",
+    )
+
+    _run(settings, _request(25, parent_bundle_image=inputs.b1_spec))
+    _run(settings, _request(26, from_bundle_image=inputs.b1_spec))
+
+    client = boto3.client("s3")
+
+    def body(key: str) -> str:
+        return client.get_object(Bucket=s3_bucket, Key=key)["Body"].read().decode()
+
+    assert json.loads(body("recursive_related_bundles/25_recursive_related_bundles.json")) == [
+        inputs.c_spec,
+        inputs.images.resolve(inputs.b1_spec),
+    ]
+    assert json.loads(body("related_bundles/26_related_bundles.json")) == [
+        inputs.images.resolve(inputs.c_spec)
+    ]
+    assert "Writing recursive related bundles to a file" in body("request_logs/25.log")
 
 
 def test_unknown_request_type_is_refused(inputs: Inputs) -> None:
