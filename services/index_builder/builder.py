@@ -9,12 +9,14 @@ deleted again.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +41,9 @@ from services.index_builder.prepare import (
     DELIVERY_SCOPE_LABEL,
     DELIVERY_VERSION_LABEL,
     BuildPlan,
+    IndexInfo,
     prepare_build,
+    prepare_merge,
 )
 from services.index_builder.registry_access import base_client, request_images
 from services.index_builder.requestlog import request_log
@@ -49,6 +53,7 @@ __all__ = ["IndexBuilder", "use_csv_metadata"]
 log = logging.getLogger(__name__)
 PACKAGE_LABEL = "operators.operatorframework.io.bundle.package.v1"
 MANIFESTS_LABEL = "operators.operatorframework.io.bundle.manifests.v1"
+OCP_VERSIONS_LABEL = "com.redhat.openshift.versions"
 METADATA_LABEL = "operators.operatorframework.io.bundle.metadata.v1"
 _OPM_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
@@ -97,6 +102,7 @@ class IndexBuilder:
             "create_empty_index": self._create_empty_index,
             "fbc_operations": self._fbc_operations,
             "add_deprecations": self._add_deprecations,
+            "merge_index_image": self._merge_index_image,
         }
 
     # --- entry point -----------------------------------------------------------------------
@@ -128,10 +134,15 @@ class IndexBuilder:
         from_index = (
             index.from_index if index is not None and index.HasField("from_index") else None
         )
+        token = request.secrets.overwrite_from_index_token or None
+        if kind == "merge_index_image":
+            merge = request.merge_index_image
+            from_index = merge.target_index if merge.HasField("target_index") else None
+            token = request.secrets.overwrite_target_index_token or None
         return request_images(
             self.client,
             token_for=from_index,
-            token=request.secrets.overwrite_from_index_token or None,
+            token=token,
             registry_auths_json=request.secrets.registry_auths_json or None,
         )
 
@@ -175,13 +186,19 @@ class IndexBuilder:
         bundle_mapping: dict[str, list[str]] | None = None,
         fragments_resolved: list[str] | None = None,
         legacy_fragment: bool = False,
+        merge_source: IndexInfo | None = None,
     ) -> None:
         results = requests_pb2.RequestResults(
             binary_image=plan.binary_image,
             binary_image_resolved=plan.binary_image_resolved,
             distribution_scope=plan.distribution_scope,
         )
-        if plan.index.resolved:
+        if merge_source is not None:
+            if merge_source.resolved:
+                results.source_from_index_resolved = merge_source.resolved
+            if plan.index.resolved:
+                results.target_index_resolved = plan.index.resolved
+        elif plan.index.resolved:
             results.from_index_resolved = plan.index.resolved
         for operator, bundles in (bundle_mapping or {}).items():
             results.bundle_mapping[operator].values.extend(bundles)
@@ -240,11 +257,18 @@ class IndexBuilder:
         catalog: cat.CatalogDir,
         build_tags: Sequence[str],
         labels: dict[str, str],
+        *,
+        reuse_from: str | None = None,
+        announce: bool = True,
     ) -> str:
-        """Validate the catalog and push the index image; returns the output pull spec."""
+        """Validate the catalog and push the index image; returns the output pull spec.
+
+        ``reuse_from``: the index whose layers may be reused (default: the request's index);
+        ``announce``: report "Creating the manifest list" (IIB does, except for merge)."""
         cat.validate(catalog)
         self._check_binary_arch_labels(build, plan)
-        build.progress("Creating the manifest list")
+        if announce:
+            build.progress("Creating the manifest list")
         targets = self._targets(build.ctx.request_id, build_tags)
         build.pushed.extend(f"{targets[0]}-{arch}" for arch in sorted(plan.arches))
         build.pushed.extend(targets)
@@ -257,22 +281,22 @@ class IndexBuilder:
             arches=sorted(plan.arches),
             targets=targets,
             labels=labels,
-            reuse=self._reusable_layers(build, plan),
+            reuse=self._reusable_layers(build, reuse_from or plan.index.resolved),
         )
         log.info("pushed %s (%s)", built.resolved, ", ".join(targets))
         return targets[0]
 
     @staticmethod
-    def _reusable_layers(build: _Build, plan: BuildPlan) -> dict[str, RemoteLayer]:
-        """The from_index's layers, so unchanged catalog parts are mounted, not rebuilt.
+    def _reusable_layers(build: _Build, index: str | None) -> dict[str, RemoteLayer]:
+        """The input index's layers, so unchanged catalog parts are mounted, not rebuilt.
 
         Only an optimisation: if they cannot be read, everything is built."""
-        if not plan.index.resolved:
+        if not index:
             return {}
         try:
-            return build.images.reusable_layers(plan.index.resolved)
+            return build.images.reusable_layers(index)
         except RegistryError as exc:
-            log.warning("not reusing layers of %s: %s", plan.index.resolved, exc)
+            log.warning("not reusing layers of %s: %s", index, exc)
             return {}
 
     def _finish(
@@ -284,13 +308,17 @@ class IndexBuilder:
         reason: str,
         *,
         full_results: bool = True,
+        overwrite: str | None = None,
     ) -> None:
-        """Overwrite from_index if asked, then record the outputs and complete (§0.8)."""
+        """Overwrite from_index (``overwrite``: merge's target_index) if asked, then record the
+        outputs and complete (§0.8)."""
         images = build.images
         output_digest = images.get_image_digest(output)
         index_image = output
-        if index is not None and index.overwrite_from_index and index.from_index:
-            from_index = index.from_index
+        if overwrite is None and index is not None and index.overwrite_from_index:
+            overwrite = index.from_index or None
+        if overwrite:
+            from_index = overwrite
             current = images.resolve(from_index)
             if current != plan.index.resolved:
                 raise IIBError(
@@ -336,6 +364,7 @@ class IndexBuilder:
         self, build: _Build, bundles: Sequence[str], csv_metadata: bool
     ) -> list[cat.RenderedBundle]:
         rendered = []
+        (build.workdir / "bundles").mkdir(exist_ok=True)
         for n, bundle in enumerate(bundles):
             build.ctx.check_cancelled()
             labels = build.images.get_image_labels(bundle)
@@ -346,7 +375,7 @@ class IndexBuilder:
                 )
             manifests = labels.get(MANIFESTS_LABEL, "manifests/").strip("/") or "manifests"
             metadata = labels.get(METADATA_LABEL, "metadata/").strip("/") or "metadata"
-            root = build.workdir / "bundles" / str(n)
+            root = Path(tempfile.mkdtemp(prefix=f"{n}-", dir=build.workdir / "bundles"))
             build.images.unpack(bundle, root, include=[manifests, metadata])
             if manifests != "manifests" and (root / manifests).is_dir():
                 (root / manifests).rename(root / "manifests")
@@ -595,3 +624,128 @@ class IndexBuilder:
             index,
             "The deprecation schema was successfully added to the index image",
         )
+
+    # --- merge-index-image ----------------------------------------------------------------------
+
+    def _merge_index_image(self, build: _Build) -> None:
+        """Bring source_from_index up to date with target_index (§1.4)."""
+        params = build.ctx.request.merge_index_image
+        images = build.images
+        target_index = params.target_index if params.HasField("target_index") else None
+        build.progress("Resolving the container images")
+        plan, source = prepare_merge(
+            images,
+            source_from_index=params.source_from_index,
+            target_index=target_index,
+            binary_image=params.binary_image if params.HasField("binary_image") else None,
+            distribution_scope=params.distribution_scope
+            if params.HasField("distribution_scope")
+            else None,
+            binary_image_config_json=build.ctx.request.binary_image_config_json,
+        )
+        assert source.resolved is not None
+        self._report_plan(build, plan, merge_source=source)
+        source_kind = index_kind(images.get_image_labels(source.resolved))
+        target_kind = (
+            index_kind(images.get_image_labels(plan.index.resolved)) if plan.index.resolved else ""
+        )
+        if source_kind == "fbc" and target_kind == "sqlite":
+            raise IIBError(
+                "Cannot merge source File-Based Catalog index image into target SQLite index image."
+            )
+        build.progress("Getting bundles present in the index images")
+        csv_metadata = use_csv_metadata(self.settings, plan.index.ocp_version)
+        catalog = load_index_catalog(
+            images, source.resolved, build.workdir / "source", csv_metadata=csv_metadata
+        )
+        target = (
+            load_index_catalog(
+                images, plan.index.resolved, build.workdir / "target", csv_metadata=csv_metadata
+            )
+            if plan.index.resolved
+            else None
+        )
+        deprecation_list = (
+            images.get_resolved_bundles(params.deprecation_list) if params.deprecation_list else []
+        )
+        labels = self._ocp_labels(build, catalog, target)
+        user = build.ctx.request.user
+        allow_no_ocp_version = params.ignore_bundle_ocp_version and any(
+            (target_index or "").startswith(entry)
+            or params.source_from_index.startswith(entry)
+            or entry == user
+            for entry in self.settings.no_ocp_label_allow_list
+        )
+        build.progress("Adding bundles missing in source index image")
+        merged = cat.merge_index(
+            catalog,
+            target,
+            deprecation_list,
+            target_ocp_version=plan.index.ocp_version,
+            render=lambda image: self._render(build, [image], csv_metadata)[0],
+            ocp_label=lambda image: (
+                labels[image] if image in labels else self._ocp_label(build, image)
+            ),
+            allow_no_ocp_version=allow_no_ocp_version,
+            graph_update_mode=params.graph_update_mode  # type: ignore[arg-type]
+            if params.HasField("graph_update_mode")
+            else None,
+        )
+        report = merged.report
+        log.info(
+            "merge: %d bundle(s) added from the target index %s, %d with an OCP version label "
+            "that does not admit %s, %d deprecated",
+            len(report.missing_bundles),
+            report.missing_bundles,
+            len(report.invalid_version_bundles),
+            plan.index.ocp_version,
+            len(report.deprecated_bundles),
+        )
+        build.progress("Deprecating bundles in the deprecation list")
+        catalog.apply(merged.changes)
+        output = self._push(
+            build,
+            plan,
+            catalog,
+            list(params.build_tags),
+            self._labels(plan),
+            reuse_from=source.resolved,
+            announce=False,
+        )
+        self._finish(
+            build,
+            plan,
+            output,
+            None,
+            "The index image was successfully cleaned and updated.",
+            full_results=False,
+            overwrite=target_index if params.overwrite_target_index else None,
+        )
+
+    def _ocp_label(self, build: _Build, image: str) -> str | None:
+        build.ctx.check_cancelled()
+        return build.images.get_image_labels(image).get(OCP_VERSIONS_LABEL)
+
+    def _ocp_labels(
+        self, build: _Build, source: cat.CatalogView, target: cat.CatalogView | None
+    ) -> dict[str, str | None]:
+        """``com.redhat.openshift.versions`` of every source bundle and every target bundle the
+        source lacks (the bundles merge checks), read 8 at a time (IIB reads them one by one)."""
+        source_refs = cat.present_bundle_images(source)
+        digests = {ref.image.split("@")[-1] for ref in source_refs}
+        images = [ref.image for ref in source_refs]
+        if target is not None:
+            images += [
+                ref.image
+                for ref in cat.present_bundle_images(target)
+                if ref.image.split("@")[-1] not in digests
+            ]
+        # a reference without a digest is refused by the merge itself, with IIB's message
+        images = [i for i in dict.fromkeys(images) if "@sha256:" in i]
+
+        def read(image: str) -> str | None:
+            return self._ocp_label(build, image)
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            futures = [pool.submit(contextvars.copy_context().run, read, i) for i in images]
+            return {image: future.result() for image, future in zip(images, futures, strict=True)}

@@ -18,6 +18,7 @@ __all__ = [
     "choose_binary_image",
     "index_info",
     "prepare_build",
+    "prepare_merge",
     "resolve_scope",
 ]
 
@@ -115,6 +116,39 @@ def prepare_build(
 ) -> BuildPlan:
     """Resolve the index, pick the binary image, and compute the architectures to build."""
     info = index_info(images, from_index, default_ocp)
+    return _plan(
+        images, info, set(add_arches), binary_image, distribution_scope, binary_image_config_json
+    )
+
+
+def prepare_merge(
+    images: ImageService,
+    *,
+    source_from_index: str,
+    target_index: str | None,
+    binary_image: str | None,
+    distribution_scope: str | None,
+    binary_image_config_json: str,
+) -> tuple[BuildPlan, IndexInfo]:
+    """merge-index-image's preparation: the plan is the target index's (scope, OCP version,
+    binary image; IIB's "request index"), the arches are both indexes'. Returns the plan and
+    the source index."""
+    source = index_info(images, source_from_index, "v4.5")
+    target = index_info(images, target_index, "v4.6")
+    plan = _plan(
+        images, target, source.arches, binary_image, distribution_scope, binary_image_config_json
+    )
+    return plan, source
+
+
+def _plan(
+    images: ImageService,
+    info: IndexInfo,
+    extra_arches: set[str],
+    binary_image: str | None,
+    distribution_scope: str | None,
+    binary_image_config_json: str,
+) -> BuildPlan:
     scope = resolve_scope(info.distribution_scope, distribution_scope)
     config = json.loads(binary_image_config_json or "{}")
     binary = choose_binary_image(binary_image, config, scope, info.ocp_version)
@@ -123,7 +157,7 @@ def prepare_build(
         binary_resolved = SCRATCH
         binary_arches = arches
     else:
-        arches = set(add_arches) | info.arches
+        arches = extra_arches | info.arches
         if not arches:
             raise IIBError("No arches were provided to build the index image")
         binary_resolved = images.resolve(binary)
