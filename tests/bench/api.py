@@ -10,6 +10,7 @@ POST /builds/add, with wrk (16 connections, 2 threads) against the real processe
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -133,6 +134,7 @@ def main(argv: list[str]) -> None:
             if db == "sqlite":
                 bench_database("sqlite", f"sqlite:///{workdir / 'iib.db'}", count, seconds, workdir)
             elif db == "postgresql":
+                os.chmod(workdir, 0o711)  # the cluster runs as postgres when we are root
                 pg = start_postgres(workdir / "pg")
                 try:
                     bench_database("postgresql", pg.create_database("iib"), count, seconds, workdir)

@@ -13,6 +13,7 @@ request's `created` time (taken inside the submitting transaction, so it slightl
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -202,6 +203,7 @@ def main(argv: list[str]) -> None:
             if db == "sqlite":
                 run("sqlite", f"sqlite:///{workdir / 'iib.db'}", count, workers, rate, workdir)
             else:
+                os.chmod(workdir, 0o711)  # the cluster runs as postgres when we are root
                 pg = start_postgres(workdir / "pg")
                 try:
                     run("postgresql", pg.create_database("iib"), count, workers, rate, workdir)

@@ -62,6 +62,15 @@ class PostgresServer:
         self.process.stop()
 
 
+def _traversable(directory: Path, uid: int, gids: set[int]) -> bool:
+    st = os.stat(directory)
+    if st.st_uid == uid:
+        return bool(st.st_mode & 0o100)
+    if st.st_gid in gids:
+        return bool(st.st_mode & 0o010)
+    return bool(st.st_mode & 0o001)
+
+
 def start_postgres(base: Path, port: int | None = None) -> PostgresServer:
     """initdb a new cluster under ``base`` and start it on 127.0.0.1 (fsync off: tests only)."""
     bindir = pg_bin_dir()
@@ -72,6 +81,14 @@ def start_postgres(base: Path, port: int | None = None) -> PostgresServer:
     if run_as:
         entry = pwd.getpwnam(run_as)
         os.chown(base, entry.pw_uid, entry.pw_gid)
+        gids = set(os.getgrouplist(run_as, entry.pw_gid))
+        for parent in base.resolve().parents:
+            if not _traversable(parent, entry.pw_uid, gids):
+                raise ExternalServiceError(
+                    f"PostgreSQL runs as the {run_as} user, which cannot reach {base}: "
+                    f"{parent} is not searchable by it (use a directory it can traverse, "
+                    "e.g. a fresh one under /tmp)"
+                )
     if not (data / "PG_VERSION").exists():
         if data.exists():
             shutil.rmtree(data)
