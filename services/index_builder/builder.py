@@ -28,6 +28,8 @@ from services.common.registry.client import RegistryClient
 from services.common.registry.images import ImageService
 from services.common.registry.layers import RemoteLayer
 from services.common.registry.reference import name_without_tag_or_digest
+from services.common.registry_access import base_client, request_images
+from services.common.requestlog import request_log
 from services.common.worker import WorkContext
 from services.gating.greenwave import gate_bundles
 from services.index_builder import catalog as cat
@@ -45,8 +47,6 @@ from services.index_builder.prepare import (
     prepare_build,
     prepare_merge,
 )
-from services.index_builder.registry_access import base_client, request_images
-from services.index_builder.requestlog import request_log
 
 __all__ = ["IndexBuilder", "use_csv_metadata"]
 
