@@ -211,8 +211,15 @@ class WorkerRuntime:
                 backoff = min(backoff * 2, 5.0)
             finally:
                 if nc is not None:
+                    # Not drain(): nats-py waits forever for a pull subscription's inbox to empty
+                    # (fetch() leaves status messages in it). Every item was acked or nak'd
+                    # above; flush sends those, close ends the connection.
                     try:
-                        await nc.drain()
+                        await nc.flush(timeout=2)
+                    except Exception:
+                        pass
+                    try:
+                        await nc.close()
                     except Exception:
                         pass
 

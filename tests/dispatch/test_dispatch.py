@@ -146,12 +146,24 @@ def test_graceful_shutdown_releases_the_current_item(system_factory) -> None:
     _wait_for(lambda: any(e["event"] == "start" for e in system.events()), 20, "the first start")
     stopped_at = time.time()
     first.stop(grace=10)  # SIGTERM: the handler ignores cancellation, the runtime releases it
+    assert first.proc is not None and first.proc.returncode == 0  # exited, not SIGKILLed
+    assert time.time() - stopped_at < 5.0
     system.start_worker()
     final = system.wait_final([rid], timeout=60)
     assert final[rid]["state"] == "complete"
     second = [e for e in system.events() if e["event"] == "start" and e["delivery"] == 2]
     assert second and second[0]["t"] - stopped_at < 2.0 + 1.5  # released, not left to time out
     assert _completions(system)[rid] == 1
+
+
+def test_an_idle_worker_exits_promptly_on_sigterm(system_factory) -> None:
+    system = system_factory()
+    worker = system.start_worker()
+    _wait_for(lambda: "worker consuming" in worker.log_tail(50), 20, "the worker to consume")
+    started = time.time()
+    worker.stop(grace=10)
+    assert worker.proc is not None and worker.proc.returncode == 0
+    assert time.time() - started < 3.0
 
 
 def test_a_request_already_final_is_acked_and_skipped(system_factory) -> None:
