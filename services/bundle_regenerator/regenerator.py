@@ -36,7 +36,7 @@ from services.common.errors import CatalogError, ConfigError, ExternalServiceErr
 from services.common.pb.iib.v1 import requests_pb2
 from services.common.registry.client import RegistryClient
 from services.common.registry.imageconfig import ConfigChanges
-from services.common.registry.images import ImageService
+from services.common.registry.images import ImageService, PushRecord
 from services.common.registry.layers import Layer, build_layer, tree_entries
 from services.common.registry_access import base_client, request_images
 from services.common.requestlog import request_log
@@ -111,7 +111,7 @@ class _Job:
     images: ImageService
     lookup: RegistryLookup
     workdir: Path
-    pushed: list[str] = field(default_factory=list)
+    pushed: PushRecord = field(default_factory=PushRecord)
 
     def progress(self, reason: str, results: requests_pb2.RequestResults | None = None) -> None:
         self.ctx.check_cancelled()
@@ -166,17 +166,8 @@ class BundleRegenerator:
             try:
                 handler(job)
             except BaseException:
-                self._discard(job)
+                job.images.discard(job.pushed)
                 raise
-
-    def _discard(self, job: _Job) -> None:
-        """Delete what a failed request pushed (nothing is left behind for a failed request)."""
-        for spec in reversed(job.pushed):
-            try:
-                job.images.delete(spec)
-                log.info("deleted %s pushed by the failed request", spec)
-            except Exception as exc:
-                log.warning("could not delete %s: %s", spec, exc)
 
     def _store(self, kind: ArtifactKind, request_id: int, bundles: list[str]) -> None:
         """Write a related-bundles artifact as IIB does (``json.dump`` of the list)."""
@@ -243,8 +234,6 @@ class BundleRegenerator:
         target = self.settings.image_push_template.format(
             registry=self.settings.registry, request_id=job.ctx.request_id
         )
-        job.pushed.extend(f"{target}-{arch}" for arch in arches)
-        job.pushed.append(target)
         built = images.build(
             resolved,
             [target],
@@ -252,9 +241,9 @@ class BundleRegenerator:
             ConfigChanges(labels=adjusted.labels),
             arches=set(arches),
             arch_tags=True,
-            # the build time, as buildah sets it: each request's manifests are its own, so
-            # deleting a failed request's images can never remove another request's image
+            # the build time, as buildah sets it
             created=self.clock(),
+            record=job.pushed,
         )
         log.info("pushed %s (%s)", built.resolved, target)
         bundle_image = target
@@ -268,7 +257,7 @@ class BundleRegenerator:
         job.ctx.complete(
             COMPLETE, requests_pb2.RequestResults(arches=arches, bundle_image=bundle_image)
         )
-        job.pushed.clear()
+        job.pushed.created.clear()
         log.info("request %s complete: %s", job.ctx.request_id, bundle_image)
 
     # --- recursive-related-bundles ------------------------------------------------------------

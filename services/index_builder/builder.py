@@ -3,8 +3,8 @@
 
 Each build reads its inputs from the registry, changes the catalog with the catalog engine,
 validates the result, and only then pushes anything. A failure ends the request as failed with
-a reason that names what is wrong (IIBError messages), and whatever was already pushed for it is
-deleted again.
+a reason that names what is wrong (IIBError messages), and the manifests it created are deleted
+again (never one that existed before, which another request or tag may share).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from services.common.config import Settings
 from services.common.errors import IIBError, RegistryError
 from services.common.pb.iib.v1 import requests_pb2
 from services.common.registry.client import RegistryClient
-from services.common.registry.images import ImageService
+from services.common.registry.images import ImageService, PushRecord
 from services.common.registry.layers import RemoteLayer
 from services.common.registry.reference import name_without_tag_or_digest
 from services.common.registry_access import base_client, request_images
@@ -78,7 +78,7 @@ class _Build:
     ctx: WorkContext
     images: ImageService
     workdir: Path
-    pushed: list[str] = field(default_factory=list)
+    pushed: PushRecord = field(default_factory=PushRecord)
 
     def progress(self, reason: str, results: requests_pb2.RequestResults | None = None) -> None:
         self.ctx.check_cancelled()
@@ -124,7 +124,7 @@ class IndexBuilder:
             try:
                 handler(build)
             except BaseException:
-                self._discard(build)
+                build.images.discard(build.pushed)
                 raise
 
     def _images_for(self, request: requests_pb2.WorkRequest) -> ImageService:
@@ -145,15 +145,6 @@ class IndexBuilder:
             token=token,
             registry_auths_json=request.secrets.registry_auths_json or None,
         )
-
-    def _discard(self, build: _Build) -> None:
-        """Delete what a failed request pushed (nothing is left behind for a failed request)."""
-        for spec in reversed(build.pushed):
-            try:
-                build.images.delete(spec)
-                log.info("deleted %s pushed by the failed request", spec)
-            except Exception as exc:
-                log.warning("could not delete %s: %s", spec, exc)
 
     # --- shared steps ------------------------------------------------------------------------
 
@@ -270,8 +261,6 @@ class IndexBuilder:
         if announce:
             build.progress("Creating the manifest list")
         targets = self._targets(build.ctx.request_id, build_tags)
-        build.pushed.extend(f"{targets[0]}-{arch}" for arch in sorted(plan.arches))
-        build.pushed.extend(targets)
         built = build_index_image(
             build.images,
             view=catalog,
@@ -282,6 +271,7 @@ class IndexBuilder:
             targets=targets,
             labels=labels,
             reuse=self._reusable_layers(build, reuse_from or plan.index.resolved),
+            record=build.pushed,
         )
         log.info("pushed %s (%s)", built.resolved, ", ".join(targets))
         return targets[0]
@@ -315,6 +305,7 @@ class IndexBuilder:
         images = build.images
         output_digest = images.get_image_digest(output)
         index_image = output
+        build.ctx.check_cancelled()
         if overwrite is None and index is not None and index.overwrite_from_index:
             overwrite = index.from_index or None
         if overwrite:
@@ -332,6 +323,8 @@ class IndexBuilder:
                 raise IIBError(
                     f"Failed to overwrite the input from_index container image of {from_index}: {exc}"
                 ) from None
+            # the point of no return: from_index now serves the output, which must stay
+            build.pushed.created.clear()
             index_image = from_index
         elif self.settings.index_image_output_registry and self.settings.registry:
             index_image = output.replace(
@@ -346,9 +339,8 @@ class IndexBuilder:
             results.internal_index_image_copy_resolved = (
                 f"{name_without_tag_or_digest(output)}@{output_digest}"
             )
-        build.ctx.check_cancelled()
         build.ctx.complete(reason, results)
-        build.pushed.clear()
+        build.pushed.created.clear()
         log.info("request %s complete: %s", build.ctx.request_id, index_image)
 
     def _bundle_label(self, images: ImageService, bundle: str) -> str:

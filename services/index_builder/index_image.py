@@ -37,7 +37,7 @@ from pathlib import Path
 from services.common.errors import IIBError
 from services.common.registry import mediatypes as mt
 from services.common.registry.imageconfig import ConfigChanges
-from services.common.registry.images import ImageService
+from services.common.registry.images import ImageService, PushRecord
 from services.common.registry.layers import (
     AnyLayer,
     LayerDirectory,
@@ -266,11 +266,13 @@ def build_index_image(
     targets: Sequence[str],
     labels: Mapping[str, str],
     reuse: Mapping[str, RemoteLayer] | None = None,
+    record: PushRecord | None = None,
 ) -> BuiltIndex:
     """Assemble and push the index image for ``arches`` at every tag in ``targets``.
 
     ``reuse``: layers of the from_index by ``diff_id`` (``ImageService.reusable_layers``);
-    catalog parts identical to one of them are mounted instead of rebuilt.
+    catalog parts identical to one of them are mounted instead of rebuilt. ``record``
+    collects the manifests created (``ImageService.discard``).
     """
     layers, _digest = _catalog_layers(view, configs_root, workdir, reuse or {})
     all_labels = {CONFIGS_LABEL: "/configs", **labels}
@@ -284,6 +286,7 @@ def build_index_image(
             ConfigChanges(labels=all_labels),
             scratch_format=mt.ImageFormat.DOCKER,
             scratch_platform=Platform("linux", "amd64"),
+            record=record,
         )
         manifest = images.client.get_manifest(parse_reference(arch_target))
         raw = index_manifest_bytes(
@@ -296,8 +299,8 @@ def build_index_image(
         )
         digest = ""
         for target in targets:
-            digest = images.client.put_manifest(
-                parse_reference(target), raw, mt.DOCKER_MANIFEST_LIST
+            digest = images.put_manifest(
+                parse_reference(target), raw, mt.DOCKER_MANIFEST_LIST, record
             )
         return BuiltIndex(digest, list(targets), ["amd64"])
     result = images.build(
@@ -311,5 +314,6 @@ def build_index_image(
         ),
         arches=set(arches),
         arch_tags=True,
+        record=record,
     )
     return BuiltIndex(result.digest, list(targets), sorted(arches))

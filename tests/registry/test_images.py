@@ -10,7 +10,12 @@ from services.common.errors import RegistryError
 from services.common.registry import mediatypes as mt
 from services.common.registry.errors import UnsupportedManifestError
 from services.common.registry.imageconfig import ConfigChanges
-from services.common.registry.images import SCRATCH, ImageService, resolved_bundle_from_manifest
+from services.common.registry.images import (
+    SCRATCH,
+    ImageService,
+    PushRecord,
+    resolved_bundle_from_manifest,
+)
 from services.common.registry.layers import LayerDirectory, LayerFile, LayerWhiteout, build_layer
 from services.common.registry.manifest import Manifest, encode_json
 from services.common.registry.mediatypes import ImageFormat
@@ -266,6 +271,49 @@ def test_build_is_reproducible(images, plain_registry, repo, tmp_path):
             images.build(base.spec, [f"{registry}/{repo}:{run}"], [layer], FBC_CHANGES).digest
         )
     assert digests[0] == digests[1]
+
+
+def test_discard_deletes_only_the_manifests_the_build_created(
+    images, plain_registry, repo, tmp_path, catalog_layer
+):
+    registry = plain_registry.registry
+    base = push_base_image(
+        images.client, f"{registry}/{repo}-binary:v1", tmp_path, arches=("amd64", "arm64")
+    )
+    kept = images.build(base.spec, [f"{registry}/{repo}:1"], [catalog_layer], arch_tags=True)
+    # the same inputs again (builds are reproducible): every manifest already exists
+    same = PushRecord()
+    again = images.build(
+        base.spec,
+        [f"{registry}/{repo}:2", f"{registry}/{repo}:shared"],
+        [catalog_layer],
+        arch_tags=True,
+        record=same,
+    )
+    assert again.digest == kept.digest
+    assert same.created == []
+    images.discard(same)
+    assert images.get_image_digest(f"{registry}/{repo}:1") == kept.digest
+    assert images.get_image_digest(f"{registry}/{repo}:1-arm64") == kept.manifests["arm64"]
+    # a different image: its list and per-arch manifests are new and are deleted, list first
+    new = PushRecord()
+    other = images.build(
+        base.spec,
+        [f"{registry}/{repo}:3"],
+        [catalog_layer],
+        ConfigChanges(labels={"other": "yes"}),
+        arch_tags=True,
+        record=new,
+    )
+    assert new.created == [
+        *(f"{registry}/{repo}@{other.manifests[arch]}" for arch in ("amd64", "arm64")),
+        f"{registry}/{repo}@{other.digest}",
+    ]
+    images.discard(new)
+    assert new.created == []
+    for spec in (f"{registry}/{repo}:3", f"{registry}/{repo}:3-amd64"):
+        assert images.client.head_manifest(spec) is None
+    assert images.get_image_digest(f"{registry}/{repo}:shared") == kept.digest
 
 
 def test_build_restricted_to_arches_and_missing_arch_is_named(

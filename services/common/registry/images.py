@@ -87,6 +87,18 @@ class BuildResult:
         return f"{name_without_tag_or_digest(self.pull_specs[0])}@{self.digest}"
 
 
+@dataclass
+class PushRecord:
+    """The manifests a request created: each ``<repository>@<digest>`` that did not exist in
+    its repository before the request pushed it.
+
+    Builds are reproducible, so a request can push a manifest that another request (or the
+    request's own from_index) already has; deleting such a manifest would delete every tag
+    pointing at it. ``ImageService.discard`` deletes only what is recorded here."""
+
+    created: list[str] = field(default_factory=list)
+
+
 def layer_history(config: ImageConfig, count: int) -> list[str]:
     """``created_by`` of each layer (history entries without ``empty_layer``), ``""`` when the
     history does not match the layer count."""
@@ -375,6 +387,7 @@ class ImageService:
         arch_tags: bool = False,
         scratch_format: mt.ImageFormat = mt.ImageFormat.DOCKER,
         scratch_platform: Platform | None = _DEFAULT_PLATFORM,
+        record: PushRecord | None = None,
     ) -> BuildResult:
         """Build ``base`` + ``layers`` + ``changes`` for each architecture and push it.
 
@@ -385,7 +398,8 @@ class ImageService:
         one-entry list of its format; ``scratch`` gives a single image manifest (no list) of
         ``scratch_format`` whose config carries ``scratch_platform`` (none when None).
         ``arches`` restricts (and requires) architectures. ``arch_tags`` also tags each
-        per-arch manifest ``<first tag>-<arch>`` as IIB does.
+        per-arch manifest ``<first tag>-<arch>`` as IIB does. ``record`` collects the
+        manifests the build created (``discard`` deletes them).
         """
         if not targets:
             raise ValueError("build needs at least one target")
@@ -403,7 +417,7 @@ class ImageService:
                 changes, added, created=created, author=author
             )
             digest, raw = self._push_image(
-                primary, scratch_format, config, [], None, layers, present, tag=None
+                primary, scratch_format, config, [], None, layers, present, None, record
             )
             final_raw, media_type = raw, scratch_format.manifest_type
             arch_key = scratch_platform.architecture if scratch_platform else ""
@@ -446,7 +460,8 @@ class ImageService:
                     base_ref,
                     layers,
                     present,
-                    tag=tag,
+                    tag,
+                    record,
                 )
                 per_arch[key] = digest
                 if tag:
@@ -484,10 +499,10 @@ class ImageService:
         ]
         digest = ""
         for ref in same_repo:
-            digest = self.client.put_manifest(ref, final_raw, media_type)
+            digest = self.put_manifest(ref, final_raw, media_type, record)
         others = [r for r in refs if r not in same_repo]
         if others:
-            self.copy(str(primary.with_digest(digest)), [str(r) for r in others])
+            self.copy(str(primary.with_digest(digest)), [str(r) for r in others], record)
         log.info("Pushed %s (%s) to %s", digest, media_type, ", ".join(targets))
         return BuildResult(
             digest=digest,
@@ -507,6 +522,7 @@ class ImageService:
         layers: Sequence[AnyLayer],
         present: _Present,
         tag: str | None,
+        record: PushRecord | None,
     ) -> tuple[str, bytes]:
         """Push one architecture: base blobs (mount/copy), config, new layers, manifest."""
         jobs: list[Callable[[], object]] = []
@@ -551,38 +567,43 @@ class ImageService:
             [*base_layers, *(layer.descriptor(fmt) for layer in layers)],
         )
         target_ref = target.with_tag(tag) if tag else target.with_digest(compute_digest(raw))
-        digest = self.client.put_manifest(target_ref, raw, fmt.manifest_type)
+        digest = self.put_manifest(target_ref, raw, fmt.manifest_type, record)
         return digest, raw
 
     # ------------------------------------------------------------------ copy / tags / delete
 
-    def copy(self, source: str, targets: Sequence[str]) -> str:
+    def copy(self, source: str, targets: Sequence[str], record: PushRecord | None = None) -> str:
         """Copy ``source`` (an image or a whole list, all architectures) to each target.
 
         Manifest bytes are pushed unchanged, so every target has the source's digest. Blobs are
         mounted within a registry and streamed between registries. Targets without a tag get
-        the manifest by digest only. Returns the digest.
+        the manifest by digest only. Returns the digest. ``record``: as for ``build``.
         """
         src = parse_reference(source)
         manifest = self.client.get_manifest(src)
         for text in targets:
             target = parse_reference(text)
             present = _Present()
-            self._copy_manifest(src, manifest, target, present)
-            if target.tag:
-                self.client.put_manifest(target.with_tag(target.tag), manifest)
-            else:
-                self.client.put_manifest(target.with_digest(manifest.digest), manifest)
+            self._copy_manifest(src, manifest, target, present, record)
+            at = target.with_tag(target.tag) if target.tag else target.with_digest(manifest.digest)
+            self.put_manifest(at, manifest.raw, manifest.media_type, record)
         return manifest.digest
 
     def _copy_manifest(
-        self, src: ImageReference, manifest: Manifest, target: ImageReference, present: _Present
+        self,
+        src: ImageReference,
+        manifest: Manifest,
+        target: ImageReference,
+        present: _Present,
+        record: PushRecord | None,
     ) -> None:
         if manifest.is_index:
             for entry in manifest.manifests:
                 child = self.client.get_manifest(src.with_digest(entry.digest))
-                self._copy_manifest(src, child, target, present)
-                self.client.put_manifest(target.with_digest(child.digest), child)
+                self._copy_manifest(src, child, target, present, record)
+                self.put_manifest(
+                    target.with_digest(child.digest), child.raw, child.media_type, record
+                )
             return
         if not manifest.is_image:
             raise UnsupportedManifestError(
@@ -611,6 +632,39 @@ class ImageService:
             futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
             for future in futures:
                 future.result()
+
+    def put_manifest(
+        self,
+        ref: ImageReference,
+        raw: bytes,
+        media_type: str,
+        record: PushRecord | None = None,
+    ) -> str:
+        """Push manifest bytes at ``ref``; with ``record``, note the manifest when it is new to
+        the repository (when that cannot be checked it counts as not new: never deleted)."""
+        if record is None:
+            return self.client.put_manifest(ref, raw, media_type)
+        at_digest = ref.with_digest(compute_digest(raw))
+        try:
+            new = self.client.head_manifest(at_digest) is None
+        except RegistryError as exc:
+            log.warning("cannot tell whether %s exists, it will not be deleted: %s", at_digest, exc)
+            new = False
+        digest = self.client.put_manifest(ref, raw, media_type)
+        if new:
+            record.created.append(str(at_digest))
+        return digest
+
+    def discard(self, record: PushRecord) -> None:
+        """Delete the manifests ``record`` holds, newest first (a list before its entries);
+        failures are logged, not raised: this runs while a request is failing."""
+        while record.created:
+            spec = record.created.pop()
+            try:
+                self.delete(spec)
+                log.info("deleted %s, pushed by the failed request", spec)
+            except Exception as exc:
+                log.warning("could not delete %s: %s", spec, exc)
 
     def list_tags(self, repository: str) -> list[str]:
         """Tags of the repository of ``repository`` (a pull spec; its tag is ignored)."""
