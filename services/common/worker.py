@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import Error as JetStreamError
@@ -184,12 +185,16 @@ class WorkerRuntime:
                 subs = []
                 for queue in self.settings.worker_queues:
                     name = messaging.consumer_name(self.service, queue)
+                    subject = work_subject_for(self.service, queue)
+                    config = messaging.work_consumer(self.settings)
+                    # create, or update an existing consumer to the current settings
+                    # (pull_subscribe alone keeps an existing consumer's ack wait/max deliver)
+                    await js.add_consumer(
+                        WORK_STREAM, config, durable_name=name, filter_subject=subject
+                    )
                     subs.append(
                         await js.pull_subscribe(
-                            work_subject_for(self.service, queue),
-                            durable=name,
-                            stream=WORK_STREAM,
-                            config=messaging.work_consumer(self.settings),
+                            subject, durable=name, stream=WORK_STREAM, config=config
                         )
                     )
                 log.info(
@@ -197,9 +202,18 @@ class WorkerRuntime:
                     extra={"service": self.service, "queues": list(self.settings.worker_queues)},
                 )
                 backoff = 0.2
-                await asyncio.gather(
-                    *(self._loop(subs) for _ in range(self.settings.worker_concurrency))
-                )
+                loops = [
+                    asyncio.create_task(self._loop(nc, subs))
+                    for _ in range(self.settings.worker_concurrency)
+                ]
+                try:
+                    await asyncio.gather(*loops)
+                finally:
+                    # one loop's error ends them all before the connection is closed: a loop
+                    # that is cancelled mid-item tells its handler to stop (ctx.cancelled)
+                    for task in loops:
+                        task.cancel()
+                    await asyncio.gather(*loops, return_exceptions=True)
             except (NatsError, JetStreamError, OSError) as exc:
                 log.warning(
                     "worker cannot reach NATS", extra={"error": str(exc) or type(exc).__name__}
@@ -223,7 +237,7 @@ class WorkerRuntime:
                     except Exception:
                         pass
 
-    async def _loop(self, subs: list[Any]) -> None:
+    async def _loop(self, nc: Any, subs: list[Any]) -> None:
         while not self._stopping.is_set():
             got = False
             for sub in subs:
@@ -233,6 +247,15 @@ class WorkerRuntime:
                     msgs = await sub.fetch(1, timeout=1.0)
                 except (TimeoutError, NatsTimeoutError):
                     continue
+                except (NatsError, JetStreamError) as exc:
+                    if nc.is_closed:
+                        raise
+                    # reconnecting (nats-py does that by itself): try again shortly
+                    log.warning(
+                        "cannot fetch work", extra={"error": str(exc) or type(exc).__name__}
+                    )
+                    await asyncio.sleep(0.5)
+                    continue
                 for msg in msgs:
                     got = True
                     await self._process(msg)
@@ -241,9 +264,27 @@ class WorkerRuntime:
 
     # --- one item ------------------------------------------------------------------------------
 
+    @staticmethod
+    async def _reply(msg: Any, action: str, extra: dict[str, Any], **kwargs: Any) -> None:
+        """ack_sync / nak / in_progress / term, never raising: a reply that is lost only means
+        the item comes back (and a request already final is then skipped)."""
+        try:
+            await getattr(msg, action)(**kwargs)
+        except (NatsError, JetStreamError, TimeoutError) as exc:
+            log.warning(
+                "cannot %s the work item",
+                action,
+                extra={**extra, "error": str(exc) or type(exc).__name__},
+            )
+
     async def _process(self, msg: Any) -> None:
         received_at = time.time()
-        item = requests_pb2.WorkItem.FromString(msg.data)
+        try:
+            item = requests_pb2.WorkItem.FromString(msg.data)
+        except DecodeError:
+            log.error("dropping a malformed work item", extra={"subject": msg.subject})
+            await self._reply(msg, "term", {"service": self.service})
+            return
         delivery = int(msg.metadata.num_delivered)
         extra = {"request_id": item.request_id, "delivery": delivery, "service": self.service}
         try:
@@ -251,14 +292,14 @@ class WorkerRuntime:
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 log.warning("work item for an unknown request; dropping it", extra=extra)
-                await msg.ack_sync()
+                await self._reply(msg, "ack_sync", extra)
                 return
             log.warning("request store unreachable; retrying the item later", extra=extra)
-            await msg.nak(delay=2)
+            await self._reply(msg, "nak", extra, delay=2)
             return
         if request.state in FINAL:
             log.info("request already final; skipping redelivered work", extra=extra)
-            await msg.ack_sync()
+            await self._reply(msg, "ack_sync", extra)
             return
         ctx = WorkContext(
             request=request, store=self.store, delivery=delivery, received_at=received_at
@@ -287,6 +328,11 @@ class WorkerRuntime:
                 await asyncio.wait_for(finished.wait(), timeout=min(heartbeat, 0.5))
             except TimeoutError:
                 pass
+            except asyncio.CancelledError:
+                # the runtime is restarting its loops: the handler stops at its next step and
+                # the item (neither acked nor nak'd) comes back after the ack wait
+                ctx.cancelled.set()
+                raise
             if finished.is_set():
                 break
             if self._stopping.is_set() and deadline is None:
@@ -294,15 +340,15 @@ class WorkerRuntime:
                 deadline = time.monotonic() + self.settings.worker_shutdown_grace
             if deadline is not None and time.monotonic() > deadline:
                 log.warning("stopping: releasing unfinished request", extra=extra)
-                await msg.nak()
+                await self._reply(msg, "nak", extra)
                 return
             if time.monotonic() - last_beat >= heartbeat:
                 last_beat = time.monotonic()
-                await msg.in_progress()
+                await self._reply(msg, "in_progress", extra)
         error = outcome.get("error")
         if isinstance(error, Cancelled):
             log.info("request released on shutdown", extra=extra)
-            await msg.nak()
+            await self._reply(msg, "nak", extra)
             return
         if error is not None and not isinstance(error, FinalStateReached):
             reason = str(error) if isinstance(error, IIBError) else UNKNOWN_ERROR
@@ -316,8 +362,8 @@ class WorkerRuntime:
                 pass
             except grpc.RpcError:
                 log.warning("cannot record the failure; the item will be redelivered", extra=extra)
-                await msg.nak(delay=2)
+                await self._reply(msg, "nak", extra, delay=2)
                 return
-        await msg.ack_sync()
+        await self._reply(msg, "ack_sync", extra)
         self.processed += 1
         log.info("request done", extra=extra)

@@ -24,6 +24,7 @@ import logging
 import threading
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from nats.errors import Error as NatsError
 from nats.js.errors import Error as JetStreamError
 
@@ -199,8 +200,13 @@ class OutboxRelay:
                 stored = await js.get_msg(WORK_STREAM, seq)
             except JetStreamError:
                 stored = None  # already removed
+            item = None
             if stored is not None and stored.data:
-                item = requests_pb2.WorkItem.FromString(stored.data)
+                try:
+                    item = requests_pb2.WorkItem.FromString(stored.data)
+                except DecodeError:
+                    log.error("a malformed work item exhausted its deliveries", extra={"seq": seq})
+            if item is not None:
                 reason = (
                     f"The request could not be processed: its work was delivered {deliveries} "
                     "times and no worker finished it (workers stopped or stopped responding)"
@@ -216,6 +222,7 @@ class OutboxRelay:
                         "failed": changed,
                     },
                 )
+            if stored is not None:
                 try:
                     await js.delete_msg(WORK_STREAM, seq)
                 except JetStreamError:

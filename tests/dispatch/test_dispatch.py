@@ -181,6 +181,49 @@ def test_a_request_already_final_is_acked_and_skipped(system_factory) -> None:
     assert [e["id"] for e in system.events() if e["event"] == "start"] == [later]
 
 
+async def _publish_raw(url: str, subject: str, data: bytes) -> None:
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().publish(subject, data)
+    finally:
+        await nc.close()
+
+
+def test_a_malformed_work_item_is_dropped_and_the_worker_goes_on(system_factory) -> None:
+    from services.common.subjects import work_subject_for
+
+    system = system_factory()
+    # a corrupt protobuf where a WorkItem should be, queued ahead of a real request
+    asyncio.run(_publish_raw(system.nats.url, work_subject_for("index", None), b"\x0a\xff"))
+    worker = system.start_worker()
+    rid = system.submit(add_body("fake/sleep:0"))["id"]
+    assert system.wait_final([rid])[rid]["state"] == "complete"
+    assert worker.running()
+    assert "dropping a malformed work item" in worker.log_tail(200)
+
+
+async def _consumer_limits(url: str) -> tuple[float, int]:
+    from services.common.subjects import WORK_STREAM
+
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().consumer_info(WORK_STREAM, "index-default")
+        return float(info.config.ack_wait or 0), int(info.config.max_deliver or 0)
+    finally:
+        await nc.close()
+
+
+def test_a_restarted_worker_applies_changed_consumer_settings(system_factory) -> None:
+    system = system_factory()
+    first = system.start_worker()
+    _wait_for(lambda: "worker consuming" in first.log_tail(50), 20, "the first worker")
+    assert asyncio.run(_consumer_limits(system.nats.url)) == (2.0, 3)
+    first.stop()
+    second = system.start_worker(IIB_WORK_ACK_WAIT="7", IIB_WORK_MAX_DELIVER="5")
+    _wait_for(lambda: "worker consuming" in second.log_tail(50), 20, "the second worker")
+    assert asyncio.run(_consumer_limits(system.nats.url)) == (7.0, 5)
+
+
 async def _collect(
     url: str,
     subjects: list[str],
