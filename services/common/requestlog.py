@@ -22,6 +22,8 @@ from services.common.logs import RedactingFilter
 
 __all__ = ["current_request", "request_log"]
 
+log = logging.getLogger(__name__)
+
 current_request: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "current_request", default=None
 )
@@ -67,6 +69,10 @@ def request_log(settings: Settings, request_id: int) -> Iterator[Path | None]:
         if settings.aws_s3_bucket_name:
             from services.request_store.artifacts import ArtifactKind, S3ArtifactStore
 
-            S3ArtifactStore(settings.aws_s3_bucket_name).store(
-                ArtifactKind.LOGS, request_id, path.read_bytes()
-            )
+            # never raised: it would replace the request's own error (its state_reason)
+            try:
+                S3ArtifactStore(settings.aws_s3_bucket_name).store(
+                    ArtifactKind.LOGS, request_id, path.read_bytes()
+                )
+            except Exception as exc:
+                log.warning("could not upload the log of request %s to S3: %s", request_id, exc)

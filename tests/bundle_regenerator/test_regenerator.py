@@ -524,3 +524,19 @@ def test_unknown_request_type_is_refused(inputs: Inputs) -> None:
     request.rm.operators.append("x")
     with pytest.raises(IIBError, match="cannot handle rm requests"):
         _run(inputs.settings(), request)
+
+
+def test_a_failing_log_upload_keeps_the_requests_own_error(
+    inputs: Inputs, s3_bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = inputs.settings(
+        IIB_AWS_S3_BUCKET_NAME=f"{s3_bucket}-missing",
+        IIB_REQUEST_LOGS_DIR="",
+        IIB_REQUEST_RELATED_BUNDLES_DIR="",
+        IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR="",
+    )
+    request = requests_pb2.WorkRequest(id=31, request_type=requests_pb2.REQUEST_TYPE_RM)
+    request.rm.operators.append("x")
+    with pytest.raises(IIBError, match="cannot handle rm requests"):
+        _run(settings, request)
+    assert "could not upload the log of request 31 to S3" in caplog.text
