@@ -567,6 +567,6 @@ class RequestStoreServicer(requests_pb2_grpc.RequestStoreServicer):
             request.id, lambda t, state, reason: plan_patch(payload, t, state, reason)
         )
         stored = self.core.store.stored_request(request.id)
-        return requests_pb2.UpdateRequestResponse(
-            request=work_request_message(stored, self.core.settings), state_changed=changed
-        )
+        message = work_request_message(stored, self.core.settings)
+        message.ClearField("secrets")  # handed out by GetWorkRequest only
+        return requests_pb2.UpdateRequestResponse(request=message, state_changed=changed)

@@ -174,6 +174,18 @@ def test_typed_worker_api(api: Stack) -> None:
     assert work.serial and work.serial_key == "q.io/i:1"
     assert json.loads(work.binary_image_config_json) == {}
 
+    # a progress update answers with the request but never with its secrets
+    progress = stub.UpdateRequest(
+        requests_pb2.UpdateRequestRequest(
+            id=created["id"],
+            state=requests_pb2.REQUEST_STATE_IN_PROGRESS,
+            state_reason="Resolving the bundles",
+        )
+    )
+    assert progress.state_changed
+    assert progress.request.state_reason == "Resolving the bundles"
+    assert not progress.request.HasField("secrets")
+
     update = requests_pb2.UpdateRequestRequest(
         id=created["id"],
         state=requests_pb2.REQUEST_STATE_COMPLETE,
