@@ -670,11 +670,6 @@ class Settings:
         "IIB_GRPC_WORKERS", 16, p_int(1), "Threads serving gRPC calls per service."
     )
 
-    @property
-    def artifacts_local(self) -> bool:
-        """True when artifacts are read from local directories rather than S3."""
-        return not self.aws_s3_bucket_name
-
     def validate(self) -> None:
         """Cross-setting rules (IIB's start-up checks)."""
         if self.greenwave_config:

@@ -53,7 +53,6 @@ UNAUTHORIZED_TEXT = (
     "understand how to supply the credentials required."
 )
 NOT_FOUND_TEXT = "The requested resource was not found"
-METHOD_NOT_ALLOWED_TEXT = "The method is not allowed for the requested URL."
 UNSUPPORTED_MEDIA_TYPE_TEXT = (
     "Did not attempt to load JSON data because the request Content-Type was not 'application/json'."
 )

@@ -108,7 +108,6 @@ class WorkContext:
     # When the work item was fetched from JetStream (time.time()).
     received_at: float = 0.0
     cancelled: threading.Event = field(default_factory=threading.Event)
-    log: logging.Logger = field(default_factory=lambda: log)
 
     @property
     def request_id(self) -> int:
@@ -127,10 +126,6 @@ class WorkContext:
             reason=reason,
             results=results,
         )
-
-    def record(self, results: requests_pb2.RequestResults) -> None:
-        """Record results without changing the state."""
-        self.store.update(self.request_id, results=results)
 
     def complete(self, reason: str, results: requests_pb2.RequestResults | None = None) -> None:
         self.store.update(
@@ -156,7 +151,6 @@ class WorkerRuntime:
         self.handler = handler
         self.store = StoreClient(settings.request_store_address)
         self._stopping = asyncio.Event()
-        self.processed = 0
 
     # --- entry points ----------------------------------------------------------------------
 
@@ -169,9 +163,6 @@ class WorkerRuntime:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         await self.run()
-
-    def stop(self) -> None:
-        self._stopping.set()
 
     async def run(self) -> None:
         """Connect (retrying until NATS is reachable) and process items until stopped."""
@@ -365,5 +356,4 @@ class WorkerRuntime:
                 await self._reply(msg, "nak", extra, delay=2)
                 return
         await self._reply(msg, "ack_sync", extra)
-        self.processed += 1
         log.info("request done", extra=extra)

@@ -112,10 +112,9 @@ def prepare_build(
     add_arches: list[str],
     distribution_scope: str | None,
     binary_image_config_json: str,
-    default_ocp: str = "v4.5",
 ) -> BuildPlan:
     """Resolve the index, pick the binary image, and compute the architectures to build."""
-    info = index_info(images, from_index, default_ocp)
+    info = index_info(images, from_index)
     return _plan(
         images, info, set(add_arches), binary_image, distribution_scope, binary_image_config_json
     )

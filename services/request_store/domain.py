@@ -33,10 +33,6 @@ class RequestType(enum.IntEnum):
         """The hyphenated name used by the REST API, e.g. ``merge-index-image``."""
         return self.name.lower().replace("_", "-")
 
-    @classmethod
-    def from_api_name(cls, name: str) -> RequestType:
-        return cls[name.replace("-", "_").upper()]
-
 
 class RequestState(enum.IntEnum):
     """IIB's request states with IIB's numbers."""

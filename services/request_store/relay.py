@@ -51,7 +51,6 @@ class OutboxRelay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self.connected = threading.Event()
-        self.published = 0
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -177,7 +176,6 @@ class OutboxRelay:
                 failed.append(row_id)
                 error = str(exc) or type(exc).__name__
         await asyncio.to_thread(self.store.mark_sent, sent)
-        self.published += len(sent)
         if failed:
             await asyncio.to_thread(self.store.mark_attempt_failed, failed, error)
             raise JetStreamError(f"{len(failed)} outbox messages were not acknowledged: {error}")

@@ -654,11 +654,6 @@ class RegistryClient:
 
         self._retrying(ref, f"delete the blob {digest} of", op)
 
-    def ping(self, registry: str) -> None:
-        """Check that ``registry`` answers ``/v2/`` (learning its scheme and auth challenge)."""
-        ref = ImageReference(registry, "_ping")
-        self._retrying(registry, "reach the registry", lambda: self._endpoint(ref, refresh=True))
-
     # ------------------------------------------------------------------ uploads
 
     def _upload_location(self, ref: ImageReference, what: str) -> str:

@@ -70,10 +70,6 @@ class ImageReference:
         """The same repository at ``tag`` (any digest is dropped)."""
         return ImageReference(self.registry, self.repository, tag, None)
 
-    def in_repository(self, repository: str) -> ImageReference:
-        """The same registry, tag and digest in another repository."""
-        return ImageReference(self.registry, repository, self.tag, self.digest)
-
     def __str__(self) -> str:
         text = self.name
         if self.tag:

@@ -114,10 +114,6 @@ class Bundle:
     properties: list[Property] = field(default_factory=list)
     related_images: list[RelatedImage] = field(default_factory=list)
 
-    def property_values(self, prop_type: str) -> list[Any]:
-        """Values of every property of ``prop_type``, in order."""
-        return [p.value for p in self.properties if p.type == prop_type]
-
     def version(self) -> str | None:
         """The ``version`` of the single well-formed ``olm.package`` property, else ``None``."""
         found: str | None = None

@@ -10,7 +10,7 @@ touching the disk; :meth:`.directory.CatalogDir.apply` finally writes a change s
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -165,13 +165,3 @@ def iter_packages(view: CatalogView) -> Iterator[PackageDocs]:
         docs = view.load_package(name)
         if docs is not None:
             yield docs
-
-
-def summaries(view: CatalogView) -> Mapping[str, PackageSummary]:
-    """Summary of every package of a view."""
-    out: dict[str, PackageSummary] = {}
-    for name in view.package_names():
-        summary = view.summary(name)
-        if summary is not None:
-            out[name] = summary
-    return out
