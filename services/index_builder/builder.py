@@ -86,6 +86,16 @@ class _Build:
         self.ctx.progress(reason, results)
 
 
+def _package_label(bundle: str, labels: dict[str, str]) -> str:
+    """The bundle's package label; a bundle image without one is refused."""
+    package = labels.get(PACKAGE_LABEL)
+    if not package:
+        raise IIBError(
+            f"The image {bundle} is not an operator bundle image: it has no {PACKAGE_LABEL} label"
+        )
+    return package
+
+
 class IndexBuilder:
     """Handles the index builder's request types (the worker runtime's handler)."""
 
@@ -344,13 +354,7 @@ class IndexBuilder:
         log.info("request %s complete: %s", build.ctx.request_id, index_image)
 
     def _bundle_label(self, images: ImageService, bundle: str) -> str:
-        package = images.get_image_label(bundle, PACKAGE_LABEL)
-        if not package:
-            raise IIBError(
-                f"The image {bundle} is not an operator bundle image: it has no "
-                f"{PACKAGE_LABEL} label"
-            )
-        return package
+        return _package_label(bundle, images.get_image_labels(bundle))
 
     def _render(
         self, build: _Build, bundles: Sequence[str], csv_metadata: bool
@@ -360,11 +364,7 @@ class IndexBuilder:
         for n, bundle in enumerate(bundles):
             build.ctx.check_cancelled()
             labels = build.images.get_image_labels(bundle)
-            if not labels.get(PACKAGE_LABEL):
-                raise IIBError(
-                    f"The image {bundle} is not an operator bundle image: it has no "
-                    f"{PACKAGE_LABEL} label"
-                )
+            _package_label(bundle, labels)
             manifests = labels.get(MANIFESTS_LABEL, "manifests/").strip("/") or "manifests"
             metadata = labels.get(METADATA_LABEL, "metadata/").strip("/") or "metadata"
             root = Path(tempfile.mkdtemp(prefix=f"{n}-", dir=build.workdir / "bundles"))
