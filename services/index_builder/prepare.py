@@ -75,6 +75,11 @@ def resolve_scope(index_scope: str, requested: str | None) -> str:
     """The request's scope may only be the index's or lower (dev < stage < prod)."""
     if not requested:
         return index_scope
+    if index_scope not in _SCOPES:
+        raise IIBError(
+            f"The from_index has an unknown {DELIVERY_SCOPE_LABEL} label value {index_scope!r}: "
+            f"it must be one of {', '.join(_SCOPES)}"
+        )
     if _SCOPES.index(requested) > _SCOPES.index(index_scope):
         raise IIBError(
             f'Cannot set "distribution_scope" to {requested} because from index is already set '
