@@ -9,8 +9,6 @@ Optional: TLS (a self-signed certificate is generated when none is given), htpas
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import secrets
 import shutil
@@ -21,6 +19,7 @@ from pathlib import Path
 
 from services.common.errors import ConfigError
 from services.common.processes import ManagedProcess, free_port, http_ok
+from services.common.tls import make_self_signed
 
 __all__ = [
     "REGISTRY_BINARY",
@@ -110,43 +109,8 @@ def make_self_signed_certificate(
     days: int = 30,
 ) -> TLSFiles:
     """Write ``<name>.crt``/``<name>.key``: a self-signed RSA certificate valid for ``hosts``."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    directory.mkdir(parents=True, exist_ok=True)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
-    alt_names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            alt_names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            alt_names.append(x509.DNSName(host))
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
     files = TLSFiles(directory / f"{name}.crt", directory / f"{name}.key")
-    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    files.key.chmod(0o600)
+    make_self_signed(files.cert, files.key, tuple(hosts), days)
     return files
 
 
