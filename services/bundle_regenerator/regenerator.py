@@ -15,9 +15,7 @@ import itertools
 import json
 import logging
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +37,7 @@ from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.images import ImageService, PushRecord
 from services.common.registry.layers import Layer, build_layer, tree_entries
 from services.common.registry_access import base_client, request_images
-from services.common.requestlog import request_log
+from services.common.requestlog import request_workspace
 from services.common.worker import WorkContext
 from services.request_store.artifacts import ArtifactKind, ArtifactStore, artifact_store
 
@@ -150,14 +148,9 @@ class BundleRegenerator:
         """Process the request (or fail it with a reason)."""
         kind = ctx.request.WhichOneof("params")
         handler = self._handlers.get(kind or "")
-        with ExitStack() as stack:
-            stack.enter_context(request_log(self.settings, ctx.request_id))
+        with request_workspace(self.settings, ctx.request_id) as workdir:
             if handler is None:
                 raise IIBError(f"The bundle regenerator cannot handle {kind or 'unknown'} requests")
-            workdir = Path(
-                tempfile.mkdtemp(prefix=f"iib-{ctx.request_id}-", dir=self.settings.work_dir)
-            )
-            stack.callback(shutil.rmtree, workdir, True)
             images = request_images(
                 self.client, registry_auths_json=ctx.request.secrets.registry_auths_json or None
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from pathlib import Path
 from services.common.config import Settings
 from services.common.logs import RedactingFilter
 
-__all__ = ["current_request", "request_log"]
+__all__ = ["current_request", "request_log", "request_workspace"]
 
 log = logging.getLogger(__name__)
 
@@ -76,3 +77,15 @@ def request_log(settings: Settings, request_id: int) -> Iterator[Path | None]:
                 )
             except Exception as exc:
                 log.warning("could not upload the log of request %s to S3: %s", request_id, exc)
+
+
+@contextmanager
+def request_workspace(settings: Settings, request_id: int) -> Iterator[Path]:
+    """What every worker's handler runs in: the request's log capture (``request_log``) and a
+    scratch directory under ``IIB_WORK_DIR``, removed afterwards."""
+    with request_log(settings, request_id):
+        workdir = Path(tempfile.mkdtemp(prefix=f"iib-{request_id}-", dir=settings.work_dir))
+        try:
+            yield workdir
+        finally:
+            shutil.rmtree(workdir, True)

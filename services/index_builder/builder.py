@@ -17,7 +17,6 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from services.common.registry.images import ImageService, PushRecord
 from services.common.registry.layers import RemoteLayer
 from services.common.registry.reference import name_without_tag_or_digest
 from services.common.registry_access import base_client, request_images
-from services.common.requestlog import request_log
+from services.common.requestlog import request_workspace
 from services.common.worker import WorkContext
 from services.gating.greenwave import gate_bundles
 from services.index_builder import catalog as cat
@@ -121,14 +120,9 @@ class IndexBuilder:
         """Build the request's index image (or fail it with a reason)."""
         kind = ctx.request.WhichOneof("params")
         handler = self._handlers.get(kind or "")
-        with ExitStack() as stack:
-            stack.enter_context(request_log(self.settings, ctx.request_id))
+        with request_workspace(self.settings, ctx.request_id) as workdir:
             if handler is None:
                 raise IIBError(f"The index builder cannot handle {kind or 'unknown'} requests")
-            workdir = Path(
-                tempfile.mkdtemp(prefix=f"iib-{ctx.request_id}-", dir=self.settings.work_dir)
-            )
-            stack.callback(shutil.rmtree, workdir, True)
             build = _Build(ctx, self._images_for(ctx.request), workdir)
             log.info("building request %s (%s), delivery %s", ctx.request_id, kind, ctx.delivery)
             try:
@@ -285,6 +279,19 @@ class IndexBuilder:
         )
         log.info("pushed %s (%s)", built.resolved, ", ".join(targets))
         return targets[0]
+
+    def _push_and_finish(
+        self,
+        build: _Build,
+        plan: BuildPlan,
+        catalog: cat.CatalogDir,
+        index: requests_pb2.IndexImageParams,
+        reason: str,
+    ) -> None:
+        """The usual end of a build: push with the request's build tags and IIB's labels, then
+        overwrite from_index if asked and complete with ``reason``."""
+        output = self._push(build, plan, catalog, list(index.build_tags), self._labels(plan))
+        self._finish(build, plan, output, index, reason)
 
     @staticmethod
     def _reusable_layers(build: _Build, index: str | None) -> dict[str, RemoteLayer]:
@@ -448,11 +455,10 @@ class IndexBuilder:
                     raise IIBError(f"Failed to deprecate the bundles: {exc}") from None
                 view, changes = deprecated.catalog, changes.merged(deprecated.changes)
         catalog.apply(changes)
-        output = self._push(build, plan, catalog, list(index.build_tags), self._labels(plan))
-        self._finish(
+        self._push_and_finish(
             build,
             plan,
-            output,
+            catalog,
             index,
             "The operator bundle(s) were successfully added to the index image",
         )
@@ -502,11 +508,10 @@ class IndexBuilder:
         except IIBError as exc:
             raise IIBError(f"Failed to remove operators from the index image: {exc}") from None
         catalog.apply(removed.changes)
-        output = self._push(build, plan, catalog, list(index.build_tags), self._labels(plan))
-        self._finish(
+        self._push_and_finish(
             build,
             plan,
-            output,
+            catalog,
             index,
             "The operator(s) were successfully removed from the index image",
         )
@@ -584,11 +589,10 @@ class IndexBuilder:
             replaced = cat.replace_packages_from_fragment(view, root, label=fragment)
             view, changes = replaced.catalog, changes.merged(replaced.changes)
         catalog.apply(changes)
-        output = self._push(build, plan, catalog, list(index.build_tags), self._labels(plan))
-        self._finish(
+        self._push_and_finish(
             build,
             plan,
-            output,
+            catalog,
             index,
             f"The {len(fragments)} FBC fragment(s) were successfully added in the index image",
         )
@@ -608,11 +612,10 @@ class IndexBuilder:
             catalog, params.operator_package, params.deprecation_schema
         )
         catalog.apply(upserted.changes)
-        output = self._push(build, plan, catalog, list(index.build_tags), self._labels(plan))
-        self._finish(
+        self._push_and_finish(
             build,
             plan,
-            output,
+            catalog,
             index,
             "The deprecation schema was successfully added to the index image",
         )
