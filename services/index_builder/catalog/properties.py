@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from services.common.errors import CatalogError
@@ -208,7 +208,10 @@ def _described(obj: dict[str, Any], where: str, out: dict[str, Any]) -> None:
         _omit_put(out, key, _descriptors(obj.get(key), f"{where}.{key}"))
 
 
-def _crd_descriptions(value: Any, path: str) -> dict[str, Any]:
+def _owned_and_required(
+    value: Any, path: str, describe: Callable[[dict[str, Any], str], dict[str, Any]]
+) -> dict[str, Any]:
+    """Go's ``{owned, required}`` description lists; ``describe`` encodes one item's own keys."""
     obj = _t_obj(value, path)
     out: dict[str, Any] = {}
     for group in ("owned", "required"):
@@ -216,43 +219,33 @@ def _crd_descriptions(value: Any, path: str) -> dict[str, Any]:
         for i, item in enumerate(_t_list(obj.get(group), f"{path}.{group}")):
             where = f"{path}.{group}[{i}]"
             desc = _t_obj(item, where)
-            entry: dict[str, Any] = {
-                "name": _t_str(desc.get("name"), f"{where}.name"),
-                "version": _t_str(desc.get("version"), f"{where}.version"),
-                "kind": _t_str(desc.get("kind"), f"{where}.kind"),
-            }
+            entry = describe(desc, where)
             _described(desc, where, entry)
             items.append(entry)
         _omit_put(out, group, items)
     return out
 
 
-def _api_service_descriptions(value: Any, path: str) -> dict[str, Any]:
-    obj = _t_obj(value, path)
-    out: dict[str, Any] = {}
-    for group in ("owned", "required"):
-        items = []
-        for i, item in enumerate(_t_list(obj.get(group), f"{path}.{group}")):
-            where = f"{path}.{group}[{i}]"
-            desc = _t_obj(item, where)
-            entry: dict[str, Any] = {
-                "name": _t_str(desc.get("name"), f"{where}.name"),
-                "group": _t_str(desc.get("group"), f"{where}.group"),
-                "version": _t_str(desc.get("version"), f"{where}.version"),
-                "kind": _t_str(desc.get("kind"), f"{where}.kind"),
-            }
-            _omit_put(
-                entry,
-                "deploymentName",
-                _t_str(desc.get("deploymentName"), f"{where}.deploymentName"),
-            )
-            _omit_put(
-                entry, "containerPort", _t_int(desc.get("containerPort"), f"{where}.containerPort")
-            )
-            _described(desc, where, entry)
-            items.append(entry)
-        _omit_put(out, group, items)
-    return out
+def _crd_description(desc: dict[str, Any], where: str) -> dict[str, Any]:
+    return {
+        "name": _t_str(desc.get("name"), f"{where}.name"),
+        "version": _t_str(desc.get("version"), f"{where}.version"),
+        "kind": _t_str(desc.get("kind"), f"{where}.kind"),
+    }
+
+
+def _api_service_description(desc: dict[str, Any], where: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": _t_str(desc.get("name"), f"{where}.name"),
+        "group": _t_str(desc.get("group"), f"{where}.group"),
+        "version": _t_str(desc.get("version"), f"{where}.version"),
+        "kind": _t_str(desc.get("kind"), f"{where}.kind"),
+    }
+    _omit_put(
+        entry, "deploymentName", _t_str(desc.get("deploymentName"), f"{where}.deploymentName")
+    )
+    _omit_put(entry, "containerPort", _t_int(desc.get("containerPort"), f"{where}.containerPort"))
+    return entry
 
 
 def _app_link(value: Any, path: str) -> dict[str, Any]:
@@ -269,11 +262,11 @@ def csv_metadata_value(csv: dict[str, Any]) -> dict[str, Any]:
     spec = _t_obj(csv.get("spec"), "spec")
     out: dict[str, Any] = {}
     _omit_put(out, "annotations", _t_str_map(metadata.get("annotations"), "metadata.annotations"))
-    out["apiServiceDefinitions"] = _api_service_descriptions(
-        spec.get("apiservicedefinitions"), "spec.apiservicedefinitions"
+    out["apiServiceDefinitions"] = _owned_and_required(
+        spec.get("apiservicedefinitions"), "spec.apiservicedefinitions", _api_service_description
     )
-    out["crdDescriptions"] = _crd_descriptions(
-        spec.get("customresourcedefinitions"), "spec.customresourcedefinitions"
+    out["crdDescriptions"] = _owned_and_required(
+        spec.get("customresourcedefinitions"), "spec.customresourcedefinitions", _crd_description
     )
     _omit_put(out, "description", _t_str(spec.get("description"), "spec.description"))
     _omit_put(out, "displayName", _t_str(spec.get("displayName"), "spec.displayName"))
