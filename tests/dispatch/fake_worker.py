@@ -58,6 +58,9 @@ def make_handler(path: Path):
                 raise IIBError(arg)
             elif kind == "crash":
                 os._exit(3)
+        # "finish" is written before the final state is stored, "complete" after: the store may
+        # release the next serial item (and a worker start it) before complete() returns here
+        record(path, "finish", ctx)
         ctx.complete("The operator bundle(s) were successfully added to the index image")
         record(path, "complete", ctx)
 

@@ -105,9 +105,7 @@ def test_serial_requests_for_one_index_never_overlap_and_keep_order(system_facto
         ordered = sorted(members, key=lambda rid: intervals[rid]["start"])
         assert ordered == sorted(members), f"{index} ran out of submission order"
         for earlier, later in zip(ordered, ordered[1:], strict=False):
-            assert intervals[earlier]["complete"] <= intervals[later]["start"], (
-                f"{index} overlapped"
-            )
+            assert intervals[earlier]["finish"] <= intervals[later]["start"], f"{index} overlapped"
     # different indexes did run at the same time
     spans = sorted((intervals[rid]["start"], intervals[rid]["complete"], keys[rid]) for rid in ids)
     assert any(a[1] > b[0] and a[2] != b[2] for a, b in zip(spans, spans[1:], strict=False))
