@@ -32,6 +32,7 @@ from typing import Any, Protocol, TypeVar
 import ruamel.yaml
 from ruamel.yaml.error import YAMLError
 
+from services.catalog.labels import BUNDLE_PACKAGE, DELIVERY_BUNDLE, PINNED
 from services.common.errors import CatalogError
 
 with warnings.catch_warnings():
@@ -42,10 +43,7 @@ with warnings.catch_warnings():
     from operator_manifest.operator import ImageName, OperatorCSV, OperatorManifest
 
 __all__ = [
-    "BUNDLE_LABEL",
     "DEFAULT_CUSTOMIZATIONS",
-    "PACKAGE_LABEL",
-    "PINNED_LABEL",
     "AdjustResult",
     "Customization",
     "ImageLookup",
@@ -59,9 +57,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PACKAGE_LABEL = "operators.operatorframework.io.bundle.package.v1"
-PINNED_LABEL = "com.redhat.iib.pinned"
-BUNDLE_LABEL = "com.redhat.delivery.operator.bundle"
 ANNOTATIONS_FILE = "annotations.yaml"
 
 T = TypeVar("T")
@@ -162,12 +157,12 @@ def yaml_truthy(text: str) -> bool:
 
 def is_bundle_image(lookup: ImageLookup, pull_spec: str) -> bool:
     """Whether the image's ``com.redhat.delivery.operator.bundle`` label is YAML-true."""
-    value = lookup.labels(pull_spec).get(BUNDLE_LABEL) or "false"
+    value = lookup.labels(pull_spec).get(DELIVERY_BUNDLE) or "false"
     try:
         return yaml_truthy(value)
     except CatalogError:
         raise CatalogError(
-            f"The {BUNDLE_LABEL} label of {pull_spec} is not valid YAML: {value!r}"
+            f"The {DELIVERY_BUNDLE} label of {pull_spec} is not valid YAML: {value!r}"
         ) from None
 
 
@@ -237,12 +232,12 @@ def _load_annotations(metadata_dir: Path) -> tuple[Any, str]:
     annotations = document.get("annotations", {})
     if not isinstance(annotations, dict):
         raise CatalogError("The value of metadata/annotations.yaml must be a dictionary")
-    package = annotations.get(PACKAGE_LABEL)
+    package = annotations.get(BUNDLE_PACKAGE)
     if not package:
-        raise CatalogError(f"{PACKAGE_LABEL} is not set in metadata/annotations.yaml")
+        raise CatalogError(f"{BUNDLE_PACKAGE} is not set in metadata/annotations.yaml")
     if not isinstance(package, str):
         raise CatalogError(
-            f"The value of {PACKAGE_LABEL} in metadata/annotations.yaml is not a string"
+            f"The value of {BUNDLE_PACKAGE} in metadata/annotations.yaml is not a string"
         )
     return document, str(package)
 
@@ -305,7 +300,7 @@ def _resolve_image_pullspecs(bundle: _Bundle, labels: dict[str, str], pinned: bo
         resolved = ImageName.parse(bundle.lookup.resolve(pullspec.to_str()))
         if ":" not in pullspec.tag:
             log.debug("%s will be pinned to %s", pullspec, resolved.to_str())
-            labels[PINNED_LABEL] = "true"
+            labels[PINNED] = "true"
             replacements[pullspec] = resolved
     if replacements:
         bundle.replace(replacements)
@@ -397,10 +392,10 @@ def _package_name_suffix(metadata_dir: Path, suffix: str) -> tuple[str, dict[str
     already there; returns the package name and the label to set (none when unchanged)."""
     document, package = _load_annotations(metadata_dir)
     if package.endswith(suffix):
-        log.debug("No modifications are needed on %s in metadata/annotations.yaml", PACKAGE_LABEL)
+        log.debug("No modifications are needed on %s in metadata/annotations.yaml", BUNDLE_PACKAGE)
         return package, {}
     new = f"{package}{suffix}"
-    document["annotations"][PACKAGE_LABEL] = new
+    document["annotations"][BUNDLE_PACKAGE] = new
     out = io.StringIO()
     _round_trip_yaml().dump(document, out)
     path = metadata_dir / ANNOTATIONS_FILE
@@ -408,8 +403,8 @@ def _package_name_suffix(metadata_dir: Path, suffix: str) -> tuple[str, dict[str
         path.write_text(out.getvalue(), encoding="utf-8")
     except OSError as exc:
         raise CatalogError(f"Failed to write metadata/annotations.yaml: {exc.strerror}") from None
-    log.info("Modified %s in metadata/annotations.yaml from %s to %s", PACKAGE_LABEL, package, new)
-    return new, {PACKAGE_LABEL: new}
+    log.info("Modified %s in metadata/annotations.yaml from %s to %s", BUNDLE_PACKAGE, package, new)
+    return new, {BUNDLE_PACKAGE: new}
 
 
 def related_bundle_images(

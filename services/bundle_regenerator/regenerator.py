@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.bundle_regenerator.customizations import (
-    PINNED_LABEL,
     adjust_operator_bundle,
     customizations_for,
     load_operator_manifest,
@@ -29,6 +28,7 @@ from services.bundle_regenerator.customizations import (
     yaml_truthy,
 )
 from services.bundle_regenerator.recursive import walk_related_bundles
+from services.catalog.labels import PINNED
 from services.common.config import Settings
 from services.common.errors import CatalogError, ConfigError, ExternalServiceError, IIBError
 from services.common.pb.iib.v1 import requests_pb2
@@ -197,12 +197,12 @@ class BundleRegenerator:
         arches = sorted(images.get_image_arches(resolved))
         if not arches:
             raise IIBError(f"No arches were found in the resolved from_bundle_image {resolved}")
-        pinned_label = images.get_image_label(resolved, PINNED_LABEL)
+        pinned_label = images.get_image_label(resolved, PINNED)
         try:
             pinned_by_iib = yaml_truthy(pinned_label)
         except CatalogError:
             raise CatalogError(
-                f"The {PINNED_LABEL} label of {resolved} is not valid YAML: {pinned_label!r}"
+                f"The {PINNED} label of {resolved} is not valid YAML: {pinned_label!r}"
             ) from None
         job.progress(
             f"Regenerating the bundle image for the following arches: {', '.join(arches)}",

@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from services.catalog import semver as catalog_semver
+from services.catalog.labels import BUNDLE_PACKAGE, INDEX_CONFIGS, INDEX_DATABASE
 from services.common.errors import ValidationError
 from services.common.registry import mediatypes as mt
 from services.common.registry.digests import compute_digest
@@ -43,15 +45,11 @@ from services.common.registry.manifest import (
 )
 from services.common.registry.reference import name_without_tag_or_digest, parse_reference
 from services.demo.index_db import GraphMode, IndexDbSummary, build_index_db
-from services.index_builder.catalog import semver as catalog_semver
 
 __all__ = [
     "ARCH_LABELS",
     "DEFAULT_ARCHES",
     "FIXTURES_ROOT",
-    "LABEL_BUNDLE_PACKAGE",
-    "LABEL_INDEX_CONFIGS",
-    "LABEL_INDEX_DATABASE",
     "GraphMode",
     "IndexDbSummary",
     "build_index_db",
@@ -77,9 +75,6 @@ ARCH_LABELS: Mapping[str, str] = {
 DEFAULT_ARCHES: tuple[str, ...] = ("amd64", "arm64", "ppc64le", "s390x")
 _VARIANTS = {"arm64": "v8"}
 
-LABEL_BUNDLE_PACKAGE = "operators.operatorframework.io.bundle.package.v1"
-LABEL_INDEX_CONFIGS = "operators.operatorframework.io.index.configs.v1"
-LABEL_INDEX_DATABASE = "operators.operatorframework.io.index.database.v1"
 
 #: Real community operator bundles (Apache-2.0, see tests/fixtures/README.md), in the repository.
 FIXTURES_ROOT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "community-bundles"
@@ -195,10 +190,10 @@ def bundle_labels(bundle_dir: Path) -> dict[str, str]:
             labels.update(parse_dockerfile_labels(text, str(dockerfile)))
             break
     labels.update(annotations)
-    if not labels.get(LABEL_BUNDLE_PACKAGE):
+    if not labels.get(BUNDLE_PACKAGE):
         raise ValidationError(
             f"{bundle_dir / 'metadata' / 'annotations.yaml'}: the bundle has no "
-            f"{LABEL_BUNDLE_PACKAGE} annotation"
+            f"{BUNDLE_PACKAGE} annotation"
         )
     return dict(sorted(labels.items()))
 
@@ -359,7 +354,7 @@ def push_fbc_fragment_image(images: ImageService, target: str, catalog_dir: Path
     with tempfile.TemporaryDirectory(prefix="iib-demo-fragment-") as tmp:
         layer = _tree_layer(catalog_dir, "configs", Path(tmp), "ADD catalog /configs")
         result = images.build(
-            SCRATCH, [target], [layer], ConfigChanges(labels={LABEL_INDEX_CONFIGS: "/configs"})
+            SCRATCH, [target], [layer], ConfigChanges(labels={INDEX_CONFIGS: "/configs"})
         )
     log.info("Pushed FBC fragment %s as %s", catalog_dir, result.resolved)
     return result.resolved
@@ -386,7 +381,7 @@ def push_sqlite_index_image(
     if not index_db.is_file():
         raise ValidationError(f"The index database {index_db} does not exist")
     changes = ConfigChanges(
-        labels={LABEL_INDEX_DATABASE: "/database/index.db", **(labels or {})},
+        labels={INDEX_DATABASE: "/database/index.db", **(labels or {})},
         entrypoint=["/bin/opm"],
         cmd=["registry", "serve", "--database", "/database/index.db"],
         exposed_ports=["50051"],

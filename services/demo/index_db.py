@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from services.catalog import RenderedBundle
+from services.catalog import semver as catalog_semver
+from services.catalog.gojson import go_marshal
 from services.common.errors import CatalogError
-from services.index_builder.catalog import RenderedBundle
-from services.index_builder.catalog import semver as catalog_semver
-from services.index_builder.catalog.gojson import go_marshal
 
 __all__ = [
     "INDEX_DB_SCHEMA",

@@ -17,13 +17,13 @@ from typing import Any
 
 import requests
 
+from services.catalog import CatalogDir
 from services.common.config import load_settings
 from services.common.processes import ManagedProcess, http_ok
 from services.common.registry.client import RegistryClient, RegistrySettings
 from services.common.registry.images import ImageService
 from services.demo.images import push_fake_binary_image, push_fixture_bundles
 from services.dev import dev_defaults
-from services.index_builder.catalog import CatalogDir
 
 __all__ = ["run_demo"]
 

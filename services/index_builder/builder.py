@@ -20,6 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from services import catalog as cat
+from services.catalog.labels import (
+    BUNDLE_MANIFESTS,
+    BUNDLE_METADATA,
+    BUNDLE_PACKAGE,
+    INDEX_CONFIGS,
+    OCP_VERSIONS,
+)
 from services.common.config import Settings
 from services.common.errors import IIBError, RegistryError
 from services.common.pb.iib.v1 import requests_pb2
@@ -31,9 +39,7 @@ from services.common.registry_access import base_client, request_images
 from services.common.requestlog import request_workspace
 from services.common.worker import WorkContext
 from services.gating.greenwave import gate_bundles
-from services.index_builder import catalog as cat
 from services.index_builder.index_image import (
-    CONFIGS_LABEL,
     build_index_image,
     index_kind,
     load_index_catalog,
@@ -50,10 +56,6 @@ from services.index_builder.prepare import (
 __all__ = ["IndexBuilder", "use_csv_metadata"]
 
 log = logging.getLogger(__name__)
-PACKAGE_LABEL = "operators.operatorframework.io.bundle.package.v1"
-MANIFESTS_LABEL = "operators.operatorframework.io.bundle.manifests.v1"
-OCP_VERSIONS_LABEL = "com.redhat.openshift.versions"
-METADATA_LABEL = "operators.operatorframework.io.bundle.metadata.v1"
 _OPM_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 
 
@@ -87,10 +89,10 @@ class _Build:
 
 def _package_label(bundle: str, labels: dict[str, str]) -> str:
     """The bundle's package label; a bundle image without one is refused."""
-    package = labels.get(PACKAGE_LABEL)
+    package = labels.get(BUNDLE_PACKAGE)
     if not package:
         raise IIBError(
-            f"The image {bundle} is not an operator bundle image: it has no {PACKAGE_LABEL} label"
+            f"The image {bundle} is not an operator bundle image: it has no {BUNDLE_PACKAGE} label"
         )
     return package
 
@@ -372,8 +374,8 @@ class IndexBuilder:
             build.ctx.check_cancelled()
             labels = build.images.get_image_labels(bundle)
             _package_label(bundle, labels)
-            manifests = labels.get(MANIFESTS_LABEL, "manifests/").strip("/") or "manifests"
-            metadata = labels.get(METADATA_LABEL, "metadata/").strip("/") or "metadata"
+            manifests = labels.get(BUNDLE_MANIFESTS, "manifests/").strip("/") or "manifests"
+            metadata = labels.get(BUNDLE_METADATA, "metadata/").strip("/") or "metadata"
             root = Path(tempfile.mkdtemp(prefix=f"{n}-", dir=build.workdir / "bundles"))
             build.images.unpack(bundle, root, include=[manifests, metadata])
             if manifests != "manifests" and (root / manifests).is_dir():
@@ -471,7 +473,7 @@ class IndexBuilder:
         failed: list[str] = []
         for n, bundle in enumerate(bundles):
             labels = build.images.get_image_labels(bundle)
-            manifests = labels.get(MANIFESTS_LABEL, "manifests/").strip("/") or "manifests"
+            manifests = labels.get(BUNDLE_MANIFESTS, "manifests/").strip("/") or "manifests"
             root = build.workdir / "related" / str(n)
             build.images.unpack(bundle, root, include=[manifests])
             try:
@@ -524,7 +526,7 @@ class IndexBuilder:
         plan = self._prepare(build, index, add_arches=False)
         if not params.output_fbc and plan.index.resolved:
             labels = build.images.get_image_labels(plan.index.resolved)
-            if labels.get(CONFIGS_LABEL):
+            if labels.get(INDEX_CONFIGS):
                 raise IIBError(
                     "Cannot create SQLite index image from File-Based Catalog index image"
                 )
@@ -573,7 +575,7 @@ class IndexBuilder:
         roots: list[Path] = []
         for n, (fragment, fragment_resolved) in enumerate(zip(fragments, resolved, strict=True)):
             labels = build.images.get_image_labels(fragment_resolved)
-            configs = (labels.get(CONFIGS_LABEL) or "/configs").strip("/")
+            configs = (labels.get(INDEX_CONFIGS) or "/configs").strip("/")
             rootfs = build.workdir / f"fbc-fragment-{n}"
             build.images.unpack(fragment_resolved, rootfs, include=[configs])
             root = rootfs / configs
@@ -719,7 +721,7 @@ class IndexBuilder:
 
     def _ocp_label(self, build: _Build, image: str) -> str | None:
         build.ctx.check_cancelled()
-        return build.images.get_image_labels(image).get(OCP_VERSIONS_LABEL)
+        return build.images.get_image_labels(image).get(OCP_VERSIONS)
 
     def _ocp_labels(
         self, build: _Build, source: cat.CatalogView, target: cat.CatalogView | None

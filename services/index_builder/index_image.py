@@ -34,6 +34,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.catalog import (
+    CatalogDir,
+    CatalogView,
+    directory_tree,
+    load_sqlite_index,
+    write_catalog,
+    write_serving_cache,
+)
+from services.catalog.labels import INDEX_CONFIGS, INDEX_DATABASE
 from services.common.errors import IIBError
 from services.common.registry import mediatypes as mt
 from services.common.registry.imageconfig import ConfigChanges
@@ -49,26 +58,14 @@ from services.common.registry.layers import (
 )
 from services.common.registry.manifest import Descriptor, Platform, index_manifest_bytes
 from services.common.registry.reference import parse_reference
-from services.index_builder.catalog import (
-    CatalogDir,
-    CatalogView,
-    directory_tree,
-    load_sqlite_index,
-    write_catalog,
-    write_serving_cache,
-)
 
 __all__ = [
-    "CONFIGS_LABEL",
-    "DATABASE_LABEL",
     "BuiltIndex",
     "build_index_image",
     "index_kind",
     "load_index_catalog",
 ]
 
-CONFIGS_LABEL = "operators.operatorframework.io.index.configs.v1"
-DATABASE_LABEL = "operators.operatorframework.io.index.database.v1"
 CACHE_OWNER = 1001
 # history created_by of the layers this module adds (also how it recognises its own images):
 # the /configs head layer is exactly CONFIGS_CREATED_BY, its parts CONFIGS_CREATED_BY + " (part
@@ -85,9 +82,9 @@ SCRATCH = "scratch"
 
 def index_kind(labels: Mapping[str, str]) -> str:
     """``fbc`` or ``sqlite`` from an index image's labels (§0.4)."""
-    if labels.get(CONFIGS_LABEL):
+    if labels.get(INDEX_CONFIGS):
         return "fbc"
-    if labels.get(DATABASE_LABEL):
+    if labels.get(INDEX_DATABASE):
         return "sqlite"
     return ""
 
@@ -104,13 +101,13 @@ def load_index_catalog(
     kind = index_kind(labels)
     rootfs = workdir / "rootfs"
     if kind == "fbc":
-        configs = labels[CONFIGS_LABEL].strip("/") or "configs"
+        configs = labels[INDEX_CONFIGS].strip("/") or "configs"
         images.unpack(pull_spec, rootfs, include=[configs], select_layers=_own_configs_layer)
         root = rootfs / configs
         root.mkdir(parents=True, exist_ok=True)
         return CatalogDir.open(root)
     if kind == "sqlite":
-        db_path = labels[DATABASE_LABEL].strip("/")
+        db_path = labels[INDEX_DATABASE].strip("/")
         images.unpack(pull_spec, rootfs, include=[db_path])
         db = rootfs / db_path
         if not db.is_file():
@@ -121,7 +118,7 @@ def load_index_catalog(
         return CatalogDir.open(target)
     raise IIBError(
         f"The index image {pull_spec} is neither a File-Based Catalog nor a SQLite index image "
-        f"(it has neither the {CONFIGS_LABEL} nor the {DATABASE_LABEL} label)"
+        f"(it has neither the {INDEX_CONFIGS} nor the {INDEX_DATABASE} label)"
     )
 
 
@@ -275,7 +272,7 @@ def build_index_image(
     collects the manifests created (``ImageService.discard``).
     """
     layers, _digest = _catalog_layers(view, configs_root, workdir, reuse or {})
-    all_labels = {CONFIGS_LABEL: "/configs", **labels}
+    all_labels = {INDEX_CONFIGS: "/configs", **labels}
     if binary_image_resolved == SCRATCH:
         # binaryless: one amd64 image, listed in a one-entry Docker manifest list (IIB 9.2.2)
         arch_target = f"{targets[0]}-amd64"

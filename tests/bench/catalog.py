@@ -133,7 +133,7 @@ def _csv_metadata(package: str, version: str) -> dict[str, Any]:
 
 def generate(root: Path, multiplier: int) -> dict[str, Any]:
     """Write a valid catalog of 300*m packages, 450*m channels and 3,000*m bundles."""
-    from services.index_builder.catalog import (
+    from services.catalog import (
         Bundle,
         Channel,
         ChannelEntry,
@@ -144,7 +144,7 @@ def generate(root: Path, multiplier: int) -> dict[str, Any]:
         RelatedImage,
         write_catalog,
     )
-    from services.index_builder.catalog.views import MemoryCatalog
+    from services.catalog.views import MemoryCatalog
 
     rng = random.Random(multiplier)
     n_packages, n_channels, n_bundles = 300 * multiplier, 450 * multiplier, 3000 * multiplier
@@ -235,7 +235,7 @@ def _rss_mb() -> float:
 
 def run_step(step: str, root: Path, info: dict[str, Any]) -> dict[str, Any]:
     """Run one measured step in this process; returns seconds and peak RSS."""
-    from services.index_builder.catalog import (
+    from services.catalog import (
         Bundle,
         CatalogDir,
         Property,

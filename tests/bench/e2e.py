@@ -28,11 +28,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from services.catalog import CatalogDir, directory_tree, write_serving_cache
+from services.catalog.labels import INDEX_CONFIGS
 from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.layers import build_layer, tree_entries
 from services.demo.images import fixture_bundle_dirs, push_bundle_image
-from services.index_builder.catalog import CatalogDir, directory_tree, write_serving_cache
-from services.index_builder.index_image import CONFIGS_LABEL, build_index_image
+from services.index_builder.index_image import build_index_image
 from tests.bench.api import _option
 from tests.e2e.conftest import ARCHES, EndToEnd
 
@@ -98,7 +99,7 @@ def _push_iib_style_index(e2e: EndToEnd, binary: str, root: Path, target: str, w
         [configs, cache],
         ConfigChanges(
             labels={
-                CONFIGS_LABEL: "/configs",
+                INDEX_CONFIGS: "/configs",
                 "com.redhat.index.delivery.version": "v4.14",
                 "com.redhat.index.delivery.distribution_scope": "prod",
             },

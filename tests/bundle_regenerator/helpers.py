@@ -17,6 +17,7 @@ from typing import Any
 
 import ruamel.yaml
 
+from services.catalog.labels import DELIVERY_BUNDLE
 from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.images import SCRATCH, ImageService
 from services.common.registry.layers import LayerFile, build_layer, tree_entries
@@ -27,7 +28,6 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
     from operator_manifest.operator import OperatorManifest
 
-BUNDLE_LABEL = "com.redhat.delivery.operator.bundle"
 PUBLIC_REGISTRIES = ("quay.io", "ghcr.io", "gcr.io", "docker.io")
 
 
@@ -153,7 +153,7 @@ class RelatedTree:
         self.c_spec = f"{registry}/bundles/c-redis:0.6.0"
         self.b1_spec = f"{registry}/bundles/b1-keda:2.3.0"
         self.b2_spec = f"{registry}/bundles/b2-cockroachdb:5.0.4"
-        marked = {BUNDLE_LABEL: "true", "name": "bundles/child", "version": "1"}
+        marked = {DELIVERY_BUNDLE: "true", "name": "bundles/child", "version": "1"}
         for package, version, spec, related in (
             ("redis-operator", "0.6.0", self.c_spec, []),
             ("keda", "2.3.0", self.b1_spec, [self.c_spec]),

@@ -13,8 +13,6 @@ import yaml
 
 from services.bundle_regenerator.customizations import (
     DEFAULT_CUSTOMIZATIONS,
-    PACKAGE_LABEL,
-    PINNED_LABEL,
     Customization,
     adjust_operator_bundle,
     customizations_for,
@@ -22,6 +20,7 @@ from services.bundle_regenerator.customizations import (
     related_bundle_images,
     yaml_truthy,
 )
+from services.catalog.labels import BUNDLE_PACKAGE, PINNED
 from services.common.errors import CatalogError, RegistryError
 from tests.bundle_regenerator.conftest import FakeImages, copy_fixture, digest_of, write_bundle
 
@@ -144,7 +143,7 @@ def test_default_list_pins_every_tag_and_creates_related_images(tmp_path: Path) 
         "quay.io/redhat-cop/cert-utils-operator:latest",
         "quay.io/redhat-cop/cert-utils-operator:v1.0.7",
     ]
-    assert result.labels == {PINNED_LABEL: "true"}
+    assert result.labels == {PINNED: "true"}
     # related_bundles ran (in the default list) and found no bundle image
     assert result.related_bundles == []
     proxy = _pinned("quay.io/coreos/kube-rbac-proxy:v0.5.0")
@@ -216,7 +215,7 @@ def test_existing_related_images_are_kept_and_pinned_in_place(tmp_path: Path) ->
     result = _adjust(bundle, images)
 
     tag = "quay.io/kubevirt/node-maintenance-operator:v0.7.0"
-    assert result.labels == {PINNED_LABEL: "true"}
+    assert result.labels == {PINNED: "true"}
     # every pull spec is resolved (to prove it exists), digests included
     assert tag in images.resolved and len(images.resolved) == 31
     after = _load(csv_path)
@@ -279,7 +278,7 @@ def test_default_list_worked_example(tmp_path: Path) -> None:
 
     result = _adjust(bundle, images, organization="company-unknown")
 
-    assert result.labels == {PINNED_LABEL: "true"}
+    assert result.labels == {PINNED: "true"}
     assert (bundle / "manifests" / "csv.yaml").read_text() == csv_text(
         "quay.io/operator/image@sha256:749327",
         ("image-654321-annotation", "quay.io/operator/image@sha256:749327"),
@@ -326,7 +325,7 @@ def test_company_marketplace_worked_example(tmp_path: Path) -> None:
         bundle, images, _org("company-marketplace"), organization="company-marketplace"
     )
 
-    assert result.labels == {PINNED_LABEL: "true", PACKAGE_LABEL: "amqstreams-cmp"}
+    assert result.labels == {PINNED: "true", BUNDLE_PACKAGE: "amqstreams-cmp"}
     csv = (bundle / "manifests" / "csv.yaml").read_text()
     expected = csv_text(
         "quay.io/namespace/reponame-rhel-8-final@sha256:749325",
@@ -375,7 +374,7 @@ def test_company_managed_worked_example(tmp_path: Path) -> None:
     assert csv["metadata"]["annotations"]["marketplace.company.io/support-workflow"] == (
         "https://marketplace.company.com/en-us/operators/amqstreams-cmp/support"
     )
-    assert result.labels == {PACKAGE_LABEL: "amqstreams-cmp"}  # no resolution, no pinned label
+    assert result.labels == {BUNDLE_PACKAGE: "amqstreams-cmp"}  # no resolution, no pinned label
     assert images.resolved == []
 
 
@@ -406,7 +405,7 @@ def test_already_pinned_marketplace_bundle_keeps_digests(tmp_path: Path) -> None
     assert csv["spec"]["relatedImages"] == [
         {"name": "operator/image-765432-annotation", "image": final}
     ]
-    assert result.labels == {PACKAGE_LABEL: "amqstreams-cmp"}
+    assert result.labels == {BUNDLE_PACKAGE: "amqstreams-cmp"}
     assert images.resolved == []
 
 
@@ -565,7 +564,7 @@ def test_real_bundle_package_suffix_keeps_comments(tmp_path: Path) -> None:
 
     result = _adjust(bundle, FakeImages(), [Customization("package_name_suffix", suffix="-x")])
 
-    assert result.labels == {PACKAGE_LABEL: "cert-utils-operator-x"}
+    assert result.labels == {BUNDLE_PACKAGE: "cert-utils-operator-x"}
     assert path.read_text() == before.replace(
         "package.v1: cert-utils-operator\n", "package.v1: cert-utils-operator-x\n"
     )

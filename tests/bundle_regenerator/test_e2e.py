@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
+from services.catalog.labels import DELIVERY_BUNDLE
 from services.common.processes import ManagedProcess
 from services.demo.images import push_bundle_image
 from tests.bundle_regenerator.helpers import (
-    BUNDLE_LABEL,
     RelatedTree,
     csv_path,
     history,
@@ -214,7 +214,7 @@ def test_regenerate_bundle_batch(e2e: WithRegenerator, tree: RelatedTree) -> Non
         assert build["bundle_image"] == f"{OUTPUT_REGISTRY}/iib-build:{build['id']}"
         output = e2e.internal(build["bundle_image"])
         labels = e2e.skopeo("--config", spec=output)["config"]["Labels"]
-        assert labels[BUNDLE_LABEL] == "true"  # the input's labels are kept
+        assert labels[DELIVERY_BUNDLE] == "true"  # the input's labels are kept
         assert labels["com.redhat.iib.pinned"] == "true"
         related = e2e.rest_get(f"/api/v1/builds/{build['id']}/related_bundles")
         assert related.status_code == 200 and related.json() == related_bundles
@@ -242,7 +242,7 @@ def test_recursive_related_bundles_max_limit(
     reg = e2e.registry.registry
     loop = f"{reg}/bundles/loop:1"
     bundle_dir = localize_bundle(
-        "redis-operator", "0.6.0", tmp_path, reg, related=[loop], labels={BUNDLE_LABEL: "true"}
+        "redis-operator", "0.6.0", tmp_path, reg, related=[loop], labels={DELIVERY_BUNDLE: "true"}
     )
     push_operands(e2e.images, bundle_dir, reg, skip=[loop])
     push_bundle_image(e2e.images, bundle_dir, loop)

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from services.bundle_regenerator.regenerator import BundleRegenerator
+from services.catalog.labels import DELIVERY_BUNDLE
 from services.common.config import Settings, load_settings
 from services.common.errors import CatalogError, IIBError, RegistryError
 from services.common.pb.iib.v1 import requests_pb2
@@ -29,7 +30,6 @@ from services.common.servers.registry import RegistryServer, start_registry
 from services.common.worker import StoreClient, WorkContext
 from services.demo.images import push_bundle_image, push_fake_binary_image
 from tests.bundle_regenerator.helpers import (
-    BUNDLE_LABEL,
     RelatedTree,
     csv_path,
     localize_bundle,
@@ -453,7 +453,7 @@ def test_recursive_max_limit(inputs: Inputs, tmp_path: Path) -> None:
         tmp_path,
         inputs.reg,
         related=[loop],
-        labels={BUNDLE_LABEL: "true"},
+        labels={DELIVERY_BUNDLE: "true"},
     )
     push_operands(inputs.images, bundle_dir, inputs.reg, skip=[loop])
     push_bundle_image(inputs.images, bundle_dir, loop)

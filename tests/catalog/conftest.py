@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from services.index_builder.catalog import (
+from services.catalog import (
     MemoryCatalog,
     RenderedBundle,
     add_bundles,

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import CatalogError, CatalogValidationError
-from services.index_builder.catalog import (
+from services.catalog import (
     MemoryCatalog,
     PackageDocs,
     add_bundles,
     validate,
 )
-from services.index_builder.catalog.write import encode_package
+from services.catalog.write import encode_package
+from services.common.errors import CatalogError, CatalogValidationError
 
 from .conftest import assert_golden, catalog_of, make_bundle, render_fixture, versions_of
 

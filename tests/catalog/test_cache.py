@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import CatalogValidationError
-from services.index_builder.catalog import (
+from services.catalog import (
     CatalogDir,
     MemoryCatalog,
     TreeEntry,
@@ -20,7 +19,8 @@ from services.index_builder.catalog import (
     write_catalog,
     write_serving_cache,
 )
-from services.index_builder.catalog.gotar import fnv1a64, tar_stream
+from services.catalog.gotar import fnv1a64, tar_stream
+from services.common.errors import CatalogValidationError
 
 from .conftest import catalog_of
 
@@ -185,7 +185,7 @@ def test_serving_cache_layout_modes_and_digest(tmp_path: Path) -> None:
 
 
 def test_cache_build_validates_every_package(tmp_path: Path) -> None:
-    from services.index_builder.catalog import Channel, ChannelEntry, Package, PackageDocs
+    from services.catalog import Channel, ChannelEntry, Package, PackageDocs
 
     broken = PackageDocs(
         "foo",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from services.index_builder.catalog.accel import native_fnv1a64
-from services.index_builder.catalog.gotar import fnv1a64, fnv1a64_python
+from services.catalog.accel import native_fnv1a64
+from services.catalog.gotar import fnv1a64, fnv1a64_python
 
 
 def test_native_fnv_is_available_and_agrees_with_python() -> None:

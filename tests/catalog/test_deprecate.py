@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import CatalogError
-from services.index_builder.catalog import (
+from services.catalog import (
     MemoryCatalog,
     PackageDocs,
     add_bundles,
     deprecate_truncate,
     validate,
 )
-from services.index_builder.catalog.write import encode_package
+from services.catalog.write import encode_package
+from services.common.errors import CatalogError
 
 from .conftest import assert_golden, catalog_of, image_for, make_bundle
 

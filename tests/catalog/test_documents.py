@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from services.catalog import limits
+from services.catalog.documents import decode_stream, read_bounded
 from services.common.errors import CatalogError
-from services.index_builder.catalog import limits
-from services.index_builder.catalog.documents import decode_stream, read_bounded
 
 
 def test_json_stream_yields_concatenated_objects() -> None:

@@ -13,8 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.common.errors import CatalogError
-from services.index_builder.catalog import (
+from services.catalog import (
     Bundle,
     MemoryCatalog,
     Property,
@@ -25,7 +24,8 @@ from services.index_builder.catalog import (
     remove_packages,
     validate,
 )
-from services.index_builder.catalog.write import encode_package
+from services.catalog.write import encode_package
+from services.common.errors import CatalogError
 
 PACKAGES = ["foo", "bar"]
 VERSIONS = ["0.1.0", "0.2.0", "0.2.1", "1.0.0", "1.1.0", "2.0.0", "2.0.1-rc.1", "3.0.0"]

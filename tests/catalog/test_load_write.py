@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import CatalogError
-from services.index_builder.catalog import (
+from services.catalog import (
     CatalogChanges,
     CatalogDir,
     Other,
@@ -16,8 +15,9 @@ from services.index_builder.catalog import (
     list_catalog_files,
     write_catalog,
 )
-from services.index_builder.catalog.indexignore import IgnoreMatcher
-from services.index_builder.catalog.write import encode_package
+from services.catalog.indexignore import IgnoreMatcher
+from services.catalog.write import encode_package
+from services.common.errors import CatalogError
 
 from .conftest import assert_golden, catalog_of, digest
 

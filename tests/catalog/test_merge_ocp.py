@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import CatalogError
-from services.index_builder.catalog import (
+from services.catalog import (
     MemoryCatalog,
     RenderedBundle,
     add_bundles,
@@ -17,6 +16,7 @@ from services.index_builder.catalog import (
     requires_max_ocp_version,
     validate,
 )
+from services.common.errors import CatalogError
 
 from .conftest import make_bundle, render_fixture
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.errors import CatalogError
-from services.index_builder.catalog import (
+from services.catalog import (
     BundleRef,
     CatalogDir,
     bundles_in_deprecation_list,
@@ -22,6 +21,7 @@ from services.index_builder.catalog import (
     validate,
     write_catalog,
 )
+from services.common.errors import CatalogError
 
 from .conftest import catalog_of, image_for
 
@@ -100,7 +100,7 @@ def test_fragment_replaces_packages_byte_for_byte(configs: Path, tmp_path: Path)
         channel.entries = [e for e in channel.entries if e.name == "keda.v2.3.0"]
         for entry in channel.entries:
             entry.replaces = ""
-    from services.index_builder.catalog.write import encode_package
+    from services.catalog.write import encode_package
 
     content = b"# yaml!\n" + b"---\n".join(
         json.dumps(json.loads(chunk + "}")).encode() + b"\n"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from services.catalog import gojson, render_bundle
+from services.catalog.codec import encode_doc
 from services.common.errors import CatalogError
-from services.index_builder.catalog import gojson, render_bundle
-from services.index_builder.catalog.codec import encode_doc
 
 from .conftest import FIXTURES, assert_golden, image_for, render_fixture
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from services.catalog import load_sqlite_index, validate, write_catalog
+from services.catalog.gojson import go_marshal
 from services.common.errors import CatalogError, CatalogValidationError
-from services.index_builder.catalog import load_sqlite_index, validate, write_catalog
-from services.index_builder.catalog.gojson import go_marshal
 
 from .conftest import assert_golden
 

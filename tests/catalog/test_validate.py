@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.errors import CatalogValidationError
-from services.index_builder.catalog import (
+from services.catalog import (
     Bundle,
     Channel,
     ChannelEntry,
@@ -18,7 +17,8 @@ from services.index_builder.catalog import (
     validate,
     validate_package,
 )
-from services.index_builder.catalog.validate import Problem, ValidationOptions, render_tree
+from services.catalog.validate import Problem, ValidationOptions, render_tree
+from services.common.errors import CatalogValidationError
 
 from .conftest import catalog_of, digest
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from services.catalog.yaml_to_json import normalize_yaml_to_json
 from services.common.errors import CatalogError
-from services.index_builder.catalog.yaml_to_json import normalize_yaml_to_json
 
 
 def test_multi_document_yaml_becomes_concatenated_python_json(tmp_path: Path) -> None:

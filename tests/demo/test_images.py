@@ -18,6 +18,17 @@ from pathlib import Path
 
 import pytest
 
+from services.catalog import (
+    CatalogDir,
+    MemoryCatalog,
+    PackageDocs,
+    RenderedBundle,
+    add_bundles,
+    load_sqlite_index,
+    render_bundle,
+    write_catalog,
+)
+from services.catalog.labels import BUNDLE_PACKAGE, INDEX_CONFIGS, INDEX_DATABASE
 from services.common.errors import CatalogError, ValidationError
 from services.common.registry import mediatypes as mt
 from services.common.registry.images import ImageService
@@ -26,9 +37,6 @@ from services.common.servers.registry import RegistryServer
 from services.demo.images import (
     ARCH_LABELS,
     DEFAULT_ARCHES,
-    LABEL_BUNDLE_PACKAGE,
-    LABEL_INDEX_CONFIGS,
-    LABEL_INDEX_DATABASE,
     build_index_db,
     bundle_labels,
     fixture_bundle_dirs,
@@ -38,16 +46,6 @@ from services.demo.images import (
     push_fbc_fragment_image,
     push_fixture_bundles,
     push_sqlite_index_image,
-)
-from services.index_builder.catalog import (
-    CatalogDir,
-    MemoryCatalog,
-    PackageDocs,
-    RenderedBundle,
-    add_bundles,
-    load_sqlite_index,
-    render_bundle,
-    write_catalog,
 )
 from tests.registry.helpers import skopeo_inspect
 
@@ -152,7 +150,7 @@ def test_bundle_labels_merge_dockerfile_and_annotations(bundles_root: Path) -> N
                 "operators.operatorframework.io.bundle.manifests.v1": "manifests/",
                 "operators.operatorframework.io.bundle.mediatype.v1": "registry+v1",
                 "operators.operatorframework.io.bundle.metadata.v1": "metadata/",
-                LABEL_BUNDLE_PACKAGE: "keda",
+                BUNDLE_PACKAGE: "keda",
                 "operators.operatorframework.io.metrics.builder": "operator-sdk-v1.3.0",
                 "operators.operatorframework.io.metrics.mediatype.v1": "metrics+v1",
                 "operators.operatorframework.io.metrics.project_layout": "go.kubebuilder.io/v2",
@@ -162,7 +160,7 @@ def test_bundle_labels_merge_dockerfile_and_annotations(bundles_root: Path) -> N
     # bundle.Dockerfile labels that annotations.yaml lacks are added ...
     labels = bundle_labels(bundles_root / "cockroachdb" / "5.0.3")
     assert labels["operators.operatorframework.io.test.config.v1"] == "tests/scorecard/"
-    assert labels[LABEL_BUNDLE_PACKAGE] == "cockroachdb"
+    assert labels[BUNDLE_PACKAGE] == "cockroachdb"
     # ... and where both set a key, the annotation wins (the Dockerfile's default is empty).
     labels = bundle_labels(bundles_root / "cockroachdb" / "2.0.9")
     assert labels["operators.operatorframework.io.bundle.channel.default.v1"] == "stable-3.x"
@@ -207,7 +205,7 @@ def test_bundle_image_is_a_docker_v2s2_bundle(
     assert (config["architecture"], config["os"]) == ("amd64", "linux")
     labels = config["config"]["Labels"]
     assert labels == bundle_labels(bundle_dir)
-    assert labels[LABEL_BUNDLE_PACKAGE] == "cert-utils-operator"
+    assert labels[BUNDLE_PACKAGE] == "cert-utils-operator"
     assert labels["operators.operatorframework.io.test.config.v1"] == "tests/scorecard/"
     assert [h["created_by"] for h in config["history"]][:2] == [
         "COPY manifests /manifests/",
@@ -216,7 +214,7 @@ def test_bundle_image_is_a_docker_v2s2_bundle(
 
     # IIB's bundle resolution accepts it (a v2s2 manifest resolves to itself).
     assert images.get_resolved_bundle(spec) == pinned
-    assert images.get_image_label(spec, LABEL_BUNDLE_PACKAGE) == "cert-utils-operator"
+    assert images.get_image_label(spec, BUNDLE_PACKAGE) == "cert-utils-operator"
 
     # Reproducible tar headers: root-owned, mtime 0, fixed modes, only /manifests and /metadata.
     members = layer_members(images, pinned)
@@ -350,7 +348,7 @@ def test_fbc_fragment_image(
     pinned = push_fbc_fragment_image(images, spec, catalog_dir)
     assert json.loads(skopeo_raw(spec))["mediaType"] == mt.DOCKER_MANIFEST
     config = skopeo_inspect(spec, registry, "--config")
-    assert config["config"]["Labels"] == {LABEL_INDEX_CONFIGS: "/configs"}
+    assert config["config"]["Labels"] == {INDEX_CONFIGS: "/configs"}
     assert (config["architecture"], config["os"]) == ("amd64", "linux")
     assert images.resolve(spec) == pinned
     assert {m.name for m in layer_members(images, pinned)} == {
@@ -477,7 +475,7 @@ def test_sqlite_index_image(
     assert config["architecture"] == "ppc64le"
     assert runtime["Labels"] == {
         "architecture": "ppc64le",
-        LABEL_INDEX_DATABASE: "/database/index.db",
+        INDEX_DATABASE: "/database/index.db",
         **DELIVERY_LABELS,
     }
     assert runtime["Entrypoint"] == ["/bin/opm"]
@@ -516,7 +514,7 @@ def test_push_fixture_bundles_in_version_order(
     assert list(pushed) == ["opendatahub-operator", "cockroachdb"]
     repository = f"{registry.registry}/{namespace}/opendatahub-operator-bundle"
     packages_pushed = [
-        images.get_image_label(spec, LABEL_BUNDLE_PACKAGE) for spec in pushed["cockroachdb"]
+        images.get_image_label(spec, BUNDLE_PACKAGE) for spec in pushed["cockroachdb"]
     ]
     assert packages_pushed == ["cockroachdb"] * 6
     expected = ["0.6.0", "0.6.1", "0.7.0", "0.8.0", "0.9.0", "1.0.0", "1.0.10", "1.1.0"]
@@ -565,7 +563,7 @@ def test_push_fixture_bundles_skips_non_bundle_directories(
     assert any("legacy-layout" in r.getMessage() for r in caplog.records)
     labels = [
         images.get_image_label(
-            f"{registry.registry}/{namespace}/redis-operator-bundle:{v}", LABEL_BUNDLE_PACKAGE
+            f"{registry.registry}/{namespace}/redis-operator-bundle:{v}", BUNDLE_PACKAGE
         )
         for v in ("0.0.1", "0.6.0")
     ]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from services.catalog import CatalogDir
 from services.common.processes import ManagedProcess, free_port, http_ok
 from services.common.registry.client import RegistryClient, RegistrySettings
 from services.common.registry.images import ImageService
@@ -22,7 +23,6 @@ from services.common.servers.registry import RegistryServer, start_registry
 from services.common.tls import make_self_signed
 from services.demo import images as fixture_images
 from services.demo.images import FIXTURES_ROOT
-from services.index_builder.catalog import CatalogDir
 from tests.conftest import REPO
 from tests.dispatch.conftest import System
 

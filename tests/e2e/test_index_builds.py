@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from iiblib.iib_client import IIBClient
 
+from services.catalog import directory_tree, render_bundle, tree_digest
 from services.demo import images as fixture_images
-from services.index_builder.catalog import directory_tree, render_bundle, tree_digest
 from services.index_builder.index_image import CACHE_CREATED_BY, CONFIGS_CREATED_BY, bucket_of
 from tests.e2e.conftest import (
     ARCHES,
@@ -419,7 +419,7 @@ def test_fbc_operations_with_one_and_several_fragments(
     binary: str,
     tmp_path: Path,
 ) -> None:
-    from services.index_builder.catalog import CatalogDir, add_bundles
+    from services.catalog import CatalogDir, add_bundles
 
     fragments = []
     for n, (package, version) in enumerate(

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from services.catalog import render_bundle
 from services.demo import images as fixture_images
-from services.index_builder.catalog import render_bundle
 from tests.e2e.conftest import ARCHES, FIXTURES, EndToEnd
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]

@@ -30,6 +30,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.catalog.labels import (
+    BUNDLE_CHANNELS,
+    BUNDLE_DEFAULT_CHANNEL,
+    BUNDLE_PACKAGE,
+    OCP_VERSIONS,
+)
 from services.common.errors import CatalogError
 
 from . import gojson, limits
@@ -52,18 +58,10 @@ from .properties import (
 )
 
 __all__ = [
-    "ANNOTATION_CHANNELS",
-    "ANNOTATION_DEFAULT_CHANNEL",
-    "ANNOTATION_OCP_VERSIONS",
-    "ANNOTATION_PACKAGE",
     "RenderedBundle",
     "render_bundle",
 ]
 
-ANNOTATION_PACKAGE = "operators.operatorframework.io.bundle.package.v1"
-ANNOTATION_CHANNELS = "operators.operatorframework.io.bundle.channels.v1"
-ANNOTATION_DEFAULT_CHANNEL = "operators.operatorframework.io.bundle.channel.default.v1"
-ANNOTATION_OCP_VERSIONS = "com.redhat.openshift.versions"
 CSV_KIND = "ClusterServiceVersion"
 CRD_KIND = "CustomResourceDefinition"
 
@@ -125,7 +123,7 @@ class RenderedBundle:
     @property
     def ocp_versions(self) -> str | None:
         """The ``com.redhat.openshift.versions`` annotation, when the bundle declares one."""
-        return self.annotations.get(ANNOTATION_OCP_VERSIONS)
+        return self.annotations.get(OCP_VERSIONS)
 
     @property
     def csv_annotations(self) -> dict[str, str]:
@@ -433,8 +431,7 @@ def render_bundle(
                         f"{rel}: annotation {bad} must be a string, got {json.dumps(raw[bad])}"
                     )
                 if any(
-                    raw.get(k)
-                    for k in (ANNOTATION_PACKAGE, ANNOTATION_CHANNELS, ANNOTATION_DEFAULT_CHANNEL)
+                    raw.get(k) for k in (BUNDLE_PACKAGE, BUNDLE_CHANNELS, BUNDLE_DEFAULT_CHANNEL)
                 ):
                     annotations = {str(k): v for k, v in raw.items()}
         if dependencies is None:
@@ -448,14 +445,14 @@ def render_bundle(
     if annotations is None:
         raise CatalogError(
             f"bundle {root}: Could not find annotations file (metadata/annotations.yaml with "
-            f"{ANNOTATION_PACKAGE})"
+            f"{BUNDLE_PACKAGE})"
         )
-    package = annotations.get(ANNOTATION_PACKAGE, "")
+    package = annotations.get(BUNDLE_PACKAGE, "")
     if not package:
-        raise CatalogError(f"metadata/annotations.yaml: annotation {ANNOTATION_PACKAGE} is missing")
-    channels_text = annotations.get(ANNOTATION_CHANNELS, "")
+        raise CatalogError(f"metadata/annotations.yaml: annotation {BUNDLE_PACKAGE} is missing")
+    channels_text = annotations.get(BUNDLE_CHANNELS, "")
     channels = channels_text.split(",") if channels_text else []
-    default_channel = annotations.get(ANNOTATION_DEFAULT_CHANNEL, "")
+    default_channel = annotations.get(BUNDLE_DEFAULT_CHANNEL, "")
 
     # Properties.
     bundle_props: list[Property] = [Property(p["type"], p["value"]) for p in properties_file or []]
