@@ -32,6 +32,7 @@ from services.common.errors import CatalogError, CatalogValidationError
 
 from . import gojson
 from .gotar import TreeEntry, fnv1a64, tree_digest
+from .graph import channel_head
 from .model import (
     PROP_BUNDLE_OBJECT,
     PROP_CSV_METADATA,
@@ -47,7 +48,7 @@ from .model import (
     PackageDocs,
 )
 from .properties import bundle_objects
-from .validate import Problem, ValidationOptions, channel_head, render_tree, validate_package
+from .validate import Problem, ValidationOptions, render_tree, validate_package
 from .views import CatalogView, iter_packages
 
 __all__ = [

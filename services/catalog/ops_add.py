@@ -37,6 +37,7 @@ from services.common.errors import CatalogError
 
 from . import semver
 from .errors import aggregate
+from .graph import Adjacency, adjacency, head_candidates, reachable
 from .model import (
     PROP_BUNDLE_OBJECT,
     PROP_CSV_METADATA,
@@ -280,19 +281,10 @@ def _walk_replaces(
     return entries
 
 
-def _channel_graph(
-    channel: Channel, real: set[str]
-) -> tuple[str | None, dict[str, list[str]], str | None]:
-    """(head, edges) of a channel as opm's graph loader builds it, or an error."""
-    nodes: dict[str, list[str]] = {}
-    targets: set[str] = set()
-    for entry in channel.entries:
-        edges = ([entry.replaces] if entry.replaces else []) + [s for s in entry.skips if s]
-        if entry.name in real:
-            existing = nodes.setdefault(entry.name, [])
-            existing.extend(e for e in edges if e not in existing)
-        targets.update(edges)
-    candidates = sorted(n for n in nodes if n not in targets)
+def _channel_graph(channel: Channel, real: set[str]) -> tuple[str | None, Adjacency, str | None]:
+    """(head, edges) of a channel as opm's sqlite graph loader builds it, or an error."""
+    nodes, targets = adjacency(channel.entries, real)
+    candidates = head_candidates(nodes, targets)
     if not candidates:
         return None, nodes, f"no channel head found for {channel.name}"
     if len(candidates) > 1:
@@ -303,18 +295,6 @@ def _channel_graph(
             f"map[{' '.join(c + ':{}' for c in candidates)}]",
         )
     return candidates[0], nodes, None
-
-
-def _reachable(head: str, edges: dict[str, list[str]]) -> list[str]:
-    seen: list[str] = []
-    queue = [head]
-    while queue:
-        node = queue.pop(0)
-        if node in seen:
-            continue
-        seen.append(node)
-        queue.extend(edges.get(node, ()))
-    return seen
 
 
 def _post_check(docs: PackageDocs, added: Sequence[_Facts], errors: list[str]) -> None:
@@ -331,7 +311,7 @@ def _post_check(docs: PackageDocs, added: Sequence[_Facts], errors: list[str]) -
                 errors.append(f"unable to verify added bundles for package {docs.name}: {error}")
                 break
             if head is not None and any(
-                images.get(n) == fact.image for n in _reachable(head, edges)
+                images.get(n) == fact.image for n in reachable(head, edges)
             ):
                 continue
             head_name = head or ""

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from services.common.errors import CatalogError
 
 from .errors import aggregate
+from .graph import channel_head, entry_edges
 from .model import ChannelEntry, PackageDocs
-from .validate import ValidationOptions, channel_head, validate_changed
+from .validate import ValidationOptions, validate_changed
 from .views import CatalogChanges, CatalogView, Overlay
 
 __all__ = ["DeprecateReport", "DeprecateResult", "deprecate_truncate"]
@@ -60,10 +61,6 @@ def _heads(docs: PackageDocs) -> dict[str, str]:
     return heads
 
 
-def _edges(entry: ChannelEntry) -> list[str]:
-    return ([entry.replaces] if entry.replaces else []) + [s for s in entry.skips if s]
-
-
 @dataclass(slots=True)
 class _Tail:
     channels: set[str] = field(default_factory=set)
@@ -77,7 +74,7 @@ def _tail(docs: PackageDocs, start: str) -> dict[str, _Tail]:
     skip_targets: dict[str, dict[str, list[str]]] = {}
     for channel_name, entries in by_channel.items():
         for entry in entries.values():
-            for target in _edges(entry):
+            for target in entry_edges(entry):
                 skip_targets.setdefault(channel_name, {}).setdefault(target, []).append(entry.name)
     tail: dict[str, _Tail] = {}
     frontier = [start]
@@ -93,7 +90,7 @@ def _tail(docs: PackageDocs, start: str) -> dict[str, _Tail]:
                 continue
             node.channels.add(channel_name)
             if own is not None:
-                node.replaces.update(_edges(own))
+                node.replaces.update(entry_edges(own))
             node.replaced_by.update(pointed_by)
         frontier.extend(sorted(node.replaces - set(tail)))
     return tail

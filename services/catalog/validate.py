@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.common.errors import CatalogValidationError
+from services.common.reference import image_reference_error
 
 from . import semver
-from .imageref import image_reference_error
+from .graph import replaces_chain_error
 from .model import (
     PROP_BUNDLE_OBJECT,
     PROP_GVK,
@@ -38,7 +39,6 @@ from .views import CatalogView, iter_packages
 __all__ = [
     "Problem",
     "ValidationOptions",
-    "channel_head",
     "render_tree",
     "validate",
     "validate_package",
@@ -153,50 +153,6 @@ def _parse_property(index: int, prop_type: str, value: Any) -> str | None:
         except (binascii.Error, ValueError) as exc:
             return fail(f"illegal base64 data: {exc}")
         return None
-    return None
-
-
-def channel_head(entries: dict[str, ChannelEntry]) -> tuple[str | None, str | None]:
-    """opm's ``Channel.Head``: ``(head, None)`` or ``(None, error message)``."""
-    incoming: set[str] = set()
-    for entry in entries.values():
-        if entry.replaces:
-            incoming.add(entry.replaces)
-        incoming.update(entry.skips)
-    heads = sorted(name for name in entries if name not in incoming)
-    if not heads:
-        return None, "no channel head found in graph"
-    if len(heads) > 1:
-        return None, f"multiple channel heads found in graph: {', '.join(heads)}"
-    return heads[0], None
-
-
-def _replaces_chain_error(entries: dict[str, ChannelEntry]) -> str | None:
-    head, err = channel_head(entries)
-    if head is None:
-        return err
-    all_names = set(entries)
-    skipped: set[str] = set()
-    for entry in entries.values():
-        skipped.update(entry.skips)
-    chain_from: dict[str, list[str]] = {}
-    on_chain = {head}
-    cur: ChannelEntry | None = entries[head]
-    while cur is not None:
-        chain_from.setdefault(cur.name, [cur.name])
-        if cur.replaces in skipped:
-            break
-        for chain in chain_from.values():
-            chain.append(cur.replaces)
-        if cur.replaces in on_chain:
-            return "detected cycle in replaces chain of upgrade graph: " + " -> ".join(
-                chain_from[cur.replaces]
-            )
-        on_chain.add(cur.replaces)
-        cur = entries.get(cur.replaces)
-    stranded = sorted(all_names - on_chain - skipped)
-    if stranded:
-        return f"channel contains one or more stranded bundles: {', '.join(stranded)}"
     return None
 
 
@@ -364,7 +320,7 @@ def validate_package(docs: PackageDocs, options: ValidationOptions | None = None
         if not entries:
             ch_node.add("channel must contain at least one bundle")
         else:
-            chain_error = _replaces_chain_error(entries)
+            chain_error = replaces_chain_error(entries)
             if chain_error:
                 ch_node.add(chain_error)
         for entry_name in sorted(entries):

@@ -8,10 +8,10 @@ import os
 from pathlib import Path
 
 from services.common.config import Settings
+from services.common.reference import parse_reference
 from services.common.registry.auth import Credentials, CredentialStore
 from services.common.registry.client import RegistryClient, RegistrySettings
 from services.common.registry.images import ImageService
-from services.common.registry.reference import parse_reference
 
 __all__ = ["base_client", "registry_settings", "request_images"]
 

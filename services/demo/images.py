@@ -32,6 +32,7 @@ import yaml
 from services.catalog import semver as catalog_semver
 from services.catalog.labels import BUNDLE_PACKAGE, INDEX_CONFIGS, INDEX_DATABASE
 from services.common.errors import ValidationError
+from services.common.reference import name_without_tag_or_digest, parse_reference
 from services.common.registry import mediatypes as mt
 from services.common.registry.digests import compute_digest
 from services.common.registry.imageconfig import EPOCH, ConfigChanges, ImageConfig
@@ -43,7 +44,6 @@ from services.common.registry.manifest import (
     image_manifest_bytes,
     index_manifest_bytes,
 )
-from services.common.registry.reference import name_without_tag_or_digest, parse_reference
 from services.demo.index_db import GraphMode, IndexDbSummary, build_index_db
 
 __all__ = [

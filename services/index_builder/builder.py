@@ -31,10 +31,10 @@ from services.catalog.labels import (
 from services.common.config import Settings
 from services.common.errors import IIBError, RegistryError
 from services.common.pb.iib.v1 import requests_pb2
+from services.common.reference import name_without_tag_or_digest
 from services.common.registry.client import RegistryClient
 from services.common.registry.images import ImageService, PushRecord
 from services.common.registry.layers import RemoteLayer
-from services.common.registry.reference import name_without_tag_or_digest
 from services.common.registry_access import base_client, request_images
 from services.common.requestlog import request_workspace
 from services.common.worker import WorkContext

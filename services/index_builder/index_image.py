@@ -44,6 +44,7 @@ from services.catalog import (
 )
 from services.catalog.labels import INDEX_CONFIGS, INDEX_DATABASE
 from services.common.errors import IIBError
+from services.common.reference import parse_reference
 from services.common.registry import mediatypes as mt
 from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.images import ImageService, PushRecord
@@ -57,7 +58,6 @@ from services.common.registry.layers import (
     build_or_reuse_layer,
 )
 from services.common.registry.manifest import Descriptor, Platform, index_manifest_bytes
-from services.common.registry.reference import parse_reference
 
 __all__ = [
     "BuiltIndex",

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from services.common.reference import name_without_tag_or_digest
 from services.common.registry.errors import ImageNotFoundError
-from services.common.registry.reference import name_without_tag_or_digest
 from services.demo.images import FIXTURES_ROOT
 
 

@@ -18,10 +18,10 @@ from typing import Any
 import ruamel.yaml
 
 from services.catalog.labels import DELIVERY_BUNDLE
+from services.common.reference import parse_reference
 from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.images import SCRATCH, ImageService
 from services.common.registry.layers import LayerFile, build_layer, tree_entries
-from services.common.registry.reference import parse_reference
 from services.demo.images import FIXTURES_ROOT, bundle_labels, push_bundle_image
 
 with warnings.catch_warnings():

@@ -30,9 +30,9 @@ from services.catalog import (
 )
 from services.catalog.labels import BUNDLE_PACKAGE, INDEX_CONFIGS, INDEX_DATABASE
 from services.common.errors import CatalogError, ValidationError
+from services.common.reference import parse_reference
 from services.common.registry import mediatypes as mt
 from services.common.registry.images import ImageService
-from services.common.registry.reference import parse_reference
 from services.common.servers.registry import RegistryServer
 from services.demo.images import (
     ARCH_LABELS,

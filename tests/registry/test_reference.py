@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.registry.errors import InvalidReferenceError
-from services.common.registry.reference import (
+from services.common.reference import (
     ImageReference,
+    InvalidReferenceError,
     name_without_tag_or_digest,
     parse_reference,
 )

@@ -6,6 +6,11 @@ Modules, by responsibility: ``reference`` (pull specs), ``mediatypes``, ``digest
 extraction) and ``images`` (resolve, inspect, unpack, build-by-append, copy).
 """
 
+from services.common.reference import (
+    ImageReference,
+    name_without_tag_or_digest,
+    parse_reference,
+)
 from services.common.registry.auth import Credentials, CredentialStore
 from services.common.registry.client import RegistryClient, RegistrySettings, TransferStats
 from services.common.registry.imageconfig import ConfigChanges, ImageConfig
@@ -21,11 +26,6 @@ from services.common.registry.layers import (
 )
 from services.common.registry.manifest import Descriptor, Manifest, Platform
 from services.common.registry.mediatypes import ImageFormat
-from services.common.registry.reference import (
-    ImageReference,
-    name_without_tag_or_digest,
-    parse_reference,
-)
 from services.common.registry.retry import RetryPolicy
 from services.common.registry.unpack import UnpackLimits, UnpackStats
 

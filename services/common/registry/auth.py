@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from services.common.errors import ConfigError, ValidationError
-from services.common.registry.reference import DOCKER_HUB
+from services.common.reference import DOCKER_HUB
 
 __all__ = [
     "Challenge",

@@ -32,6 +32,7 @@ import requests.adapters
 import urllib3.exceptions
 
 from services.common.errors import RegistryError
+from services.common.reference import ImageReference, parse_reference
 from services.common.registry import mediatypes as mt
 from services.common.registry.auth import (
     Challenge,
@@ -51,7 +52,6 @@ from services.common.registry.errors import (
     UnsupportedManifestError,
 )
 from services.common.registry.manifest import Descriptor, Manifest
-from services.common.registry.reference import ImageReference, parse_reference
 from services.common.registry.retry import RetryPolicy
 
 __all__ = ["BlobReader", "RegistryClient", "RegistrySettings", "TransferStats"]

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import re
+
+from services.common.reference import is_valid_digest
 
 __all__ = ["DigestHasher", "compute_digest", "is_valid_digest", "split_digest"]
-
-_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
-_DIGEST_RE = re.compile(r"^(sha256|sha384|sha512):([a-f0-9]+)$")
-
-
-def is_valid_digest(digest: str) -> bool:
-    """True for ``sha256:``/``sha384:``/``sha512:`` digests with the right number of hex digits."""
-    match = _DIGEST_RE.match(digest)
-    if match is None:
-        return False
-    return len(match.group(2)) == _HEX_LENGTHS[match.group(1)]
 
 
 def split_digest(digest: str) -> tuple[str, str]:

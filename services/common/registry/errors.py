@@ -6,21 +6,16 @@ Everything here is a subclass of an existing class, so callers that catch ``Regi
 
 from __future__ import annotations
 
-from services.common.errors import ExternalServiceError, RegistryError, ValidationError
+from services.common.errors import ExternalServiceError, RegistryError
 
 __all__ = [
     "DigestMismatchError",
     "ImageNotFoundError",
-    "InvalidReferenceError",
     "RegistryAuthError",
     "RegistryUnavailableError",
     "UnsafeLayerError",
     "UnsupportedManifestError",
 ]
-
-
-class InvalidReferenceError(ValidationError):
-    """A pull specification that cannot be parsed (HTTP 400)."""
 
 
 class ImageNotFoundError(RegistryError):

@@ -26,10 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from services.common.errors import RegistryError
+from services.common.reference import (
+    ImageReference,
+    InvalidReferenceError,
+    name_without_tag_or_digest,
+    parse_reference,
+)
 from services.common.registry import mediatypes as mt
 from services.common.registry.client import RegistryClient
 from services.common.registry.digests import compute_digest
-from services.common.registry.errors import InvalidReferenceError, UnsupportedManifestError
+from services.common.registry.errors import UnsupportedManifestError
 from services.common.registry.imageconfig import EPOCH, ConfigChanges, ImageConfig
 from services.common.registry.layers import AnyLayer, Layer, RemoteLayer
 from services.common.registry.manifest import (
@@ -38,11 +44,6 @@ from services.common.registry.manifest import (
     Platform,
     image_manifest_bytes,
     index_manifest_bytes,
-)
-from services.common.registry.reference import (
-    ImageReference,
-    name_without_tag_or_digest,
-    parse_reference,
 )
 from services.common.registry.unpack import Unpacker, UnpackLimits, UnpackStats
 

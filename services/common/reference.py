@@ -1,4 +1,9 @@
-"""Pull specifications: ``[registry[:port]/]repository[:tag][@digest]``.
+"""Pull specifications: ``[registry[:port]/]repository[:tag][@digest]``, one grammar.
+
+The grammar is the Docker reference grammar of distribution/containers-image (path components,
+tags, digests, registry hosts). Two readings use it: :func:`parse_reference` (what the registry
+client talks to) and :func:`image_reference_error` (``opm validate``'s check of related images,
+containers/image ``reference.ParseNormalizedNamed`` with its messages).
 
 Parsing follows the Docker reference grammar: the first path component is a registry when it
 contains ``.`` or ``:`` or is ``localhost``; otherwise the image lives on Docker Hub
@@ -15,13 +20,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from services.common.registry.digests import is_valid_digest
-from services.common.registry.errors import InvalidReferenceError
+from services.common.errors import ValidationError
 
 __all__ = [
     "DOCKER_HUB",
     "DOCKER_HUB_API_HOST",
     "ImageReference",
+    "InvalidReferenceError",
+    "image_reference_error",
     "name_without_tag_or_digest",
     "parse_reference",
     "registry_of",
@@ -31,11 +37,62 @@ DOCKER_HUB = "docker.io"
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 _DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
-_COMPONENT_RE = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-_HOST_RE = re.compile(
-    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?$"
-)
+# The grammar (distribution/reference ``regexp.go``).
+_ALNUM = r"[a-z0-9]+"
+_SEPARATOR = r"(?:[._]|__|[-]+)"
+_PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|{_IPV6})(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+
+_COMPONENT_RE = re.compile(rf"^{_PATH_COMPONENT}$")
+_TAG_RE = re.compile(rf"^{_TAG}$")
+_HOST_RE = re.compile(rf"^{_DOMAIN}$")
+_REFERENCE_RE = re.compile(rf"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$")
+_ANCHORED_ID_RE = re.compile(r"^[a-f0-9]{64}$")
+#: The digest algorithms registries accept, with the length of their hex part.
+DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_DIGEST_RE = re.compile(r"^(sha256|sha384|sha512):([a-f0-9]+)$")
+
+
+class InvalidReferenceError(ValidationError):
+    """A pull specification that cannot be parsed (HTTP 400)."""
+
+
+def is_valid_digest(digest: str) -> bool:
+    """True for ``sha256:``/``sha384:``/``sha512:`` digests with the right number of hex digits."""
+    match = _DIGEST_RE.match(digest)
+    if match is None:
+        return False
+    return len(match.group(2)) == DIGEST_HEX_LENGTHS[match.group(1)]
+
+
+def image_reference_error(ref: str) -> str | None:
+    """``None`` when ``ref`` parses as a normalized image reference, else containers/image's
+    reason (``reference.ParseNormalizedNamed``), as ``opm validate`` reports it."""
+    if _ANCHORED_ID_RE.match(ref):
+        return f"invalid repository name ({ref}), cannot specify 64-byte hexadecimal strings"
+    match = _REFERENCE_RE.match(ref)
+    if match is None:
+        if ref == "":
+            return "repository name must have at least one component"
+        if _REFERENCE_RE.match(ref.lower()):
+            return "repository name must be lowercase"
+        return "invalid reference format"
+    if len(match.group(1)) > 255:
+        return "repository name must not be more than 255 characters"
+    digest = match.group(3)
+    if digest:
+        algorithm, _, encoded = digest.partition(":")
+        expected = DIGEST_HEX_LENGTHS.get(algorithm)
+        if expected is None:
+            return "unsupported digest algorithm"
+        if len(encoded) != expected:
+            return "invalid checksum digest length"
+    return None
 
 
 @dataclass(frozen=True)
