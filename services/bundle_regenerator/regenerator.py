@@ -29,6 +29,7 @@ from services.bundle_regenerator.customizations import (
 )
 from services.bundle_regenerator.recursive import walk_related_bundles
 from services.catalog.labels import PINNED
+from services.common.artifacts import ArtifactKind, ArtifactStore, artifact_store
 from services.common.config import Settings
 from services.common.errors import CatalogError, ConfigError, ExternalServiceError, IIBError
 from services.common.pb.iib.v1 import requests_pb2
@@ -39,7 +40,6 @@ from services.common.registry.layers import Layer, build_layer, tree_entries
 from services.common.registry_access import base_client, request_images
 from services.common.requestlog import request_workspace
 from services.common.worker import WorkContext
-from services.request_store.artifacts import ArtifactKind, ArtifactStore, artifact_store
 
 __all__ = ["COMPLETE", "BundleRegenerator", "RegistryLookup", "unpack_bundle"]
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from services.common.artifacts import ArtifactKind, S3ArtifactStore
 from services.common.config import Settings
 from services.common.logs import RedactingFilter
 
@@ -68,8 +69,6 @@ def request_log(settings: Settings, request_id: int) -> Iterator[Path | None]:
         handler.close()
         current_request.reset(token)
         if settings.aws_s3_bucket_name:
-            from services.request_store.artifacts import ArtifactKind, S3ArtifactStore
-
             # never raised: it would replace the request's own error (its state_reason)
             try:
                 S3ArtifactStore(settings.aws_s3_bucket_name).store(

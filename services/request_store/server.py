@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from services.common.artifacts import artifact_store
 from services.common.config import Settings
 from services.common.grpc_server import GrpcServer
 from services.common.pb.iib.v1 import builds_pb2_grpc, requests_pb2_grpc
 from services.common.secrets import SecretBox
-from services.request_store.artifacts import artifact_store
 from services.request_store.db import upgrade
 from services.request_store.docs import DocsServicer
 from services.request_store.outbox import OutboxPlanner

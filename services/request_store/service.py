@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import grpc
 
+from services.common.artifacts import ArtifactKind, ArtifactStore
 from services.common.config import Settings
 from services.common.errors import (
     BAD_REQUEST_TEXT,
@@ -26,7 +27,6 @@ from services.common.grpc_edge import http_body, mark_created, metadata_value
 from services.common.identity import IDENTITY_METADATA, authorize
 from services.common.pb.iib.v1 import builds_pb2_grpc, requests_pb2, requests_pb2_grpc
 from services.request_store import validation
-from services.request_store.artifacts import ArtifactKind, ArtifactStore
 from services.request_store.domain import FINAL_STATES, ImageList, RequestState, RequestType
 from services.request_store.listing import parse_list_query, parse_pagination
 from services.request_store.patch import check_patch_body, plan_patch
