@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from services.common.servers.postgres import PostgresServer, start_postgres
+from services.tooling.servers.postgres import PostgresServer, start_postgres
 
 REPO = Path(__file__).resolve().parents[1]
 _counter = itertools.count(1)

@@ -17,11 +17,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from services.common.config import load_settings
-from services.common.processes import ManagedProcess, http_ok, tcp_open
+from services.common.processes import ManagedProcess
 from services.common.secrets import generate_key
-from services.common.servers.nats import start_nats
-from services.common.servers.registry import start_registry
 from services.common.tls import make_self_signed
+from services.tooling.components import SERVICES
+from services.tooling.servers.nats import start_nats
+from services.tooling.servers.registry import start_registry
 
 __all__ = ["DEV_REGISTRY", "DevComponent", "dev_defaults", "run_dev"]
 
@@ -69,25 +70,16 @@ def dev_defaults(var: Path) -> dict[str, str]:
 
 
 def _components(env: dict[str, str]) -> list[DevComponent]:
-    from services.cli import SERVICES, _register_worker_services
-
     settings = load_settings(env)
-    iib = [sys.executable, "-m", "services.cli"]
-    store_host, _, store_port = settings.request_store_listen.rpartition(":")
-    admin = f"http://127.0.0.1:{settings.gateway_admin_port}/ready"
-    components = [
+    iib = [sys.executable, "-m", "services.tooling.cli"]
+    return [
         DevComponent(
-            "request-store",
-            [*iib, "serve", "request-store"],
-            lambda: tcp_open(store_host, int(store_port)),
-        ),
-        DevComponent("gateway", [*iib, "serve", "gateway"], lambda: http_ok(admin)),
+            service.name,
+            [*iib, "serve", service.name],
+            service.ready(settings) if service.ready is not None else (lambda: True),
+        )
+        for service in SERVICES
     ]
-    _register_worker_services()
-    for worker in ("index-builder", "bundle-regenerator"):
-        if worker in SERVICES:
-            components.append(DevComponent(worker, [*iib, "serve", worker], lambda: True))
-    return components
 
 
 def _start_nats(env: dict[str, str], var: Path) -> ManagedProcess:

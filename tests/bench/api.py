@@ -18,9 +18,9 @@ from pathlib import Path
 
 from services.common.config import load_settings
 from services.common.secrets import generate_key
-from services.common.servers.postgres import start_postgres
 from services.request_store.domain import ImageList, NewRequest, RequestType
 from services.request_store.server import build_core
+from services.tooling.servers.postgres import start_postgres
 from tests.bench.common import run_wrk, running_api
 
 

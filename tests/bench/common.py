@@ -75,7 +75,7 @@ def running_api(
         "IIB_LOG_LEVEL": "WARNING",
         **(extra or {}),
     }
-    iib = [sys.executable, "-m", "services.cli", "serve"]
+    iib = [sys.executable, "-m", "services.tooling.cli", "serve"]
     host, _, port = store.rpartition(":")
     procs = []
     try:

@@ -25,9 +25,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, select
 
 from services.common.processes import ManagedProcess
-from services.common.servers.nats import start_nats
-from services.common.servers.postgres import start_postgres
 from services.request_store import models as m
+from services.tooling.servers.nats import start_nats
+from services.tooling.servers.postgres import start_postgres
 from tests.bench.api import _option
 from tests.bench.common import REPO, run_wrk, running_api
 

@@ -32,8 +32,8 @@ from services.catalog import CatalogDir, directory_tree, write_serving_cache
 from services.catalog.labels import INDEX_CONFIGS
 from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.layers import build_layer, tree_entries
-from services.demo.images import fixture_bundle_dirs, push_bundle_image
 from services.index_builder.index_image import build_index_image
+from services.tooling.demo.images import fixture_bundle_dirs, push_bundle_image
 from tests.bench.api import _option
 from tests.e2e.conftest import ARCHES, EndToEnd
 
@@ -147,7 +147,7 @@ def main(argv: list[str]) -> None:
     base = Path(tempfile.mkdtemp(prefix="iib-bench-e2e-"))
     e2e = EndToEnd(base / "system", f"sqlite:///{base / 'iib.db'}")
     try:
-        from services.demo.images import push_fake_binary_image
+        from services.tooling.demo.images import push_fake_binary_image
 
         binary = push_fake_binary_image(
             e2e.images, f"{e2e.registry.registry}/bench/opm:v4.14", ARCHES

@@ -31,9 +31,9 @@ from services.common.registry.client import RegistryClient, RegistrySettings
 from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.images import ImageService
 from services.common.registry.layers import build_layer, tree_entries
-from services.common.servers.registry import start_registry
-from tests.registry.faultproxy import FaultProxy
-from tests.registry.helpers import FOUR_ARCHES, push_base_image
+from services.tooling.servers.registry import start_registry
+from tests.common.registry.faultproxy import FaultProxy
+from tests.common.registry.helpers import FOUR_ARCHES, push_base_image
 
 MB = 1_000_000
 _CSV_TEMPLATE = (

@@ -12,7 +12,7 @@ import pytest
 
 from services.common.reference import name_without_tag_or_digest
 from services.common.registry.errors import ImageNotFoundError
-from services.demo.images import FIXTURES_ROOT
+from services.tooling.demo.images import FIXTURES_ROOT
 
 
 def digest_of(text: str) -> str:

@@ -22,7 +22,7 @@ from services.common.reference import parse_reference
 from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.images import SCRATCH, ImageService
 from services.common.registry.layers import LayerFile, build_layer, tree_entries
-from services.demo.images import FIXTURES_ROOT, bundle_labels, push_bundle_image
+from services.tooling.demo.images import FIXTURES_ROOT, bundle_labels, push_bundle_image
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
@@ -69,7 +69,7 @@ def localize_bundle(
         with path.open("w") as out:
             yaml.dump(document, out)
     if labels:
-        # the file services.demo.images.bundle_labels reads: Dockerfile, else bundle.Dockerfile
+        # the file services.tooling.demo.images.bundle_labels reads: Dockerfile, else bundle.Dockerfile
         dockerfile = target / "Dockerfile"
         if not dockerfile.exists() and (target / "bundle.Dockerfile").exists():
             dockerfile = target / "bundle.Dockerfile"

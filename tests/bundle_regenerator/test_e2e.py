@@ -17,7 +17,7 @@ import yaml
 
 from services.catalog.labels import DELIVERY_BUNDLE
 from services.common.processes import ManagedProcess
-from services.demo.images import push_bundle_image
+from services.tooling.demo.images import push_bundle_image
 from tests.bundle_regenerator.helpers import (
     RelatedTree,
     csv_path,
@@ -61,7 +61,7 @@ class WithRegenerator(EndToEnd):
         ]
         self.regenerator = ManagedProcess(
             "bundle-regenerator",
-            [sys.executable, "-m", "services.cli", "serve", "bundle-regenerator"],
+            [sys.executable, "-m", "services.tooling.cli", "serve", "bundle-regenerator"],
             base / "bundle-regenerator.log",
             env={
                 **self.env,

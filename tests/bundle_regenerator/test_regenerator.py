@@ -26,9 +26,9 @@ from services.common.processes import ManagedProcess, free_port, tcp_open
 from services.common.registry.auth import Credentials
 from services.common.registry.client import RegistryClient, RegistrySettings
 from services.common.registry.images import ImageService
-from services.common.servers.registry import RegistryServer, start_registry
 from services.common.worker import StoreClient, WorkContext
-from services.demo.images import push_bundle_image, push_fake_binary_image
+from services.tooling.demo.images import push_bundle_image, push_fake_binary_image
+from services.tooling.servers.registry import RegistryServer, start_registry
 from tests.bundle_regenerator.helpers import (
     RelatedTree,
     csv_path,

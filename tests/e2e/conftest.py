@@ -1,6 +1,6 @@
 """The whole system for end-to-end tests: docker-registry (plain, and TLS + htpasswd for the
 overwrite tests), nats-server, the request store, the gateway (Envoy, HTTPS) and the index
-builder, all as real processes; input images pushed by ``services.demo.images``."""
+builder, all as real processes; input images pushed by ``services.tooling.demo.images``."""
 
 from __future__ import annotations
 
@@ -19,12 +19,12 @@ from services.catalog import CatalogDir
 from services.common.processes import ManagedProcess, free_port, http_ok
 from services.common.registry.client import RegistryClient, RegistrySettings
 from services.common.registry.images import ImageService
-from services.common.servers.registry import RegistryServer, start_registry
 from services.common.tls import make_self_signed
-from services.demo import images as fixture_images
-from services.demo.images import FIXTURES_ROOT
+from services.tooling.demo import images as fixture_images
+from services.tooling.demo.images import FIXTURES_ROOT
+from services.tooling.servers.registry import RegistryServer, start_registry
+from tests.common.dispatch.conftest import System
 from tests.conftest import REPO
-from tests.dispatch.conftest import System
 
 SUBMITTER = "tbrady@DOMAIN.LOCAL"
 WORKER = "worker@DOMAIN.LOCAL"
@@ -77,7 +77,7 @@ class EndToEnd(System):
         )
         self.gateway = ManagedProcess(
             "gateway",
-            [sys.executable, "-m", "services.cli", "serve", "gateway"],
+            [sys.executable, "-m", "services.tooling.cli", "serve", "gateway"],
             base / "gateway.log",
             env=self.env,
             cwd=REPO,
@@ -87,7 +87,7 @@ class EndToEnd(System):
         )
         self.builder = ManagedProcess(
             "index-builder",
-            [sys.executable, "-m", "services.cli", "serve", "index-builder"],
+            [sys.executable, "-m", "services.tooling.cli", "serve", "index-builder"],
             base / "index-builder.log",
             env=self.env,
             cwd=REPO,

@@ -11,8 +11,8 @@ import pytest
 from iiblib.iib_client import IIBClient
 
 from services.catalog import directory_tree, render_bundle, tree_digest
-from services.demo import images as fixture_images
 from services.index_builder.index_image import CACHE_CREATED_BY, CONFIGS_CREATED_BY, bucket_of
+from services.tooling.demo import images as fixture_images
 from tests.e2e.conftest import (
     ARCHES,
     AUTH_PASSWORD,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from services.catalog import render_bundle
-from services.demo import images as fixture_images
+from services.tooling.demo import images as fixture_images
 from tests.e2e.conftest import ARCHES, FIXTURES, EndToEnd
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from services.common.processes import ManagedProcess, free_port, tcp_open
-from tests.api.conftest import Stack, StackFactory
+from tests.gateway.conftest import Stack, StackFactory
 
 pytestmark = pytest.mark.db
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from services.common.errors import UNAUTHORIZED_TEXT
-from tests.api.conftest import NON_WORKER, SUBMITTER, WORKER, Stack, StackFactory
+from tests.gateway.conftest import NON_WORKER, SUBMITTER, WORKER, Stack, StackFactory
 
 pytestmark = pytest.mark.db
 

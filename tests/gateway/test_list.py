@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Stack, StackFactory
+from tests.gateway.conftest import Stack, StackFactory
 
 pytestmark = pytest.mark.db
 

@@ -12,8 +12,8 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
 from services.common.pb.iib.v1 import builds_pb2
-from tests.api.conftest import Stack
-from tests.api.test_responses import BODIES
+from tests.gateway.conftest import Stack
+from tests.gateway.test_responses import BODIES
 
 pytestmark = pytest.mark.db
 

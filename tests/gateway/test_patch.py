@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Stack
+from tests.gateway.conftest import Stack
 
 pytestmark = pytest.mark.db
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import SUBMITTER, Stack, StackFactory
+from tests.gateway.conftest import SUBMITTER, Stack, StackFactory
 
 pytestmark = pytest.mark.db
 

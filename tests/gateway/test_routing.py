@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import SUBMITTER, WORKER, Stack
+from tests.gateway.conftest import SUBMITTER, WORKER, Stack
 
 pytestmark = pytest.mark.db
 

@@ -11,7 +11,7 @@ from sqlalchemy import MetaData, select
 
 from services.common.pb.iib.v1 import requests_pb2
 from services.request_store import models as m
-from tests.api.conftest import Stack
+from tests.gateway.conftest import Stack
 
 pytestmark = pytest.mark.db
 

@@ -12,7 +12,7 @@ from iiblib.iib_client import IIBClient
 
 from services.common.grpc_server import channel
 from services.common.pb.iib.v1 import requests_pb2, requests_pb2_grpc
-from tests.api.conftest import SUBMITTER, Stack, StackFactory
+from tests.gateway.conftest import SUBMITTER, Stack, StackFactory
 
 pytestmark = pytest.mark.db
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.common.errors import BAD_REQUEST_TEXT, UNSUPPORTED_MEDIA_TYPE_TEXT
-from tests.api.conftest import Stack, StackFactory
+from tests.gateway.conftest import Stack, StackFactory
 
 pytestmark = pytest.mark.db
 

@@ -11,9 +11,9 @@ import pytest
 
 from services.common.registry.client import RegistryClient
 from services.common.registry.images import ImageService
-from services.common.servers.registry import RegistryServer, start_registry
-from services.demo.images import FIXTURES_ROOT as BUNDLES
-from tests.registry.helpers import fast_settings
+from services.tooling.demo.images import FIXTURES_ROOT as BUNDLES
+from services.tooling.servers.registry import RegistryServer, start_registry
+from tests.common.registry.helpers import fast_settings
 
 FIXTURES = BUNDLES.parent
 
@@ -25,7 +25,7 @@ assert shutil.which("docker-registry") and shutil.which("skopeo"), (
 
 @pytest.fixture(scope="session")
 def bundles_root() -> Path:
-    """The community bundle fixtures (tests/fixtures/community-bundles)."""
+    """The community bundle fixtures (services/tooling/demo/community-bundles)."""
     assert BUNDLES.is_dir(), f"missing fixtures: {BUNDLES}"
     return BUNDLES
 

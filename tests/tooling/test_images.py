@@ -33,8 +33,7 @@ from services.common.errors import CatalogError, ValidationError
 from services.common.reference import parse_reference
 from services.common.registry import mediatypes as mt
 from services.common.registry.images import ImageService
-from services.common.servers.registry import RegistryServer
-from services.demo.images import (
+from services.tooling.demo.images import (
     ARCH_LABELS,
     DEFAULT_ARCHES,
     build_index_db,
@@ -47,7 +46,8 @@ from services.demo.images import (
     push_fixture_bundles,
     push_sqlite_index_image,
 )
-from tests.registry.helpers import skopeo_inspect
+from services.tooling.servers.registry import RegistryServer
+from tests.common.registry.helpers import skopeo_inspect
 
 DELIVERY_LABELS = {
     "com.redhat.index.delivery.version": "v4.15",
@@ -553,7 +553,7 @@ def test_push_fixture_bundles_skips_non_bundle_directories(
     assert sorted(p.name for p in skipped) == ["0.10.0", "legacy-layout"]
 
     namespace = f"skip-{uuid.uuid4().hex[:6]}"
-    with caplog.at_level(logging.WARNING, logger="services.demo.images"):
+    with caplog.at_level(logging.WARNING, logger="services.tooling.demo.images"):
         pushed = push_fixture_bundles(
             images, registry.registry, fixtures_root=root, namespace=namespace
         )

@@ -44,7 +44,7 @@ from services.common.registry.manifest import (
     image_manifest_bytes,
     index_manifest_bytes,
 )
-from services.demo.index_db import GraphMode, IndexDbSummary, build_index_db
+from services.tooling.demo.index_db import GraphMode, IndexDbSummary, build_index_db
 
 __all__ = [
     "ARCH_LABELS",
@@ -76,8 +76,8 @@ DEFAULT_ARCHES: tuple[str, ...] = ("amd64", "arm64", "ppc64le", "s390x")
 _VARIANTS = {"arm64": "v8"}
 
 
-#: Real community operator bundles (Apache-2.0, see tests/fixtures/README.md), in the repository.
-FIXTURES_ROOT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "community-bundles"
+#: Real community operator bundles (Apache-2.0, see community-bundles/README.md), in the repository.
+FIXTURES_ROOT = Path(__file__).resolve().parent / "community-bundles"
 
 _DOCKERFILES = ("Dockerfile", "bundle.Dockerfile")
 _PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

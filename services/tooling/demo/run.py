@@ -22,8 +22,8 @@ from services.common.config import load_settings
 from services.common.processes import ManagedProcess, http_ok
 from services.common.registry.client import RegistryClient, RegistrySettings
 from services.common.registry.images import ImageService
-from services.demo.images import push_fake_binary_image, push_fixture_bundles
-from services.dev import dev_defaults
+from services.tooling.demo.images import push_fake_binary_image, push_fixture_bundles
+from services.tooling.dev import dev_defaults
 
 __all__ = ["run_demo"]
 
@@ -52,7 +52,7 @@ def run_demo(var_dir: Path | None = None) -> int:
         print("demo: the system is not running; starting `iib dev` for the demo ...", flush=True)
         dev = ManagedProcess(
             "iib-dev",
-            [sys.executable, "-m", "services.cli", "dev", "--var-dir", str(var)],
+            [sys.executable, "-m", "services.tooling.cli", "dev", "--var-dir", str(var)],
             var / "logs" / "demo-iib-dev.log",
             env=env,
         )

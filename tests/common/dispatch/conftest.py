@@ -17,7 +17,7 @@ from services.common.grpc_server import channel
 from services.common.pb.iib.v1 import builds_pb2, builds_pb2_grpc
 from services.common.processes import ManagedProcess, free_port, tcp_open
 from services.common.secrets import generate_key
-from services.common.servers.nats import NatsServer, start_nats
+from services.tooling.servers.nats import NatsServer, start_nats
 from tests.conftest import REPO
 
 USER = "tester@EXAMPLE.COM"
@@ -50,7 +50,7 @@ class System:
         self.records.touch()
         self.store = ManagedProcess(
             "request-store",
-            [sys.executable, "-m", "services.cli", "serve", "request-store"],
+            [sys.executable, "-m", "services.tooling.cli", "serve", "request-store"],
             base / "store.log",
             env=self.env,
             cwd=REPO,
@@ -64,7 +64,7 @@ class System:
         n = len(self.workers)
         worker = ManagedProcess(
             f"worker-{n}",
-            [sys.executable, "-m", "tests.dispatch.fake_worker", str(self.records)],
+            [sys.executable, "-m", "tests.common.dispatch.fake_worker", str(self.records)],
             self.base / f"worker-{n}.log",
             env={**self.env, **extra},
             cwd=REPO,

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 import nats
 import pytest
 
-from tests.dispatch.conftest import USER, System, add_body
+from tests.common.dispatch.conftest import USER, System, add_body
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -336,7 +336,7 @@ def _queues(system: System) -> str:
     from tests.conftest import REPO
 
     result = subprocess.run(
-        [sys.executable, "-m", "services.cli", "queues"],
+        [sys.executable, "-m", "services.tooling.cli", "queues"],
         env=system.env,
         cwd=REPO,
         capture_output=True,

@@ -18,7 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from services.common.pb.iib.v1 import builds_pb2
-from tests.dispatch.conftest import add_body
+from tests.common.dispatch.conftest import add_body
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 

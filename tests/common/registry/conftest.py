@@ -12,14 +12,14 @@ import pytest
 
 from services.common.registry.auth import Credentials
 from services.common.registry.client import RegistryClient
-from services.common.servers.registry import (
+from services.tooling.servers.registry import (
     RegistryServer,
     make_self_signed_certificate,
     start_registry,
 )
-from tests.registry.faultproxy import FaultProxy
-from tests.registry.helpers import fast_settings
-from tests.registry.tokenserver import TokenServer
+from tests.common.registry.faultproxy import FaultProxy
+from tests.common.registry.helpers import fast_settings
+from tests.common.registry.tokenserver import TokenServer
 
 USER, PASSWORD = "iib-worker", "s3cret-Pa55:with-colon"
 READER, READER_PASSWORD = "reader", "read-only-pass"

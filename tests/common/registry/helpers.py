@@ -20,7 +20,7 @@ from services.common.registry.manifest import (
     index_manifest_bytes,
 )
 from services.common.registry.mediatypes import ImageFormat
-from services.common.servers.registry import RegistryServer
+from services.tooling.servers.registry import RegistryServer
 
 # IIB's iib_supported_archs: the value of the `architecture` label per arch.
 ARCH_LABELS = {"amd64": "x86_64", "arm64": "aarch64", "ppc64le": "ppc64le", "s390x": "s390x"}

@@ -14,8 +14,8 @@ from services.common.registry.client import RegistryClient
 from services.common.registry.errors import RegistryAuthError
 from services.common.registry.images import ImageService
 from services.common.registry.layers import LayerFile, build_layer
-from tests.registry.conftest import PASSWORD, READER, READER_PASSWORD, USER
-from tests.registry.helpers import fast_settings, push_base_image, skopeo_inspect
+from tests.common.registry.conftest import PASSWORD, READER, READER_PASSWORD, USER
+from tests.common.registry.helpers import fast_settings, push_base_image, skopeo_inspect
 
 
 def _docker_config(tmp_path, registry: str, user: str, password: str):

@@ -19,7 +19,7 @@ from services.common.registry.manifest import (
     index_manifest_bytes,
 )
 from services.common.registry.mediatypes import ImageFormat
-from tests.registry.helpers import fast_settings, skopeo_inspect
+from tests.common.registry.helpers import fast_settings, skopeo_inspect
 
 
 def _push_image(
@@ -165,7 +165,7 @@ def test_insecure_registry_is_reached_over_plain_http_and_secure_default_refuses
 
 
 def test_registry_starter_stops_its_process(tmp_path):
-    from services.common.servers.registry import start_registry
+    from services.tooling.servers.registry import start_registry
 
     server = start_registry(tmp_path / "reg")
     assert server.process.running()

@@ -10,7 +10,7 @@ from services.common.registry.client import RegistryClient
 from services.common.registry.errors import DigestMismatchError, RegistryUnavailableError
 from services.common.registry.images import ImageService
 from services.common.registry.retry import RetryPolicy
-from tests.registry.helpers import fast_settings, push_base_image
+from tests.common.registry.helpers import fast_settings, push_base_image
 
 
 @pytest.fixture

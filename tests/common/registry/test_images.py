@@ -19,7 +19,13 @@ from services.common.registry.images import (
 from services.common.registry.layers import LayerDirectory, LayerFile, LayerWhiteout, build_layer
 from services.common.registry.manifest import Manifest, encode_json
 from services.common.registry.mediatypes import ImageFormat
-from tests.registry.helpers import FOUR_ARCHES, push_base_image, skopeo, skopeo_args, skopeo_inspect
+from tests.common.registry.helpers import (
+    FOUR_ARCHES,
+    push_base_image,
+    skopeo,
+    skopeo_args,
+    skopeo_inspect,
+)
 
 FBC_CHANGES = ConfigChanges(
     labels={

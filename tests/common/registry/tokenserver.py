@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from services.common.registry.auth import Credentials
-from services.common.servers.registry import TLSFiles, TokenAuthConfig
+from services.tooling.servers.registry import TLSFiles, TokenAuthConfig
 
 
 def _b64url(data: bytes) -> str:
