@@ -22,7 +22,7 @@ from services.catalog import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-from services.demo.images import FIXTURES_ROOT  # noqa: E402
+from services.tooling.demo.images import FIXTURES_ROOT  # noqa: E402
 
 FIXTURES = FIXTURES_ROOT
 
@@ -81,7 +81,7 @@ def assert_golden(name: str, actual: str | bytes) -> None:
 
 @pytest.fixture(scope="session")
 def fixtures_root() -> Path:
-    """The community bundle fixtures (tests/fixtures/community-bundles)."""
+    """The community bundle fixtures (services/tooling/demo/community-bundles)."""
     assert FIXTURES.is_dir(), f"missing fixtures: {FIXTURES}"
     return FIXTURES
 
