@@ -560,6 +560,21 @@ class Settings:
     greenwave_url: str | None = _setting(
         "IIB_GREENWAVE_URL", None, p_opt_str, "Greenwave API URL for gating (iib_greenwave_url)."
     )
+    greenwave_attempts: int = _setting(
+        "IIB_GREENWAVE_ATTEMPTS",
+        3,
+        p_int(1),
+        "Attempts per Greenwave decision when Greenwave is unreachable or answers 5xx.",
+    )
+    greenwave_retry_delay: float = _setting(
+        "IIB_GREENWAVE_RETRY_DELAY",
+        2.0,
+        p_float(0.0),
+        "Base seconds between Greenwave attempts (doubled each time).",
+    )
+    greenwave_timeout: float = _setting(
+        "IIB_GREENWAVE_TIMEOUT", 30.0, p_float(0.1), "Seconds per Greenwave request."
+    )
     required_labels: dict[str, str] = _setting(
         "IIB_REQUIRED_LABELS",
         {},
@@ -641,6 +656,18 @@ class Settings:
         "127.0.0.1:50051",
         p_address,
         "host:port where other services reach the request store.",
+    )
+    gating_listen: str = _setting(
+        "IIB_GATING_LISTEN",
+        "127.0.0.1:50053",
+        p_address,
+        "host:port the gating service's gRPC server binds.",
+    )
+    gating_address: str = _setting(
+        "IIB_GATING_ADDRESS",
+        "127.0.0.1:50053",
+        p_address,
+        "host:port where the index builders reach the gating service.",
     )
     auth_service_listen: str = _setting(
         "IIB_AUTH_SERVICE_LISTEN",

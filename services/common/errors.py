@@ -23,6 +23,10 @@ request's ``state_reason``.
     ├── RegistryError             500  INTERNAL          (a registry refused or kept failing)
     └── ExternalServiceError      503  UNAVAILABLE       (a dependency is unreachable)
 
+Errors that gRPC callers must tell apart carry a ``reason``: the interceptor sends it as a
+``google.rpc.ErrorInfo`` (domain ``iib.v1``) in the status details, and clients match the reason
+(:func:`services.common.grpc_edge.error_reason`), never the message text.
+
 The module has no I/O and imports nothing outside the standard library, so the sans-IO cores
 can raise these errors freely.
 """
@@ -72,6 +76,8 @@ class IIBError(Exception):
 
     http_status: int = 500
     grpc_code: str = "INTERNAL"
+    #: The ``google.rpc.ErrorInfo`` reason gRPC callers match on (None: no ErrorInfo).
+    reason: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -90,6 +96,8 @@ class ValidationError(IIBError):
 
 class FinalStateError(ValidationError):
     """A request in a final state was asked to change state (IIB's exact message)."""
+
+    reason = "REQUEST_FINAL"
 
     def __init__(self, state_name: str) -> None:
         super().__init__(f"A {state_name} request cannot change states")
@@ -117,6 +125,7 @@ class NotFoundError(IIBError):
 
     http_status = 404
     grpc_code = "NOT_FOUND"
+    reason = "NOT_FOUND"
 
     def __init__(self, message: str = NOT_FOUND_TEXT) -> None:
         super().__init__(message)

@@ -15,13 +15,25 @@ from typing import Any
 
 import grpc
 from google.api import httpbody_pb2
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from services.common.errors import INTERNAL_ERROR_TEXT, IIBError
 
-__all__ = ["ErrorInterceptor", "http_body", "mark_created", "metadata_value"]
+__all__ = [
+    "ERROR_DOMAIN",
+    "ErrorInterceptor",
+    "error_reason",
+    "http_body",
+    "mark_created",
+    "metadata_value",
+]
 
 log = logging.getLogger(__name__)
 HTTP_STATUS_KEY = "x-http-status"
+#: The ``google.rpc.ErrorInfo`` domain of this project's error reasons.
+ERROR_DOMAIN = "iib.v1"
 
 
 def http_body(data: bytes, content_type: str = "application/json") -> httpbody_pb2.HttpBody:
@@ -43,10 +55,36 @@ def metadata_value(context: grpc.ServicerContext, key: str) -> str | None:
     return None
 
 
-def _abort(context: grpc.ServicerContext, code_name: str, http_status: int, message: str) -> None:
+def error_reason(error: grpc.RpcError) -> str | None:
+    """The ``google.rpc.ErrorInfo`` reason of a failed call (None when it carries none)."""
+    if not isinstance(error, grpc.Call):
+        return None
+    status = rpc_status.from_call(error)
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Is(info.DESCRIPTOR) and detail.Unpack(info) and info.domain == ERROR_DOMAIN:
+            return str(info.reason)
+    return None
+
+
+def _abort(
+    context: grpc.ServicerContext,
+    code_name: str,
+    http_status: int,
+    message: str,
+    reason: str | None = None,
+) -> None:
     # Trailing metadata reaches Envoy's response headers only on a trailers-only answer, which
     # is what an abort before any initial metadata gives.
-    context.set_trailing_metadata(((HTTP_STATUS_KEY, str(http_status)),))
+    trailers: tuple[tuple[str, str | bytes], ...] = ((HTTP_STATUS_KEY, str(http_status)),)
+    if reason is not None:
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=ERROR_DOMAIN))
+        status = status_pb2.Status(
+            code=getattr(code_pb2, code_name), message=message, details=[detail]
+        )
+        trailers += tuple(rpc_status.to_status(status).trailing_metadata)
+    context.set_trailing_metadata(trailers)
     context.abort(getattr(grpc.StatusCode, code_name), message)
 
 
@@ -60,7 +98,7 @@ def _wrap(behavior: Callable[[Any, grpc.ServicerContext], Any], method: str) -> 
                 return None
             raise
         except IIBError as exc:
-            _abort(context, exc.grpc_code, exc.http_status, exc.message)
+            _abort(context, exc.grpc_code, exc.http_status, exc.message, exc.reason)
         except Exception as exc:
             # grpcio's context.abort() ends the RPC by raising a bare Exception(): let it through.
             if type(exc) is Exception and not exc.args:

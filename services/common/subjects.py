@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from services.common.pb.iib.v1 import requests_pb2
+
 __all__ = [
     "BUNDLE_TYPES",
     "WORK_STREAM",
@@ -16,9 +18,14 @@ __all__ = [
 # JetStream stream holding all work items (work-queue retention).
 WORK_STREAM = "IIB_WORK"
 WORK_SUBJECT_PREFIX = "iib.work"
-# Request type numbers (iib.v1.RequestType) handled by the bundle regenerator; the index builder
-# handles the others.
-BUNDLE_TYPES = frozenset({3, 6})  # regenerate-bundle, recursive-related-bundles
+# Request types (iib.v1.RequestType) handled by the bundle regenerator; the index builder handles
+# the others.
+BUNDLE_TYPES = frozenset(
+    {
+        requests_pb2.REQUEST_TYPE_REGENERATE_BUNDLE,
+        requests_pb2.REQUEST_TYPE_RECURSIVE_RELATED_BUNDLES,
+    }
+)
 DEFAULT_QUEUE_TOKEN = "default"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 

@@ -36,7 +36,8 @@ from nats.js.errors import Error as JetStreamError
 
 from services.common import messaging
 from services.common.config import Settings
-from services.common.errors import IIBError
+from services.common.errors import FinalStateError, IIBError
+from services.common.grpc_edge import error_reason
 from services.common.grpc_server import channel
 from services.common.pb.iib.v1 import requests_pb2, requests_pb2_grpc
 from services.common.subjects import WORK_STREAM, work_subject_for
@@ -45,10 +46,6 @@ __all__ = ["Cancelled", "StoreClient", "WorkContext", "WorkerRuntime"]
 
 log = logging.getLogger(__name__)
 UNKNOWN_ERROR = "An unknown error occurred. See logs for details"
-FINAL_STATE_MESSAGES = (
-    "A complete request cannot change states",
-    "A failed request cannot change states",
-)
 FINAL = (requests_pb2.REQUEST_STATE_COMPLETE, requests_pb2.REQUEST_STATE_FAILED)
 
 
@@ -67,11 +64,8 @@ class StoreClient:
         self._stub = requests_pb2_grpc.RequestStoreStub(channel(address))  # type: ignore[no-untyped-call]
         self._timeout = timeout
 
-    def get(self, request_id: int) -> requests_pb2.WorkRequest:
-        response = self._stub.GetWorkRequest(
-            requests_pb2.GetWorkRequestRequest(id=request_id), timeout=self._timeout
-        )
-        return response.request
+    def get(self, request_id: int) -> requests_pb2.Job:
+        return self._stub.GetJob(requests_pb2.GetJobRequest(id=request_id), timeout=self._timeout)
 
     def update(
         self,
@@ -80,20 +74,17 @@ class StoreClient:
         state: int | None = None,
         reason: str | None = None,
         results: requests_pb2.RequestResults | None = None,
-    ) -> requests_pb2.UpdateRequestResponse:
-        message = requests_pb2.UpdateRequestRequest(id=request_id)
+    ) -> requests_pb2.UpdateJobResponse:
+        message = requests_pb2.UpdateJobRequest(id=request_id)
         if state is not None:
             message.state = state  # type: ignore[assignment]
             message.state_reason = reason or ""
         if results is not None:
             message.results.CopyFrom(results)
         try:
-            return self._stub.UpdateRequest(message, timeout=self._timeout)
+            return self._stub.UpdateJob(message, timeout=self._timeout)
         except grpc.RpcError as exc:
-            if (
-                exc.code() == grpc.StatusCode.INVALID_ARGUMENT
-                and exc.details() in FINAL_STATE_MESSAGES
-            ):
+            if error_reason(exc) == FinalStateError.reason:
                 raise FinalStateReached(exc.details()) from None
             raise
 
@@ -102,7 +93,7 @@ class StoreClient:
 class WorkContext:
     """What a handler gets besides the request: progress reporting and cancellation."""
 
-    request: requests_pb2.WorkRequest
+    request: requests_pb2.Job
     store: StoreClient
     delivery: int
     # When the work item was fetched from JetStream (time.time()).

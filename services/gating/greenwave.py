@@ -1,73 +1,136 @@
-"""Greenwave gating of bundles (IIB's ``gate_bundles``, worker semantics §3).
+"""Greenwave's decision API and IIB's gating rules (``gate_bundles``, worker semantics §3).
 
-For each resolved bundle, its koji NVR (labels ``com.redhat.component``-``version``-``release``)
-is sent to ``POST <IIB_GREENWAVE_URL>/decision`` with the queue's query
-(``IIB_GREENWAVE_CONFIG[queue]``); every bundle whose policies are not satisfied is collected and
-the request fails with IIB's message.
+The rules are pure functions (:func:`koji_nvr`, :func:`unsatisfied_reason`); :class:`Greenwave`
+is the HTTP seam: ``POST <url>/decision`` with the queue's query plus the bundle's koji NVR as
+``subject_identifier``, retried when Greenwave is unreachable or answers 5xx.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 
-from services.common.errors import IIBError
+from services.common.errors import ExternalServiceError, ValidationError
 
-__all__ = ["gate_bundles"]
+__all__ = ["Decision", "Greenwave", "koji_nvr", "unsatisfied_reason"]
+
+log = logging.getLogger(__name__)
+#: The labels a bundle's koji NVR is made of, in order.
+NVR_LABELS = ("com.redhat.component", "version", "release")
+#: The most of a Greenwave answer that is read (a decision is a few KB).
+MAX_ANSWER = 1024 * 1024
 
 
-def gate_bundles(
-    bundles: Sequence[str],
-    config: Mapping[str, str],
-    greenwave_url: str | None,
-    labels_of: Callable[[str], Mapping[str, str]],
-    *,
-    timeout: float = 30.0,
-    session: requests.Session | None = None,
-) -> None:
-    """Raise IIBError unless Greenwave's policies are satisfied for every bundle."""
-    if not greenwave_url:
-        raise IIBError("IIB is not configured to handle gating of bundles")
-    http = session or requests.Session()
-    http.trust_env = False
-    url = f"{greenwave_url.rstrip('/')}/decision"
-    unsatisfied: list[str] = []
-    testcases: list[str] = []
-    for bundle in bundles:
-        labels = labels_of(bundle)
-        try:
-            nvr = f"{labels['com.redhat.component']}-{labels['version']}-{labels['release']}"
-        except KeyError as exc:
-            raise IIBError(
-                f"The bundle {bundle} cannot be gated: it has no {exc.args[0]} label (needed for "
-                "its koji NVR)"
-            ) from None
-        payload = {**config, "subject_identifier": nvr}
-        try:
-            response = http.post(url, json=payload, timeout=timeout)
-        except requests.RequestException as exc:
-            raise IIBError(f"Gating check failed for {bundle}: {exc}") from None
-        try:
-            body: Any = response.json()
-        except ValueError:
-            body = {}
-        if not response.ok:
-            message = body.get("message") if isinstance(body, dict) else None
-            raise IIBError(f"Gating check failed for {bundle}: {message or response.text}")
-        if not isinstance(body, dict) or "policies_satisfied" not in body:
-            raise IIBError(f'Key "policies_satisfied" missing in Greenwave response for {bundle}')
-        if not body["policies_satisfied"]:
-            unsatisfied.append(bundle)
-            testcases = [
-                str(item.get("testcase"))
-                for item in body.get("unsatisfied_requirements", [])
-                if isinstance(item, dict)
-            ]
-    if unsatisfied:
-        raise IIBError(
-            f"Unsatisfied Greenwave policy for {', '.join(unsatisfied)} with decision_context: "
-            f"{config.get('decision_context')}, product_version: {config.get('product_version')}, "
-            f"subject_type: {config.get('subject_type')} and test cases: {', '.join(testcases)}"
+@dataclass
+class Decision:
+    """Greenwave's decision on one subject."""
+
+    satisfied: bool
+    unsatisfied_testcases: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+def koji_nvr(pull_spec: str, labels: Mapping[str, str]) -> str:
+    """``<component>-<version>-<release>`` from a bundle's labels (IIB's ``_get_koji_build_nvr``)."""
+    missing = [name for name in NVR_LABELS if not labels.get(name)]
+    if missing:
+        raise ValidationError(
+            f"The bundle {pull_spec} cannot be gated: it has no {missing[0]} label (needed for "
+            "its koji NVR)"
         )
+    return "-".join(labels[name] for name in NVR_LABELS)
+
+
+def unsatisfied_reason(
+    bundles: Sequence[str], testcases: Sequence[str], config: Mapping[str, str]
+) -> str:
+    """IIB's state_reason when some bundles do not satisfy the policies (the test cases are
+    those of the last unsatisfied bundle, as IIB reports them)."""
+    return (
+        f"Unsatisfied Greenwave policy for {', '.join(bundles)} with decision_context: "
+        f"{config.get('decision_context')}, product_version: {config.get('product_version')}, "
+        f"subject_type: {config.get('subject_type')} and test cases: {', '.join(testcases)}"
+    )
+
+
+def _json(response: requests.Response) -> Any:
+    body = response.raw.read(MAX_ANSWER + 1, decode_content=True)
+    if len(body) > MAX_ANSWER:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+class Greenwave:
+    """Greenwave's ``/decision`` endpoint, with bounded retries."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        attempts: int = 3,
+        retry_delay: float = 2.0,
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.url = f"{url.rstrip('/')}/decision"
+        self.attempts = attempts
+        self.retry_delay = retry_delay
+        self.timeout = timeout
+        self._http = session or requests.Session()
+        self._http.trust_env = False
+
+    def decide(self, bundle: str, query: Mapping[str, str], subject: str) -> Decision:
+        """The decision for ``subject`` (a koji NVR); errors name ``bundle``."""
+        payload = {**query, "subject_identifier": subject}
+        last_problem = ""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                response = self._http.post(
+                    self.url, json=payload, timeout=self.timeout, stream=True, allow_redirects=False
+                )
+            except requests.RequestException as exc:
+                last_problem = f"Greenwave is unreachable: {exc}"
+            else:
+                with response:
+                    body = _json(response)
+                    if response.ok:
+                        return self._decision(bundle, body)
+                    message = body.get("message") if isinstance(body, dict) else None
+                    last_problem = str(message or f"Greenwave answered {response.status_code}")
+                    if response.status_code < 500:
+                        break
+            if attempt < self.attempts:
+                delay = self.retry_delay * 2 ** (attempt - 1)
+                log.warning(
+                    "Greenwave attempt %d of %d for %s failed (%s); retrying in %.1fs",
+                    attempt,
+                    self.attempts,
+                    bundle,
+                    last_problem,
+                    delay,
+                )
+                time.sleep(delay)
+        raise ExternalServiceError(f"Gating check failed for {bundle}: {last_problem}")
+
+    @staticmethod
+    def _decision(bundle: str, body: Any) -> Decision:
+        if not isinstance(body, dict) or "policies_satisfied" not in body:
+            raise ExternalServiceError(
+                f'Key "policies_satisfied" missing in Greenwave response for {bundle}'
+            )
+        requirements = body.get("unsatisfied_requirements")
+        testcases = [
+            str(item.get("testcase"))
+            for item in (requirements if isinstance(requirements, list) else [])
+            if isinstance(item, dict)
+        ]
+        return Decision(bool(body["policies_satisfied"]), testcases, str(body.get("summary", "")))

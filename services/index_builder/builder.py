@@ -10,7 +10,6 @@ again (never one that existed before, which another request or tag may share).
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
 import re
 import shutil
@@ -38,7 +37,7 @@ from services.common.registry.layers import RemoteLayer
 from services.common.registry_access import base_client, request_images
 from services.common.requestlog import request_workspace
 from services.common.worker import WorkContext
-from services.gating.greenwave import gate_bundles
+from services.index_builder.gating import GatingClient
 from services.index_builder.index_image import (
     build_index_image,
     index_kind,
@@ -100,13 +99,19 @@ def _package_label(bundle: str, labels: dict[str, str]) -> str:
 class IndexBuilder:
     """Handles the index builder's request types (the worker runtime's handler)."""
 
-    def __init__(self, settings: Settings, client: RegistryClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: RegistryClient | None = None,
+        gating: GatingClient | None = None,
+    ) -> None:
         if not settings.registry:
             raise IIBError(
                 "Missing setting IIB_REGISTRY (iib_registry): where index images are pushed"
             )
         self.settings = settings
         self.client = client or base_client(settings)
+        self.gating = gating or GatingClient(settings.gating_address)
         self._handlers: dict[str, Callable[[_Build], None]] = {
             "add": self._add,
             "rm": self._rm,
@@ -133,7 +138,7 @@ class IndexBuilder:
                 build.images.discard(build.pushed)
                 raise
 
-    def _images_for(self, request: requests_pb2.WorkRequest) -> ImageService:
+    def _images_for(self, request: requests_pb2.Job) -> ImageService:
         kind = request.WhichOneof("params")
         params = getattr(request, kind or "", None)
         index = getattr(params, "index", None)
@@ -403,13 +408,7 @@ class IndexBuilder:
                     raise IIBError(f"The bundle {bundle} does not have the label {label}={value}")
         if params.check_related_images:
             self._check_related_images(build, resolved)
-        if params.HasField("greenwave_config_json") and params.greenwave_config_json:
-            gate_bundles(
-                resolved,
-                json.loads(params.greenwave_config_json),
-                self.settings.greenwave_url,
-                images.get_image_labels,
-            )
+        self.gating.gate(request.id, request.queue, resolved, images.get_image_labels)
         plan = self._prepare(build, index)
         bundle_mapping: dict[str, list[str]] = {}
         for bundle in params.bundles:

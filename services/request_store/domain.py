@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.common.pb.iib.v1 import requests_pb2
+
 __all__ = [
     "FINAL_STATES",
     "ImageList",
@@ -16,17 +18,17 @@ __all__ = [
 
 
 class RequestType(enum.IntEnum):
-    """IIB's request types with IIB's numbers."""
+    """IIB's request types with IIB's numbers; the values are ``iib.v1.RequestType``'s."""
 
-    GENERIC = 0
-    ADD = 1
-    RM = 2
-    REGENERATE_BUNDLE = 3
-    MERGE_INDEX_IMAGE = 4
-    CREATE_EMPTY_INDEX = 5
-    RECURSIVE_RELATED_BUNDLES = 6
-    FBC_OPERATIONS = 7
-    ADD_DEPRECATIONS = 8
+    GENERIC = requests_pb2.REQUEST_TYPE_UNSPECIFIED
+    ADD = requests_pb2.REQUEST_TYPE_ADD
+    RM = requests_pb2.REQUEST_TYPE_RM
+    REGENERATE_BUNDLE = requests_pb2.REQUEST_TYPE_REGENERATE_BUNDLE
+    MERGE_INDEX_IMAGE = requests_pb2.REQUEST_TYPE_MERGE_INDEX_IMAGE
+    CREATE_EMPTY_INDEX = requests_pb2.REQUEST_TYPE_CREATE_EMPTY_INDEX
+    RECURSIVE_RELATED_BUNDLES = requests_pb2.REQUEST_TYPE_RECURSIVE_RELATED_BUNDLES
+    FBC_OPERATIONS = requests_pb2.REQUEST_TYPE_FBC_OPERATIONS
+    ADD_DEPRECATIONS = requests_pb2.REQUEST_TYPE_ADD_DEPRECATIONS
 
     @property
     def api_name(self) -> str:
@@ -35,11 +37,11 @@ class RequestType(enum.IntEnum):
 
 
 class RequestState(enum.IntEnum):
-    """IIB's request states with IIB's numbers."""
+    """IIB's request states with IIB's numbers; the values are ``iib.v1.RequestState``'s."""
 
-    IN_PROGRESS = 1
-    COMPLETE = 2
-    FAILED = 3
+    IN_PROGRESS = requests_pb2.REQUEST_STATE_IN_PROGRESS
+    COMPLETE = requests_pb2.REQUEST_STATE_COMPLETE
+    FAILED = requests_pb2.REQUEST_STATE_FAILED
 
     @property
     def api_name(self) -> str:

@@ -1,6 +1,6 @@
 """Validation of request updates (IIB's PATCH /builds/<id>, contract §5). No I/O.
 
-The same rules apply to the REST PATCH and to the typed ``RequestStore.UpdateRequest`` gRPC
+The same rules apply to the REST PATCH and to the typed ``RequestStore.UpdateJob`` gRPC
 method, which converts its message to the same payload first.
 """
 

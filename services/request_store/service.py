@@ -423,10 +423,10 @@ def _index_params(stored: Any) -> requests_pb2.IndexImageParams:
     return params
 
 
-def work_request_message(stored: Any, settings: Settings) -> requests_pb2.WorkRequest:
+def job_message(stored: Any, settings: Settings) -> requests_pb2.Job:
     """The typed message of a stored request (secrets included only while it is not final)."""
     view = stored.view
-    msg = requests_pb2.WorkRequest(
+    msg = requests_pb2.Job(
         id=view.id,
         request_type=cast(Any, int(view.type)),
         state=cast(Any, int(view.state)),
@@ -449,9 +449,6 @@ def work_request_message(stored: Any, settings: Settings) -> requests_pb2.WorkRe
         add.check_related_images = bool(sc.get("check_related_images"))
         if sc.get("organization"):
             add.organization = sc["organization"]
-        gating = settings.greenwave_config.get(stored.queue)
-        if gating:
-            add.greenwave_config_json = json.dumps(gating, sort_keys=True)
     elif t is RequestType.RM:
         msg.rm.index.CopyFrom(_index_params(stored))
         msg.rm.operators.extend(view.operators)
@@ -529,7 +526,7 @@ _RESULT_SCALARS = (
 )
 
 
-def update_payload(request: requests_pb2.UpdateRequestRequest) -> dict[str, Any]:
+def update_payload(request: requests_pb2.UpdateJobRequest) -> dict[str, Any]:
     """The PATCH payload equivalent to a typed update (same validation path)."""
     payload: dict[str, Any] = {}
     if request.HasField("state"):
@@ -555,18 +552,16 @@ class RequestStoreServicer(requests_pb2_grpc.RequestStoreServicer):
     def __init__(self, core: RequestStoreCore) -> None:
         self.core = core
 
-    def GetWorkRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def GetJob(self, request: Any, context: grpc.ServicerContext) -> Any:
         stored = self.core.store.stored_request(request.id)
-        return requests_pb2.GetWorkRequestResponse(
-            request=work_request_message(stored, self.core.settings)
-        )
+        return job_message(stored, self.core.settings)
 
-    def UpdateRequest(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def UpdateJob(self, request: Any, context: grpc.ServicerContext) -> Any:
         payload = check_patch_body(update_payload(request))
         _, changed = self.core.store.update(
             request.id, lambda t, state, reason: plan_patch(payload, t, state, reason)
         )
         stored = self.core.store.stored_request(request.id)
-        message = work_request_message(stored, self.core.settings)
-        message.ClearField("secrets")  # handed out by GetWorkRequest only
-        return requests_pb2.UpdateRequestResponse(request=message, state_changed=changed)
+        message = job_message(stored, self.core.settings)
+        message.ClearField("secrets")  # handed out by GetJob only
+        return requests_pb2.UpdateJobResponse(job=message, state_changed=changed)

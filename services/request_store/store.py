@@ -465,7 +465,10 @@ class Store:
 
     def _write_outbox(self, conn: Connection, change: str, request_ids: list[int]) -> None:
         if self.outbox_builder is None:
-            return
+            # A change nobody announces would never reach a worker or an event subscriber.
+            raise IIBError(
+                "the request store has no outbox planner: refusing an unannounced change"
+            )
         messages = self.outbox_builder(conn, change, request_ids)
         if messages:
             now = utcnow()

@@ -56,6 +56,7 @@ SERVICES: tuple[Service, ...] = (
         "services.gateway.main",
         ready=lambda s: lambda: http_ok(f"http://127.0.0.1:{s.gateway_admin_port}/ready"),
     ),
+    Service("gating", "services.gating.main", ready=lambda s: _listening(s.gating_listen)),
     Service("index-builder", "services.index_builder.main", worker=True),
     Service("bundle-regenerator", "services.bundle_regenerator.main", worker=True),
 )

@@ -1,7 +1,7 @@
 """The bundle regenerator's handler against real docker-registry processes (plain, and TLS +
 htpasswd for registry_auths): states and results it records, the images it pushes, the artifact
 files it writes, and the clean-up of a failed request. The request store is replaced by a
-recorder of UpdateRequest calls; tests/bundle_regenerator/test_e2e.py runs the whole system."""
+recorder of UpdateJob calls; tests/bundle_regenerator/test_e2e.py runs the whole system."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 
 
 class RecordingStore(StoreClient):
-    """Stands in for the request store: records every UpdateRequest; can refuse the final one."""
+    """Stands in for the request store: records every UpdateJob; can refuse the final one."""
 
     def __init__(self, fail_on_complete: bool = False) -> None:
         self.updates: list[tuple[int | None, str | None, requests_pb2.RequestResults | None]] = []
@@ -59,11 +59,11 @@ class RecordingStore(StoreClient):
         state: int | None = None,
         reason: str | None = None,
         results: requests_pb2.RequestResults | None = None,
-    ) -> requests_pb2.UpdateRequestResponse:
+    ) -> requests_pb2.UpdateJobResponse:
         if state == COMPLETE and self.fail_on_complete:
             raise IIBError("The request store is unreachable")
         self.updates.append((state, reason, results))
-        return requests_pb2.UpdateRequestResponse()
+        return requests_pb2.UpdateJobResponse()
 
     @property
     def reasons(self) -> list[str | None]:
@@ -137,9 +137,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inputs]:
         system.close()
 
 
-def _request(rid: int, **params: Any) -> requests_pb2.WorkRequest:
+def _request(rid: int, **params: Any) -> requests_pb2.Job:
     auths = params.pop("registry_auths", None)
-    request = requests_pb2.WorkRequest(id=rid, state=IN_PROGRESS)
+    request = requests_pb2.Job(id=rid, state=IN_PROGRESS)
     if "from_bundle_image" in params:
         request.request_type = requests_pb2.REQUEST_TYPE_REGENERATE_BUNDLE
         request.regenerate_bundle.CopyFrom(requests_pb2.RegenerateBundleParams(**params))
@@ -154,7 +154,7 @@ def _request(rid: int, **params: Any) -> requests_pb2.WorkRequest:
 
 
 def _run(
-    settings: Settings, request: requests_pb2.WorkRequest, store: RecordingStore | None = None
+    settings: Settings, request: requests_pb2.Job, store: RecordingStore | None = None
 ) -> RecordingStore:
     store = store or RecordingStore()
     BundleRegenerator(settings).handle(WorkContext(request=request, store=store, delivery=1))
@@ -520,7 +520,7 @@ def test_artifacts_go_to_s3_when_configured(
 
 
 def test_unknown_request_type_is_refused(inputs: Inputs) -> None:
-    request = requests_pb2.WorkRequest(id=30, request_type=requests_pb2.REQUEST_TYPE_RM)
+    request = requests_pb2.Job(id=30, request_type=requests_pb2.REQUEST_TYPE_RM)
     request.rm.operators.append("x")
     with pytest.raises(IIBError, match="cannot handle rm requests"):
         _run(inputs.settings(), request)
@@ -535,7 +535,7 @@ def test_a_failing_log_upload_keeps_the_requests_own_error(
         IIB_REQUEST_RELATED_BUNDLES_DIR="",
         IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR="",
     )
-    request = requests_pb2.WorkRequest(id=31, request_type=requests_pb2.REQUEST_TYPE_RM)
+    request = requests_pb2.Job(id=31, request_type=requests_pb2.REQUEST_TYPE_RM)
     request.rm.operators.append("x")
     with pytest.raises(IIBError, match="cannot handle rm requests"):
         _run(settings, request)

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from services.catalog import CatalogDir
-from services.common.processes import ManagedProcess, free_port, http_ok
+from services.common.processes import ManagedProcess, free_port, http_ok, tcp_open
 from services.common.registry.client import RegistryClient, RegistrySettings
 from services.common.registry.images import ImageService
 from services.common.tls import make_self_signed
@@ -48,6 +48,7 @@ class EndToEnd(System):
         docker_config = base / "docker-config.json"
         docker_config.write_text(json.dumps({"auths": {}}))
         self.binary_config: dict[str, dict[str, str]] = {}
+        gating = f"127.0.0.1:{free_port()}"
         super().__init__(
             base,
             database_url,
@@ -65,6 +66,8 @@ class EndToEnd(System):
                 "IIB_AUTH_TRUSTED_HEADER": "X-Remote-User",
                 "IIB_WORKER_USERNAMES": json.dumps([WORKER]),
                 "IIB_AUTH_SERVICE_LISTEN": f"127.0.0.1:{free_port()}",
+                "IIB_GATING_LISTEN": gating,
+                "IIB_GATING_ADDRESS": gating,
                 "IIB_GATEWAY_LISTEN": self.gateway_listen,
                 "IIB_GATEWAY_ADMIN_PORT": str(self.admin_port),
                 "IIB_GATEWAY_TLS_CERT": str(base / "tls" / "gw.crt"),
@@ -85,6 +88,15 @@ class EndToEnd(System):
         self.gateway.start(
             ready=lambda: http_ok(f"http://127.0.0.1:{self.admin_port}/ready"), timeout=60
         )
+        self.gating = ManagedProcess(
+            "gating",
+            [sys.executable, "-m", "services.tooling.cli", "serve", "gating"],
+            base / "gating.log",
+            env=self.env,
+            cwd=REPO,
+        )
+        host, _, port = gating.rpartition(":")
+        self.gating.start(ready=lambda: tcp_open(host, int(port)), timeout=60)
         self.builder = ManagedProcess(
             "index-builder",
             [sys.executable, "-m", "services.tooling.cli", "serve", "index-builder"],
@@ -156,6 +168,7 @@ class EndToEnd(System):
 
     def close(self) -> None:
         self.builder.stop()
+        self.gating.stop()
         self.gateway.stop()
         super().close()
         self.registry.stop()

@@ -10,6 +10,7 @@ import grpc
 import pytest
 from iiblib.iib_client import IIBClient
 
+from services.common.grpc_edge import error_reason
 from services.common.grpc_server import channel
 from services.common.pb.iib.v1 import requests_pb2, requests_pb2_grpc
 from tests.gateway.conftest import SUBMITTER, Stack, StackFactory
@@ -164,7 +165,7 @@ def test_typed_worker_api(api: Stack) -> None:
         },
     ).json()
     stub = requests_pb2_grpc.RequestStoreStub(channel(api.settings.request_store_address))
-    work = stub.GetWorkRequest(requests_pb2.GetWorkRequestRequest(id=created["id"])).request
+    work = stub.GetJob(requests_pb2.GetJobRequest(id=created["id"]))
     assert work.request_type == requests_pb2.REQUEST_TYPE_ADD
     assert list(work.add.bundles) == ["q.io/b:1"]
     assert list(work.add.index.add_arches) == ["arm64"]
@@ -175,18 +176,18 @@ def test_typed_worker_api(api: Stack) -> None:
     assert json.loads(work.binary_image_config_json) == {}
 
     # a progress update answers with the request but never with its secrets
-    progress = stub.UpdateRequest(
-        requests_pb2.UpdateRequestRequest(
+    progress = stub.UpdateJob(
+        requests_pb2.UpdateJobRequest(
             id=created["id"],
             state=requests_pb2.REQUEST_STATE_IN_PROGRESS,
             state_reason="Resolving the bundles",
         )
     )
     assert progress.state_changed
-    assert progress.request.state_reason == "Resolving the bundles"
-    assert not progress.request.HasField("secrets")
+    assert progress.job.state_reason == "Resolving the bundles"
+    assert not progress.job.HasField("secrets")
 
-    update = requests_pb2.UpdateRequestRequest(
+    update = requests_pb2.UpdateJobRequest(
         id=created["id"],
         state=requests_pb2.REQUEST_STATE_COMPLETE,
         state_reason="The operator bundle(s) were successfully added to the index image",
@@ -194,24 +195,26 @@ def test_typed_worker_api(api: Stack) -> None:
             arches=["amd64", "arm64"], index_image="reg/iib-build:1"
         ),
     )
-    done = stub.UpdateRequest(update)
+    done = stub.UpdateJob(update)
     assert done.state_changed
-    assert done.request.state == requests_pb2.REQUEST_STATE_COMPLETE
-    assert not done.request.secrets.HasField("overwrite_from_index_token")
+    assert done.job.state == requests_pb2.REQUEST_STATE_COMPLETE
+    assert not done.job.secrets.HasField("overwrite_from_index_token")
     rest = api.get(f"/api/v1/builds/{created['id']}").json()
     assert rest["arches"] == ["amd64", "arm64"] and rest["index_image"] == "reg/iib-build:1"
 
     with pytest.raises(grpc.RpcError) as exc:
-        stub.UpdateRequest(
-            requests_pb2.UpdateRequestRequest(
+        stub.UpdateJob(
+            requests_pb2.UpdateJobRequest(
                 id=created["id"], state=requests_pb2.REQUEST_STATE_FAILED, state_reason="late"
             )
         )
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert exc.value.details() == "A complete request cannot change states"
+    assert error_reason(exc.value) == "REQUEST_FINAL"  # google.rpc.ErrorInfo, domain iib.v1
     with pytest.raises(grpc.RpcError) as missing:
-        stub.GetWorkRequest(requests_pb2.GetWorkRequestRequest(id=987654))
+        stub.GetJob(requests_pb2.GetJobRequest(id=987654))
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    assert error_reason(missing.value) == "NOT_FOUND"
 
 
 def test_iiblib_talks_to_the_https_gateway(stack_factory: StackFactory) -> None:

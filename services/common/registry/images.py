@@ -189,6 +189,8 @@ class ImageService:
     def __init__(self, client: RegistryClient, *, max_workers: int = 4) -> None:
         self.client = client
         self.max_workers = max_workers
+        # Configs of digest-pinned images never change: read each once per service.
+        self._configs: dict[tuple[str, str | None], ImageConfig] = {}
 
     # ------------------------------------------------------------------ resolution
 
@@ -322,7 +324,13 @@ class ImageService:
 
     def get_image_config(self, spec: str, arch: str | None = None) -> ImageConfig:
         """The config of ``spec`` for ``arch`` (default: amd64 when present, else the first)."""
-        return self._pick(spec, arch).config
+        key = (spec, arch)
+        cached = self._configs.get(key)
+        if cached is None:
+            cached = self._pick(spec, arch).config
+            if "@" in spec:
+                self._configs[key] = cached
+        return cached
 
     def get_image_labels(self, spec: str, arch: str | None = None) -> dict[str, str]:
         """``config.Labels`` of ``spec`` (for a list: the ``arch`` image, amd64 by default)."""

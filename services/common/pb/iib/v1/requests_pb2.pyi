@@ -56,22 +56,20 @@ class IndexImageParams(_message.Message):
     def __init__(self, from_index: _Optional[str] = ..., binary_image: _Optional[str] = ..., add_arches: _Optional[_Iterable[str]] = ..., overwrite_from_index: _Optional[bool] = ..., distribution_scope: _Optional[str] = ..., build_tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AddParams(_message.Message):
-    __slots__ = ("index", "bundles", "deprecation_list", "graph_update_mode", "check_related_images", "organization", "greenwave_config_json")
+    __slots__ = ("index", "bundles", "deprecation_list", "graph_update_mode", "check_related_images", "organization")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     BUNDLES_FIELD_NUMBER: _ClassVar[int]
     DEPRECATION_LIST_FIELD_NUMBER: _ClassVar[int]
     GRAPH_UPDATE_MODE_FIELD_NUMBER: _ClassVar[int]
     CHECK_RELATED_IMAGES_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_FIELD_NUMBER: _ClassVar[int]
-    GREENWAVE_CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
     index: IndexImageParams
     bundles: _containers.RepeatedScalarFieldContainer[str]
     deprecation_list: _containers.RepeatedScalarFieldContainer[str]
     graph_update_mode: str
     check_related_images: bool
     organization: str
-    greenwave_config_json: str
-    def __init__(self, index: _Optional[_Union[IndexImageParams, _Mapping]] = ..., bundles: _Optional[_Iterable[str]] = ..., deprecation_list: _Optional[_Iterable[str]] = ..., graph_update_mode: _Optional[str] = ..., check_related_images: _Optional[bool] = ..., organization: _Optional[str] = ..., greenwave_config_json: _Optional[str] = ...) -> None: ...
+    def __init__(self, index: _Optional[_Union[IndexImageParams, _Mapping]] = ..., bundles: _Optional[_Iterable[str]] = ..., deprecation_list: _Optional[_Iterable[str]] = ..., graph_update_mode: _Optional[str] = ..., check_related_images: _Optional[bool] = ..., organization: _Optional[str] = ...) -> None: ...
 
 class RmParams(_message.Message):
     __slots__ = ("index", "operators")
@@ -177,7 +175,7 @@ class RequestSecrets(_message.Message):
     cnr_token: str
     def __init__(self, overwrite_from_index_token: _Optional[str] = ..., overwrite_target_index_token: _Optional[str] = ..., registry_auths_json: _Optional[str] = ..., cnr_token: _Optional[str] = ...) -> None: ...
 
-class WorkRequest(_message.Message):
+class Job(_message.Message):
     __slots__ = ("id", "request_type", "state", "state_reason", "user", "batch", "queue", "serial", "serial_key", "binary_image_config_json", "add", "rm", "regenerate_bundle", "merge_index_image", "create_empty_index", "recursive_related_bundles", "fbc_operations", "add_deprecations", "secrets")
     ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -219,17 +217,11 @@ class WorkRequest(_message.Message):
     secrets: RequestSecrets
     def __init__(self, id: _Optional[int] = ..., request_type: _Optional[_Union[RequestType, str]] = ..., state: _Optional[_Union[RequestState, str]] = ..., state_reason: _Optional[str] = ..., user: _Optional[str] = ..., batch: _Optional[int] = ..., queue: _Optional[str] = ..., serial: _Optional[bool] = ..., serial_key: _Optional[str] = ..., binary_image_config_json: _Optional[str] = ..., add: _Optional[_Union[AddParams, _Mapping]] = ..., rm: _Optional[_Union[RmParams, _Mapping]] = ..., regenerate_bundle: _Optional[_Union[RegenerateBundleParams, _Mapping]] = ..., merge_index_image: _Optional[_Union[MergeIndexImageParams, _Mapping]] = ..., create_empty_index: _Optional[_Union[CreateEmptyIndexParams, _Mapping]] = ..., recursive_related_bundles: _Optional[_Union[RecursiveRelatedBundlesParams, _Mapping]] = ..., fbc_operations: _Optional[_Union[FbcOperationsParams, _Mapping]] = ..., add_deprecations: _Optional[_Union[AddDeprecationsParams, _Mapping]] = ..., secrets: _Optional[_Union[RequestSecrets, _Mapping]] = ...) -> None: ...
 
-class GetWorkRequestRequest(_message.Message):
+class GetJobRequest(_message.Message):
     __slots__ = ("id",)
     ID_FIELD_NUMBER: _ClassVar[int]
     id: int
     def __init__(self, id: _Optional[int] = ...) -> None: ...
-
-class GetWorkRequestResponse(_message.Message):
-    __slots__ = ("request",)
-    REQUEST_FIELD_NUMBER: _ClassVar[int]
-    request: WorkRequest
-    def __init__(self, request: _Optional[_Union[WorkRequest, _Mapping]] = ...) -> None: ...
 
 class StringList(_message.Message):
     __slots__ = ("values",)
@@ -282,7 +274,7 @@ class RequestResults(_message.Message):
     fbc_fragment_resolved: str
     def __init__(self, arches: _Optional[_Iterable[str]] = ..., binary_image: _Optional[str] = ..., binary_image_resolved: _Optional[str] = ..., distribution_scope: _Optional[str] = ..., from_index_resolved: _Optional[str] = ..., index_image: _Optional[str] = ..., index_image_resolved: _Optional[str] = ..., internal_index_image_copy: _Optional[str] = ..., internal_index_image_copy_resolved: _Optional[str] = ..., bundle_mapping: _Optional[_Mapping[str, StringList]] = ..., bundle_image: _Optional[str] = ..., from_bundle_image_resolved: _Optional[str] = ..., source_from_index_resolved: _Optional[str] = ..., target_index_resolved: _Optional[str] = ..., parent_bundle_image_resolved: _Optional[str] = ..., fbc_fragments_resolved: _Optional[_Union[StringList, _Mapping]] = ..., fbc_fragment_resolved: _Optional[str] = ...) -> None: ...
 
-class UpdateRequestRequest(_message.Message):
+class UpdateJobRequest(_message.Message):
     __slots__ = ("id", "state", "state_reason", "results")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -294,13 +286,13 @@ class UpdateRequestRequest(_message.Message):
     results: RequestResults
     def __init__(self, id: _Optional[int] = ..., state: _Optional[_Union[RequestState, str]] = ..., state_reason: _Optional[str] = ..., results: _Optional[_Union[RequestResults, _Mapping]] = ...) -> None: ...
 
-class UpdateRequestResponse(_message.Message):
-    __slots__ = ("request", "state_changed")
-    REQUEST_FIELD_NUMBER: _ClassVar[int]
+class UpdateJobResponse(_message.Message):
+    __slots__ = ("job", "state_changed")
+    JOB_FIELD_NUMBER: _ClassVar[int]
     STATE_CHANGED_FIELD_NUMBER: _ClassVar[int]
-    request: WorkRequest
+    job: Job
     state_changed: bool
-    def __init__(self, request: _Optional[_Union[WorkRequest, _Mapping]] = ..., state_changed: _Optional[bool] = ...) -> None: ...
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., state_changed: _Optional[bool] = ...) -> None: ...
 
 class WorkItem(_message.Message):
     __slots__ = ("request_id", "request_type", "queue", "serial", "serial_key")

@@ -26,7 +26,11 @@ if _version_not_supported:
 
 
 class RequestStoreStub:
-    """RequestStore gives workers typed access to requests.
+    """RequestStore gives workers typed access to requests, seen as jobs.
+
+    Errors carry a google.rpc.ErrorInfo (domain "iib.v1") whose reason callers match on:
+    REQUEST_FINAL (the request already reached a final state and cannot change it),
+    NOT_FOUND (no such request).
     """
 
     def __init__(self, channel):
@@ -35,30 +39,34 @@ class RequestStoreStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.GetWorkRequest = channel.unary_unary(
-                '/iib.v1.RequestStore/GetWorkRequest',
-                request_serializer=iib_dot_v1_dot_requests__pb2.GetWorkRequestRequest.SerializeToString,
-                response_deserializer=iib_dot_v1_dot_requests__pb2.GetWorkRequestResponse.FromString,
+        self.GetJob = channel.unary_unary(
+                '/iib.v1.RequestStore/GetJob',
+                request_serializer=iib_dot_v1_dot_requests__pb2.GetJobRequest.SerializeToString,
+                response_deserializer=iib_dot_v1_dot_requests__pb2.Job.FromString,
                 _registered_method=True)
-        self.UpdateRequest = channel.unary_unary(
-                '/iib.v1.RequestStore/UpdateRequest',
-                request_serializer=iib_dot_v1_dot_requests__pb2.UpdateRequestRequest.SerializeToString,
-                response_deserializer=iib_dot_v1_dot_requests__pb2.UpdateRequestResponse.FromString,
+        self.UpdateJob = channel.unary_unary(
+                '/iib.v1.RequestStore/UpdateJob',
+                request_serializer=iib_dot_v1_dot_requests__pb2.UpdateJobRequest.SerializeToString,
+                response_deserializer=iib_dot_v1_dot_requests__pb2.UpdateJobResponse.FromString,
                 _registered_method=True)
 
 
 class RequestStoreServicer:
-    """RequestStore gives workers typed access to requests.
+    """RequestStore gives workers typed access to requests, seen as jobs.
+
+    Errors carry a google.rpc.ErrorInfo (domain "iib.v1") whose reason callers match on:
+    REQUEST_FINAL (the request already reached a final state and cannot change it),
+    NOT_FOUND (no such request).
     """
 
-    def GetWorkRequest(self, request, context):
+    def GetJob(self, request, context):
         """Returns a request with everything a worker needs, secrets decrypted.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def UpdateRequest(self, request, context):
+    def UpdateJob(self, request, context):
         """Changes a request's state and/or records results, with IIB's PATCH rules (a final state is
         final, only the request type's mutable fields may change).
         """
@@ -69,15 +77,15 @@ class RequestStoreServicer:
 
 def add_RequestStoreServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'GetWorkRequest': grpc.unary_unary_rpc_method_handler(
-                    servicer.GetWorkRequest,
-                    request_deserializer=iib_dot_v1_dot_requests__pb2.GetWorkRequestRequest.FromString,
-                    response_serializer=iib_dot_v1_dot_requests__pb2.GetWorkRequestResponse.SerializeToString,
+            'GetJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetJob,
+                    request_deserializer=iib_dot_v1_dot_requests__pb2.GetJobRequest.FromString,
+                    response_serializer=iib_dot_v1_dot_requests__pb2.Job.SerializeToString,
             ),
-            'UpdateRequest': grpc.unary_unary_rpc_method_handler(
-                    servicer.UpdateRequest,
-                    request_deserializer=iib_dot_v1_dot_requests__pb2.UpdateRequestRequest.FromString,
-                    response_serializer=iib_dot_v1_dot_requests__pb2.UpdateRequestResponse.SerializeToString,
+            'UpdateJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateJob,
+                    request_deserializer=iib_dot_v1_dot_requests__pb2.UpdateJobRequest.FromString,
+                    response_serializer=iib_dot_v1_dot_requests__pb2.UpdateJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -88,11 +96,15 @@ def add_RequestStoreServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class RequestStore:
-    """RequestStore gives workers typed access to requests.
+    """RequestStore gives workers typed access to requests, seen as jobs.
+
+    Errors carry a google.rpc.ErrorInfo (domain "iib.v1") whose reason callers match on:
+    REQUEST_FINAL (the request already reached a final state and cannot change it),
+    NOT_FOUND (no such request).
     """
 
     @staticmethod
-    def GetWorkRequest(request,
+    def GetJob(request,
             target,
             options=(),
             channel_credentials=None,
@@ -105,9 +117,9 @@ class RequestStore:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/iib.v1.RequestStore/GetWorkRequest',
-            iib_dot_v1_dot_requests__pb2.GetWorkRequestRequest.SerializeToString,
-            iib_dot_v1_dot_requests__pb2.GetWorkRequestResponse.FromString,
+            '/iib.v1.RequestStore/GetJob',
+            iib_dot_v1_dot_requests__pb2.GetJobRequest.SerializeToString,
+            iib_dot_v1_dot_requests__pb2.Job.FromString,
             options,
             channel_credentials,
             insecure,
@@ -119,7 +131,7 @@ class RequestStore:
             _registered_method=True)
 
     @staticmethod
-    def UpdateRequest(request,
+    def UpdateJob(request,
             target,
             options=(),
             channel_credentials=None,
@@ -132,9 +144,9 @@ class RequestStore:
         return grpc.experimental.unary_unary(
             request,
             target,
-            '/iib.v1.RequestStore/UpdateRequest',
-            iib_dot_v1_dot_requests__pb2.UpdateRequestRequest.SerializeToString,
-            iib_dot_v1_dot_requests__pb2.UpdateRequestResponse.FromString,
+            '/iib.v1.RequestStore/UpdateJob',
+            iib_dot_v1_dot_requests__pb2.UpdateJobRequest.SerializeToString,
+            iib_dot_v1_dot_requests__pb2.UpdateJobResponse.FromString,
             options,
             channel_credentials,
             insecure,
