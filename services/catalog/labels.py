@@ -7,6 +7,8 @@ labels that tell OLM and opm where the catalog lives. The Red Hat delivery label
 
 from __future__ import annotations
 
+from services.common.errors import CatalogError
+
 __all__ = [
     "BUNDLE_CHANNELS",
     "BUNDLE_DEFAULT_CHANNEL",
@@ -16,8 +18,10 @@ __all__ = [
     "DELIVERY_BUNDLE",
     "INDEX_CONFIGS",
     "INDEX_DATABASE",
+    "MAX_LABEL_PATH",
     "OCP_VERSIONS",
     "PINNED",
+    "label_path",
 ]
 
 #: The package a bundle belongs to.
@@ -42,3 +46,23 @@ OCP_VERSIONS = "com.redhat.openshift.versions"
 DELIVERY_BUNDLE = "com.redhat.delivery.operator.bundle"
 #: Set by IIB on a regenerated bundle whose related images are pinned by digest.
 PINNED = "com.redhat.iib.pinned"
+
+
+#: The longest path a label may name inside an image.
+MAX_LABEL_PATH = 1024
+
+
+def label_path(label: str, value: str | None, default: str) -> str:
+    """The path a label names inside an image, relative to the image root (``/configs`` and
+    ``configs/`` both give ``configs``); ``default`` when the label is unset or ``/``.
+
+    Labels come from users: a path that climbs out of the image (``..``), holds a NUL or is
+    absurdly long is refused with an error naming the label.
+    """
+    text = (value or "").strip()
+    if len(text) > MAX_LABEL_PATH or "\x00" in text:
+        raise CatalogError(f"The {label} label is not a usable path inside the image")
+    parts = [p for p in text.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise CatalogError(f"The {label} label points outside the image: {text[:200]!r}")
+    return "/".join(parts) or default

@@ -26,6 +26,7 @@ from services.catalog.labels import (
     BUNDLE_PACKAGE,
     INDEX_CONFIGS,
     OCP_VERSIONS,
+    label_path,
 )
 from services.common.config import Settings
 from services.common.errors import IIBError, RegistryError
@@ -379,8 +380,8 @@ class IndexBuilder:
             build.ctx.check_cancelled()
             labels = build.images.get_image_labels(bundle)
             _package_label(bundle, labels)
-            manifests = labels.get(BUNDLE_MANIFESTS, "manifests/").strip("/") or "manifests"
-            metadata = labels.get(BUNDLE_METADATA, "metadata/").strip("/") or "metadata"
+            manifests = label_path(BUNDLE_MANIFESTS, labels.get(BUNDLE_MANIFESTS), "manifests")
+            metadata = label_path(BUNDLE_METADATA, labels.get(BUNDLE_METADATA), "metadata")
             root = Path(tempfile.mkdtemp(prefix=f"{n}-", dir=build.workdir / "bundles"))
             build.images.unpack(bundle, root, include=[manifests, metadata])
             if manifests != "manifests" and (root / manifests).is_dir():
@@ -472,7 +473,7 @@ class IndexBuilder:
         failed: list[str] = []
         for n, bundle in enumerate(bundles):
             labels = build.images.get_image_labels(bundle)
-            manifests = labels.get(BUNDLE_MANIFESTS, "manifests/").strip("/") or "manifests"
+            manifests = label_path(BUNDLE_MANIFESTS, labels.get(BUNDLE_MANIFESTS), "manifests")
             root = build.workdir / "related" / str(n)
             build.images.unpack(bundle, root, include=[manifests])
             try:
@@ -574,7 +575,7 @@ class IndexBuilder:
         roots: list[Path] = []
         for n, (fragment, fragment_resolved) in enumerate(zip(fragments, resolved, strict=True)):
             labels = build.images.get_image_labels(fragment_resolved)
-            configs = (labels.get(INDEX_CONFIGS) or "/configs").strip("/")
+            configs = label_path(INDEX_CONFIGS, labels.get(INDEX_CONFIGS), "configs")
             rootfs = build.workdir / f"fbc-fragment-{n}"
             build.images.unpack(fragment_resolved, rootfs, include=[configs])
             root = rootfs / configs

@@ -42,7 +42,7 @@ from services.catalog import (
     write_catalog,
     write_serving_cache,
 )
-from services.catalog.labels import INDEX_CONFIGS, INDEX_DATABASE
+from services.catalog.labels import INDEX_CONFIGS, INDEX_DATABASE, label_path
 from services.common.errors import IIBError
 from services.common.reference import parse_reference
 from services.common.registry import mediatypes as mt
@@ -101,13 +101,13 @@ def load_index_catalog(
     kind = index_kind(labels)
     rootfs = workdir / "rootfs"
     if kind == "fbc":
-        configs = labels[INDEX_CONFIGS].strip("/") or "configs"
+        configs = label_path(INDEX_CONFIGS, labels[INDEX_CONFIGS], "configs")
         images.unpack(pull_spec, rootfs, include=[configs], select_layers=_own_configs_layer)
         root = rootfs / configs
         root.mkdir(parents=True, exist_ok=True)
         return CatalogDir.open(root)
     if kind == "sqlite":
-        db_path = labels[INDEX_DATABASE].strip("/")
+        db_path = label_path(INDEX_DATABASE, labels[INDEX_DATABASE], "database/index.db")
         images.unpack(pull_spec, rootfs, include=[db_path])
         db = rootfs / db_path
         if not db.is_file():
