@@ -88,7 +88,14 @@ def _abort(
     context.abort(getattr(grpc.StatusCode, code_name), message)
 
 
+#: Services Envoy transcodes to REST: their errors carry no binary status details (the
+#: transcoder would try to render them into the body, which keeps IIB's ``{"error": ...}``).
+TRANSCODED_SERVICES = ("iib.v1.Builds", "iib.v1.Docs")
+
+
 def _wrap(behavior: Callable[[Any, grpc.ServicerContext], Any], method: str) -> Callable[..., Any]:
+    rich = method.strip("/").partition("/")[0] not in TRANSCODED_SERVICES
+
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return behavior(request, context)
@@ -98,7 +105,9 @@ def _wrap(behavior: Callable[[Any, grpc.ServicerContext], Any], method: str) -> 
                 return None
             raise
         except IIBError as exc:
-            _abort(context, exc.grpc_code, exc.http_status, exc.message, exc.reason)
+            _abort(
+                context, exc.grpc_code, exc.http_status, exc.message, exc.reason if rich else None
+            )
         except Exception as exc:
             # grpcio's context.abort() ends the RPC by raising a bare Exception(): let it through.
             if type(exc) is Exception and not exc.args:
