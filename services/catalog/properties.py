@@ -114,6 +114,19 @@ def _where(path: str) -> str:
     return f"CSV field {path}"
 
 
+def _field(obj: dict[str, Any], key: str) -> Any:
+    """A Go struct field decoded by ``encoding/json``: keys match case-insensitively, last wins.
+
+    (``MinKubeVersion:`` in a CSV fills ``minKubeVersion``.)
+    """
+    value = obj.get(key)
+    folded = key.casefold()
+    for name, candidate in obj.items():
+        if name != key and name.casefold() == folded:
+            value = candidate
+    return value
+
+
 def _t_str(value: Any, path: str) -> str:
     if value is None:
         return ""
@@ -173,9 +186,9 @@ def _resources(value: Any, path: str) -> list[dict[str, Any]]:
         obj = _t_obj(item, f"{path}[{i}]")
         out.append(
             {
-                "name": _t_str(obj.get("name"), f"{path}[{i}].name"),
-                "kind": _t_str(obj.get("kind"), f"{path}[{i}].kind"),
-                "version": _t_str(obj.get("version"), f"{path}[{i}].version"),
+                "name": _t_str(_field(obj, "name"), f"{path}[{i}].name"),
+                "kind": _t_str(_field(obj, "kind"), f"{path}[{i}].kind"),
+                "version": _t_str(_field(obj, "version"), f"{path}[{i}].version"),
             }
         )
     return out
@@ -186,26 +199,27 @@ def _descriptors(value: Any, path: str) -> list[dict[str, Any]]:
     for i, item in enumerate(_t_list(value, path)):
         where = f"{path}[{i}]"
         obj = _t_obj(item, where)
-        desc: dict[str, Any] = {"path": _t_str(obj.get("path"), f"{where}.path")}
-        _omit_put(desc, "displayName", _t_str(obj.get("displayName"), f"{where}.displayName"))
-        _omit_put(desc, "description", _t_str(obj.get("description"), f"{where}.description"))
+        desc: dict[str, Any] = {"path": _t_str(_field(obj, "path"), f"{where}.path")}
+        _omit_put(desc, "displayName", _t_str(_field(obj, "displayName"), f"{where}.displayName"))
+        _omit_put(desc, "description", _t_str(_field(obj, "description"), f"{where}.description"))
         x_desc = [
             _t_str(x, f"{where}.x-descriptors")
-            for x in _t_list(obj.get("x-descriptors"), f"{where}.x-descriptors")
+            for x in _t_list(_field(obj, "x-descriptors"), f"{where}.x-descriptors")
         ]
         _omit_put(desc, "x-descriptors", x_desc)
-        if obj.get("value") is not None:
-            desc["value"] = obj["value"]
+        value = _field(obj, "value")
+        if value is not None:
+            desc["value"] = value
         out.append(desc)
     return out
 
 
 def _described(obj: dict[str, Any], where: str, out: dict[str, Any]) -> None:
-    _omit_put(out, "displayName", _t_str(obj.get("displayName"), f"{where}.displayName"))
-    _omit_put(out, "description", _t_str(obj.get("description"), f"{where}.description"))
-    _omit_put(out, "resources", _resources(obj.get("resources"), f"{where}.resources"))
+    _omit_put(out, "displayName", _t_str(_field(obj, "displayName"), f"{where}.displayName"))
+    _omit_put(out, "description", _t_str(_field(obj, "description"), f"{where}.description"))
+    _omit_put(out, "resources", _resources(_field(obj, "resources"), f"{where}.resources"))
     for key in ("statusDescriptors", "specDescriptors", "actionDescriptors"):
-        _omit_put(out, key, _descriptors(obj.get(key), f"{where}.{key}"))
+        _omit_put(out, key, _descriptors(_field(obj, key), f"{where}.{key}"))
 
 
 def _owned_and_required(
@@ -216,7 +230,7 @@ def _owned_and_required(
     out: dict[str, Any] = {}
     for group in ("owned", "required"):
         items = []
-        for i, item in enumerate(_t_list(obj.get(group), f"{path}.{group}")):
+        for i, item in enumerate(_t_list(_field(obj, group), f"{path}.{group}")):
             where = f"{path}.{group}[{i}]"
             desc = _t_obj(item, where)
             entry = describe(desc, where)
@@ -228,88 +242,100 @@ def _owned_and_required(
 
 def _crd_description(desc: dict[str, Any], where: str) -> dict[str, Any]:
     return {
-        "name": _t_str(desc.get("name"), f"{where}.name"),
-        "version": _t_str(desc.get("version"), f"{where}.version"),
-        "kind": _t_str(desc.get("kind"), f"{where}.kind"),
+        "name": _t_str(_field(desc, "name"), f"{where}.name"),
+        "version": _t_str(_field(desc, "version"), f"{where}.version"),
+        "kind": _t_str(_field(desc, "kind"), f"{where}.kind"),
     }
 
 
 def _api_service_description(desc: dict[str, Any], where: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "name": _t_str(desc.get("name"), f"{where}.name"),
-        "group": _t_str(desc.get("group"), f"{where}.group"),
-        "version": _t_str(desc.get("version"), f"{where}.version"),
-        "kind": _t_str(desc.get("kind"), f"{where}.kind"),
+        "name": _t_str(_field(desc, "name"), f"{where}.name"),
+        "group": _t_str(_field(desc, "group"), f"{where}.group"),
+        "version": _t_str(_field(desc, "version"), f"{where}.version"),
+        "kind": _t_str(_field(desc, "kind"), f"{where}.kind"),
     }
     _omit_put(
-        entry, "deploymentName", _t_str(desc.get("deploymentName"), f"{where}.deploymentName")
+        entry, "deploymentName", _t_str(_field(desc, "deploymentName"), f"{where}.deploymentName")
     )
-    _omit_put(entry, "containerPort", _t_int(desc.get("containerPort"), f"{where}.containerPort"))
+    _omit_put(
+        entry, "containerPort", _t_int(_field(desc, "containerPort"), f"{where}.containerPort")
+    )
     return entry
 
 
 def _app_link(value: Any, path: str) -> dict[str, Any]:
     obj = _t_obj(value, path)
     out: dict[str, Any] = {}
-    _omit_put(out, "name", _t_str(obj.get("name"), f"{path}.name"))
-    _omit_put(out, "url", _t_str(obj.get("url"), f"{path}.url"))
+    _omit_put(out, "name", _t_str(_field(obj, "name"), f"{path}.name"))
+    _omit_put(out, "url", _t_str(_field(obj, "url"), f"{path}.url"))
     return out
 
 
 def csv_metadata_value(csv: dict[str, Any]) -> dict[str, Any]:
     """The ``olm.csv.metadata`` value of a CSV (opm's ``MustBuildCSVMetadata``)."""
-    metadata = _t_obj(csv.get("metadata"), "metadata")
-    spec = _t_obj(csv.get("spec"), "spec")
+    metadata = _t_obj(_field(csv, "metadata"), "metadata")
+    spec = _t_obj(_field(csv, "spec"), "spec")
     out: dict[str, Any] = {}
-    _omit_put(out, "annotations", _t_str_map(metadata.get("annotations"), "metadata.annotations"))
+    _omit_put(
+        out, "annotations", _t_str_map(_field(metadata, "annotations"), "metadata.annotations")
+    )
     out["apiServiceDefinitions"] = _owned_and_required(
-        spec.get("apiservicedefinitions"), "spec.apiservicedefinitions", _api_service_description
+        _field(spec, "apiservicedefinitions"),
+        "spec.apiservicedefinitions",
+        _api_service_description,
     )
     out["crdDescriptions"] = _owned_and_required(
-        spec.get("customresourcedefinitions"), "spec.customresourcedefinitions", _crd_description
+        _field(spec, "customresourcedefinitions"),
+        "spec.customresourcedefinitions",
+        _crd_description,
     )
-    _omit_put(out, "description", _t_str(spec.get("description"), "spec.description"))
-    _omit_put(out, "displayName", _t_str(spec.get("displayName"), "spec.displayName"))
+    _omit_put(out, "description", _t_str(_field(spec, "description"), "spec.description"))
+    _omit_put(out, "displayName", _t_str(_field(spec, "displayName"), "spec.displayName"))
     modes = []
-    for i, item in enumerate(_t_list(spec.get("installModes"), "spec.installModes")):
+    for i, item in enumerate(_t_list(_field(spec, "installModes"), "spec.installModes")):
         mode = _t_obj(item, f"spec.installModes[{i}]")
         modes.append(
             {
-                "type": _t_str(mode.get("type"), f"spec.installModes[{i}].type"),
-                "supported": _t_bool(mode.get("supported"), f"spec.installModes[{i}].supported"),
+                "type": _t_str(_field(mode, "type"), f"spec.installModes[{i}].type"),
+                "supported": _t_bool(
+                    _field(mode, "supported"), f"spec.installModes[{i}].supported"
+                ),
             }
         )
     _omit_put(out, "installModes", modes)
-    keywords = [_t_str(k, "spec.keywords") for k in _t_list(spec.get("keywords"), "spec.keywords")]
+    keywords = [
+        _t_str(k, "spec.keywords") for k in _t_list(_field(spec, "keywords"), "spec.keywords")
+    ]
     _omit_put(out, "keywords", keywords)
-    _omit_put(out, "labels", _t_str_map(metadata.get("labels"), "metadata.labels"))
+    _omit_put(out, "labels", _t_str_map(_field(metadata, "labels"), "metadata.labels"))
     links = [
         _app_link(item, f"spec.links[{i}]")
-        for i, item in enumerate(_t_list(spec.get("links"), "spec.links"))
+        for i, item in enumerate(_t_list(_field(spec, "links"), "spec.links"))
     ]
     _omit_put(out, "links", links)
     maintainers = []
-    for i, item in enumerate(_t_list(spec.get("maintainers"), "spec.maintainers")):
+    for i, item in enumerate(_t_list(_field(spec, "maintainers"), "spec.maintainers")):
         obj = _t_obj(item, f"spec.maintainers[{i}]")
         person: dict[str, Any] = {}
-        _omit_put(person, "name", _t_str(obj.get("name"), f"spec.maintainers[{i}].name"))
-        _omit_put(person, "email", _t_str(obj.get("email"), f"spec.maintainers[{i}].email"))
+        _omit_put(person, "name", _t_str(_field(obj, "name"), f"spec.maintainers[{i}].name"))
+        _omit_put(person, "email", _t_str(_field(obj, "email"), f"spec.maintainers[{i}].email"))
         maintainers.append(person)
     _omit_put(out, "maintainers", maintainers)
-    _omit_put(out, "maturity", _t_str(spec.get("maturity"), "spec.maturity"))
-    _omit_put(out, "minKubeVersion", _t_str(spec.get("minKubeVersion"), "spec.minKubeVersion"))
+    _omit_put(out, "maturity", _t_str(_field(spec, "maturity"), "spec.maturity"))
+    _omit_put(out, "minKubeVersion", _t_str(_field(spec, "minKubeVersion"), "spec.minKubeVersion"))
     native = []
-    for i, item in enumerate(_t_list(spec.get("nativeAPIs"), "spec.nativeAPIs")):
+    for i, item in enumerate(_t_list(_field(spec, "nativeAPIs"), "spec.nativeAPIs")):
         obj = _t_obj(item, f"spec.nativeAPIs[{i}]")
         native.append(
             {
-                "group": _t_str(obj.get("group"), f"spec.nativeAPIs[{i}].group"),
-                "version": _t_str(obj.get("version"), f"spec.nativeAPIs[{i}].version"),
-                "kind": _t_str(obj.get("kind"), f"spec.nativeAPIs[{i}].kind"),
+                "group": _t_str(_field(obj, "group"), f"spec.nativeAPIs[{i}].group"),
+                "version": _t_str(_field(obj, "version"), f"spec.nativeAPIs[{i}].version"),
+                "kind": _t_str(_field(obj, "kind"), f"spec.nativeAPIs[{i}].kind"),
             }
         )
     _omit_put(out, "nativeAPIs", native)
-    out["provider"] = _app_link(spec.get("provider"), "spec.provider")
+    out["provider"] = _app_link(_field(spec, "provider"), "spec.provider")
     return out
 
 

@@ -129,7 +129,7 @@ class RenderedBundle:
     def csv_annotations(self) -> dict[str, str]:
         """The CSV's ``metadata.annotations``."""
         annotations = self.csv.get("metadata", {}).get("annotations") or {}
-        return dict(annotations)
+        return {k: v or "" for k, v in annotations.items()}
 
 
 def _is_package_manifest(doc: Any) -> bool:
@@ -305,10 +305,13 @@ def render_bundle(
         value = metadata.get(key)
         if value is None:
             continue
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        # A null value is Go's zero value: ObjectMeta decodes ``createdAt:`` as "".
+        if not isinstance(value, dict) or not all(
+            v is None or isinstance(v, str) for v in value.values()
+        ):
             raise CatalogError(f"{csv_file}: field metadata.{key} must map strings to strings")
         if key == "annotations":
-            csv_annotations = value
+            csv_annotations = {k: v or "" for k, v in value.items()}
     spec = csv.get("spec")
     if spec is None:
         spec = {}
@@ -425,15 +428,21 @@ def render_bundle(
         if annotations is None:
             raw = doc.get("annotations")
             if isinstance(raw, dict):
-                if not all(isinstance(v, str) for v in raw.values()):
-                    bad = next(k for k, v in raw.items() if not isinstance(v, str))
-                    raise CatalogError(
-                        f"{rel}: annotation {bad} must be a string, got {json.dumps(raw[bad])}"
-                    )
-                if any(
-                    raw.get(k) for k in (BUNDLE_PACKAGE, BUNDLE_CHANNELS, BUNDLE_DEFAULT_CHANNEL)
-                ):
-                    annotations = {str(k): v for k, v in raw.items()}
+                # opm decodes only the three bundle keys (a null is Go's ""); it does not read
+                # the others, so a null or non-string value there does not refuse the bundle.
+                opm_keys = (BUNDLE_PACKAGE, BUNDLE_CHANNELS, BUNDLE_DEFAULT_CHANNEL)
+                for key in opm_keys:
+                    if raw.get(key) is not None and not isinstance(raw[key], str):
+                        raise CatalogError(
+                            f"{rel}: annotation {key} must be a string, got {json.dumps(raw[key])}"
+                        )
+                if any(raw.get(k) for k in opm_keys):
+                    annotations = {}
+                    for k, v in raw.items():
+                        if v is None or isinstance(v, str):
+                            annotations[str(k)] = v or ""
+                        else:
+                            warnings.append(f"{rel}: annotation {k} is not a string, ignored")
         if dependencies is None:
             raw_deps = doc.get("dependencies")
             if isinstance(raw_deps, list) and raw_deps:
