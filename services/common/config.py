@@ -687,6 +687,39 @@ class Settings:
     gateway_tls_key: Path | None = _setting(
         "IIB_GATEWAY_TLS_KEY", None, p_opt_path, "TLS private key (PEM)."
     )
+    internal_tls_ca: Path | None = _setting(
+        "IIB_INTERNAL_TLS_CA",
+        None,
+        p_opt_path,
+        "CA (PEM) that signs every service's certificate for internal gRPC (mutual TLS).",
+    )
+    internal_tls_cert: Path | None = _setting(
+        "IIB_INTERNAL_TLS_CERT",
+        None,
+        p_opt_path,
+        "This process's certificate (PEM); its common name is its identity.",
+    )
+    internal_tls_key: Path | None = _setting(
+        "IIB_INTERNAL_TLS_KEY", None, p_opt_path, "This process's private key (PEM)."
+    )
+    internal_insecure: bool = _setting(
+        "IIB_INTERNAL_INSECURE",
+        False,
+        p_bool,
+        "Plaintext internal gRPC with no caller identities (isolated development only).",
+    )
+    internal_worker_identities: tuple[str, ...] = _setting(
+        "IIB_INTERNAL_WORKER_IDENTITIES",
+        ("index-builder", "bundle-regenerator"),
+        p_str_list,
+        "Certificate names that may fetch jobs (with secrets), update them and ask gating.",
+    )
+    internal_gateway_identities: tuple[str, ...] = _setting(
+        "IIB_INTERNAL_GATEWAY_IDENTITIES",
+        ("gateway",),
+        p_str_list,
+        "Certificate names whose x-iib-user metadata (the authenticated user) is honoured.",
+    )
     request_store_processes: int = _setting(
         "IIB_REQUEST_STORE_PROCESSES",
         1,

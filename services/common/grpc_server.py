@@ -1,7 +1,9 @@
 """Building and running the project's gRPC servers the same way everywhere.
 
-Each server gets the error-translating interceptor, the standard health service, reflection and
-OpenTelemetry instrumentation, and stops gracefully on SIGTERM/SIGINT.
+Each server gets mutual TLS and the per-method authorization of ``grpc_auth``, the
+error-translating interceptor, the standard health service, reflection and OpenTelemetry
+instrumentation, and stops gracefully on SIGTERM/SIGINT. :func:`channel` is the client side:
+TLS with this process's certificate.
 """
 
 from __future__ import annotations
@@ -17,10 +19,18 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.config import Settings
 from services.common.errors import ExternalServiceError
+from services.common.grpc_auth import (
+    AuthorizationInterceptor,
+    InternalTLS,
+    MethodPolicy,
+    default_policy,
+    internal_tls,
+)
 from services.common.grpc_edge import ErrorInterceptor
 
-__all__ = ["GrpcServer", "channel"]
+__all__ = ["GrpcServer", "channel", "service_channel"]
 
 log = logging.getLogger(__name__)
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -30,9 +40,17 @@ _OPTIONS = [
 ]
 
 
-def channel(address: str) -> grpc.Channel:
-    """An insecure channel to one of our services (loopback or a private network)."""
-    return grpc.insecure_channel(address, options=_OPTIONS)
+def channel(address: str, tls: InternalTLS | None) -> grpc.Channel:
+    """A channel to one of our services: mutual TLS, or plaintext when ``tls`` is None
+    (``IIB_INTERNAL_INSECURE``)."""
+    if tls is None:
+        return grpc.insecure_channel(address, options=_OPTIONS)
+    return grpc.secure_channel(address, tls.channel_credentials(), options=_OPTIONS)
+
+
+def service_channel(settings: Settings, address: str) -> grpc.Channel:
+    """A channel to ``address`` with this process's internal TLS settings."""
+    return channel(address, internal_tls(settings))
 
 
 class GrpcServer:
@@ -43,12 +61,20 @@ class GrpcServer:
         address: str,
         register: Sequence[tuple[Callable[[Any, grpc.Server], None], Any, str]],
         workers: int = 16,
+        *,
+        tls: InternalTLS | None,
+        policy: MethodPolicy | None = None,
     ) -> None:
-        """``register`` holds (add_XServicer_to_server, servicer, full service name)."""
+        """``register`` holds (add_XServicer_to_server, servicer, full service name). With
+        ``tls`` the port requires client certificates and ``policy`` decides per method;
+        without, it is plaintext and open (``IIB_INTERNAL_INSECURE``)."""
         self.address = address
+        interceptors: list[grpc.ServerInterceptor] = [ErrorInterceptor()]
+        if tls is not None:
+            interceptors.insert(0, AuthorizationInterceptor(policy or MethodPolicy({})))
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-            interceptors=[ErrorInterceptor()],
+            interceptors=interceptors,
             options=_OPTIONS,
         )
         self.health = health.HealthServicer()
@@ -60,9 +86,28 @@ class GrpcServer:
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         names.append(reflection.SERVICE_NAME)
         reflection.enable_server_reflection(names, self.server)
-        self.port = self.server.add_insecure_port(address)
+        if tls is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            self.port = self.server.add_secure_port(address, tls.server_credentials())
         if self.port == 0:
             raise ExternalServiceError(f"cannot listen on {address} (address in use?)")
+
+    @classmethod
+    def for_settings(
+        cls,
+        settings: Settings,
+        address: str,
+        register: Sequence[tuple[Callable[[Any, grpc.Server], None], Any, str]],
+    ) -> GrpcServer:
+        """A server with the process's internal TLS and the project's method policy."""
+        return cls(
+            address,
+            register,
+            settings.grpc_workers,
+            tls=internal_tls(settings),
+            policy=default_policy(settings),
+        )
 
     def start(self) -> None:
         self.server.start()

@@ -37,6 +37,7 @@ from nats.js.errors import Error as JetStreamError
 from services.common import messaging
 from services.common.config import Settings
 from services.common.errors import FinalStateError, IIBError
+from services.common.grpc_auth import InternalTLS, internal_tls
 from services.common.grpc_edge import error_reason
 from services.common.grpc_server import channel
 from services.common.pb.iib.v1 import requests_pb2, requests_pb2_grpc
@@ -60,8 +61,8 @@ class FinalStateReached(Exception):
 class StoreClient:
     """The request store's typed API (blocking calls, with a per-call deadline)."""
 
-    def __init__(self, address: str, timeout: float = 30.0) -> None:
-        self._stub = requests_pb2_grpc.RequestStoreStub(channel(address))  # type: ignore[no-untyped-call]
+    def __init__(self, address: str, tls: InternalTLS | None, timeout: float = 30.0) -> None:
+        self._stub = requests_pb2_grpc.RequestStoreStub(channel(address, tls))  # type: ignore[no-untyped-call]
         self._timeout = timeout
 
     def get(self, request_id: int) -> requests_pb2.Job:
@@ -140,7 +141,7 @@ class WorkerRuntime:
         self.settings = settings
         self.service = service
         self.handler = handler
-        self.store = StoreClient(settings.request_store_address)
+        self.store = StoreClient(settings.request_store_address, internal_tls(settings))
         self._stopping = asyncio.Event()
 
     # --- entry points ----------------------------------------------------------------------

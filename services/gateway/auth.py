@@ -121,7 +121,8 @@ class AuthServicer(pb_grpc.AuthorizationServicer):
 
 def build_auth_server(settings: Settings, address: str | None = None) -> GrpcServer:
     servicer = AuthServicer(settings, provider_from_settings(settings))
-    return GrpcServer(
+    return GrpcServer.for_settings(
+        settings,
         address or settings.auth_service_listen,
         [
             (
@@ -130,5 +131,4 @@ def build_auth_server(settings: Settings, address: str | None = None) -> GrpcSer
                 "envoy.service.auth.v3.Authorization",
             )
         ],
-        workers=settings.grpc_workers,
     )

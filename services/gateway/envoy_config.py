@@ -25,6 +25,8 @@ class EnvoyLayout:
     auth_service: str
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Internal mutual TLS towards the request store and the auth service (CA, cert, key).
+    internal_tls: tuple[Path, Path, Path] | None = None
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -76,4 +78,24 @@ def render_envoy_config(layout: EnvoyLayout, deploy_dir: Path = DEPLOY_DIR) -> s
                 },
             },
         }
+    if layout.internal_tls is not None:
+        ca, cert, key = (path.resolve() for path in layout.internal_tls)
+        for cluster in config["static_resources"]["clusters"]:
+            cluster["transport_socket"] = {
+                "name": "envoy.transport_sockets.tls",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+                    "UpstreamTlsContext",
+                    "common_tls_context": {
+                        "alpn_protocols": ["h2"],
+                        "tls_certificates": [
+                            {
+                                "certificate_chain": {"filename": str(cert)},
+                                "private_key": {"filename": str(key)},
+                            }
+                        ],
+                        "validation_context": {"trusted_ca": {"filename": str(ca)}},
+                    },
+                },
+            }
     return yaml.safe_dump(config, sort_keys=False, width=1000)

@@ -46,6 +46,11 @@ class Gateway:
             auth_service=s.auth_service_listen.replace("0.0.0.0", "127.0.0.1"),
             tls_cert=s.gateway_tls_cert,
             tls_key=s.gateway_tls_key,
+            internal_tls=(
+                (s.internal_tls_ca, s.internal_tls_cert, s.internal_tls_key)
+                if s.internal_tls_ca and s.internal_tls_cert and s.internal_tls_key
+                else None
+            ),
         )
 
     def start(self) -> None:

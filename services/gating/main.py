@@ -12,10 +12,10 @@ __all__ = ["build_server", "serve"]
 
 def build_server(settings: Settings, address: str | None = None) -> GrpcServer:
     """The gRPC server exposing ``iib.v1.Gating``."""
-    return GrpcServer(
+    return GrpcServer.for_settings(
+        settings,
         address or settings.gating_listen,
         [(gating_pb2_grpc.add_GatingServicer_to_server, GatingServicer(settings), "iib.v1.Gating")],
-        workers=settings.grpc_workers,
     )
 
 

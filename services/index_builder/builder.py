@@ -30,6 +30,7 @@ from services.catalog.labels import (
 )
 from services.common.config import Settings
 from services.common.errors import IIBError, RegistryError
+from services.common.grpc_auth import internal_tls
 from services.common.pb.iib.v1 import requests_pb2
 from services.common.reference import name_without_tag_or_digest
 from services.common.registry.client import RegistryClient
@@ -112,7 +113,7 @@ class IndexBuilder:
             )
         self.settings = settings
         self.client = client or base_client(settings)
-        self.gating = gating or GatingClient(settings.gating_address)
+        self.gating = gating or GatingClient(settings.gating_address, internal_tls(settings))
         self._handlers: dict[str, Callable[[_Build], None]] = {
             "add": self._add,
             "rm": self._rm,

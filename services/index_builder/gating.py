@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 import grpc
 
 from services.common.errors import IIBError
+from services.common.grpc_auth import InternalTLS
 from services.common.grpc_server import channel
 from services.common.pb.iib.v1 import gating_pb2, gating_pb2_grpc
 
@@ -16,8 +17,8 @@ __all__ = ["GatingClient"]
 class GatingClient:
     """``iib.v1.Gating`` over gRPC; a refusal or an unreachable service fails the request."""
 
-    def __init__(self, address: str, timeout: float = 300.0) -> None:
-        self._stub = gating_pb2_grpc.GatingStub(channel(address))  # type: ignore[no-untyped-call]
+    def __init__(self, address: str, tls: InternalTLS | None, timeout: float = 300.0) -> None:
+        self._stub = gating_pb2_grpc.GatingStub(channel(address, tls))  # type: ignore[no-untyped-call]
         self._timeout = timeout
 
     def gate(

@@ -40,7 +40,8 @@ def build_core(settings: Settings, *, migrate: bool = True) -> RequestStoreCore:
 def build_server(core: RequestStoreCore, address: str | None = None) -> GrpcServer:
     """The gRPC server exposing ``iib.v1.Builds`` and ``iib.v1.RequestStore``."""
     settings = core.settings
-    return GrpcServer(
+    return GrpcServer.for_settings(
+        settings,
         address or settings.request_store_listen,
         [
             (builds_pb2_grpc.add_BuildsServicer_to_server, BuildsServicer(core), "iib.v1.Builds"),
@@ -51,7 +52,6 @@ def build_server(core: RequestStoreCore, address: str | None = None) -> GrpcServ
                 "iib.v1.RequestStore",
             ),
         ],
-        workers=settings.grpc_workers,
     )
 
 

@@ -23,6 +23,7 @@ from services.common.errors import (
     UnsupportedMediaTypeError,
     ValidationError,
 )
+from services.common.grpc_auth import asserted_user
 from services.common.grpc_edge import http_body, mark_created, metadata_value
 from services.common.identity import IDENTITY_METADATA, authorize
 from services.common.pb.iib.v1 import builds_pb2_grpc, requests_pb2, requests_pb2_grpc
@@ -292,8 +293,9 @@ class RequestStoreCore:
 
 
 def call_context(context: grpc.ServicerContext, settings: Settings) -> CallContext:
-    """Identity and absolute-URL base from the metadata Envoy forwards."""
-    user = metadata_value(context, IDENTITY_METADATA) or None
+    """Identity and absolute-URL base from the metadata Envoy forwards (the user only when the
+    caller is a gateway: ``grpc_auth.asserted_user``)."""
+    user = asserted_user(context, settings, metadata_value(context, IDENTITY_METADATA) or None)
     host = metadata_value(context, "x-forwarded-host")
     proto = metadata_value(context, "x-forwarded-proto") or "http"
     base = f"{proto}://{host}" if host else settings_public_url(settings)

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from services.common.config import load_settings
 from services.common.processes import ManagedProcess
 from services.common.secrets import generate_key
-from services.common.tls import make_self_signed
+from services.common.tls import ServicePKI, make_self_signed
 from services.tooling.components import SERVICES
 from services.tooling.servers.nats import start_nats
 from services.tooling.servers.registry import start_registry
@@ -121,9 +121,13 @@ def run_dev(var_dir: Path | None = None) -> int:
         registry = _start_registry(env, var)
         if registry is not None:
             started.append(registry)
+        pki = ServicePKI(var / "pki")
         for component in _components(env):
             proc = ManagedProcess(
-                component.name, component.argv, var / "logs" / f"{component.name}.log", env=env
+                component.name,
+                component.argv,
+                var / "logs" / f"{component.name}.log",
+                env={**env, **pki.env(component.name)},
             )
             print(f"iib dev: starting {component.name} ...", flush=True)
             proc.start(ready=component.ready, timeout=component.timeout)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from services.common.processes import ManagedProcess, free_port, http_ok, tcp_open
 from services.common.secrets import generate_key
+from tests.pki import tls_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,11 +81,21 @@ def running_api(
     procs = []
     try:
         p = ManagedProcess(
-            "request-store", [*iib, "request-store"], workdir / "store.log", env=env, cwd=REPO
+            "request-store",
+            [*iib, "request-store"],
+            workdir / "store.log",
+            env={**env, **tls_env("request-store")},
+            cwd=REPO,
         )
         p.start(ready=lambda: tcp_open(host, int(port)), timeout=60)
         procs.append(p)
-        g = ManagedProcess("gateway", [*iib, "gateway"], workdir / "gateway.log", env=env, cwd=REPO)
+        g = ManagedProcess(
+            "gateway",
+            [*iib, "gateway"],
+            workdir / "gateway.log",
+            env={**env, **tls_env("gateway")},
+            cwd=REPO,
+        )
         g.start(ready=lambda: http_ok(f"http://127.0.0.1:{admin}/ready"), timeout=60)
         procs.append(g)
         api = RunningApi(f"http://{listen}", env, procs)

@@ -30,6 +30,7 @@ from services.tooling.servers.nats import start_nats
 from services.tooling.servers.postgres import start_postgres
 from tests.bench.api import _option
 from tests.bench.common import REPO, run_wrk, running_api
+from tests.pki import tls_env
 
 POST_N = """
 wrk.method = "POST"
@@ -123,7 +124,7 @@ def run(
                     f"bench-worker-{n}",
                     [sys.executable, "-m", "tests.bench.dispatch_worker", str(arrivals)],
                     workdir / f"worker-{n}.log",
-                    env={**api.env, "IIB_WORKER_CONCURRENCY": "4"},
+                    env={**api.env, **tls_env("index-builder"), "IIB_WORKER_CONCURRENCY": "4"},
                     cwd=REPO,
                 )
                 proc.start()

@@ -27,6 +27,7 @@ from tests.bundle_regenerator.helpers import (
 )
 from tests.conftest import REPO
 from tests.e2e.conftest import AUTH_PASSWORD, AUTH_USER, EndToEnd
+from tests.pki import tls_env
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -65,6 +66,7 @@ class WithRegenerator(EndToEnd):
             base / "bundle-regenerator.log",
             env={
                 **self.env,
+                **tls_env("bundle-regenerator"),
                 "IIB_ORGANIZATION_CUSTOMIZATIONS": json.dumps({"acme": acme}),
                 "IIB_INDEX_IMAGE_OUTPUT_REGISTRY": OUTPUT_REGISTRY,
                 "IIB_MAX_RECURSIVE_RELATED_BUNDLES": str(MAX_RELATED),

@@ -25,6 +25,7 @@ from services.tooling.demo.images import FIXTURES_ROOT
 from services.tooling.servers.registry import RegistryServer, start_registry
 from tests.common.dispatch.conftest import System
 from tests.conftest import REPO
+from tests.pki import tls_env
 
 SUBMITTER = "tbrady@DOMAIN.LOCAL"
 WORKER = "worker@DOMAIN.LOCAL"
@@ -82,7 +83,7 @@ class EndToEnd(System):
             "gateway",
             [sys.executable, "-m", "services.tooling.cli", "serve", "gateway"],
             base / "gateway.log",
-            env=self.env,
+            env={**self.env, **tls_env("gateway")},
             cwd=REPO,
         )
         self.gateway.start(
@@ -92,7 +93,7 @@ class EndToEnd(System):
             "gating",
             [sys.executable, "-m", "services.tooling.cli", "serve", "gating"],
             base / "gating.log",
-            env=self.env,
+            env={**self.env, **tls_env("gating")},
             cwd=REPO,
         )
         host, _, port = gating.rpartition(":")
@@ -101,7 +102,7 @@ class EndToEnd(System):
             "index-builder",
             [sys.executable, "-m", "services.tooling.cli", "serve", "index-builder"],
             base / "index-builder.log",
-            env=self.env,
+            env={**self.env, **tls_env("index-builder")},
             cwd=REPO,
         )
         self.builder.start()

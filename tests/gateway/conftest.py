@@ -22,6 +22,7 @@ from services.common.tls import make_self_signed
 from services.gateway.server import Gateway
 from services.request_store.server import build_core, build_server
 from services.request_store.service import RequestStoreCore
+from tests.pki import tls_env
 
 SUBMITTER = "tbrady@DOMAIN.LOCAL"
 WORKER = "worker@DOMAIN.LOCAL"
@@ -124,6 +125,8 @@ def stack_settings(tmp: Path, database_url: str, overrides: dict[str, Any]) -> S
         "IIB_GATEWAY_ADMIN_PORT": free_port(),
         "IIB_AUTH_SERVICE_LISTEN": f"127.0.0.1:{free_port()}",
         "IIB_GRPC_WORKERS": 8,
+        # the request store and the gateway run in this process with the gateway's identity
+        **tls_env("gateway"),
     }
     store = f"127.0.0.1:{free_port()}"
     base["IIB_REQUEST_STORE_LISTEN"] = store

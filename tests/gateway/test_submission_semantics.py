@@ -14,6 +14,7 @@ from services.common.grpc_edge import error_reason
 from services.common.grpc_server import channel
 from services.common.pb.iib.v1 import requests_pb2, requests_pb2_grpc
 from tests.gateway.conftest import SUBMITTER, Stack, StackFactory
+from tests.pki import tls
 
 pytestmark = pytest.mark.db
 
@@ -164,7 +165,9 @@ def test_typed_worker_api(api: Stack) -> None:
             **BIN,
         },
     ).json()
-    stub = requests_pb2_grpc.RequestStoreStub(channel(api.settings.request_store_address))
+    stub = requests_pb2_grpc.RequestStoreStub(
+        channel(api.settings.request_store_address, tls("index-builder"))
+    )
     work = stub.GetJob(requests_pb2.GetJobRequest(id=created["id"]))
     assert work.request_type == requests_pb2.REQUEST_TYPE_ADD
     assert list(work.add.bundles) == ["q.io/b:1"]

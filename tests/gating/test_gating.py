@@ -23,6 +23,7 @@ from services.common.processes import free_port
 from services.gating.main import build_server
 from services.index_builder.gating import GatingClient
 from tests.gating.fake_greenwave import FakeGreenwave, failed
+from tests.pki import tls, tls_env
 
 QUERY = {
     "decision_context": "iib_cvp_redhat_operator",
@@ -52,11 +53,12 @@ def _gating(greenwave_url: str | None, **extra: str) -> tuple[GatingClient, Any]
         "IIB_GREENWAVE_CONFIG": json.dumps({"gated": QUERY}),
         "IIB_GREENWAVE_RETRY_DELAY": "0.05",
         **({"IIB_GREENWAVE_URL": greenwave_url} if greenwave_url else {}),
+        **tls_env("gating"),
         **extra,
     }
     server = build_server(load_settings(environ=env), address)
     server.start()
-    return GatingClient(address, timeout=20), server
+    return GatingClient(address, tls("index-builder"), timeout=20), server
 
 
 @pytest.fixture
@@ -162,7 +164,7 @@ def test_a_bundle_without_nvr_labels_is_refused_naming_the_label(client: GatingC
 
 
 def test_an_unreachable_gating_service_fails_the_request() -> None:
-    client = GatingClient(f"127.0.0.1:{free_port()}", timeout=1)
+    client = GatingClient(f"127.0.0.1:{free_port()}", tls("index-builder"), timeout=1)
     with pytest.raises(IIBError) as exc:
         client.gate(11, "gated", [BUNDLE], LABELS.__getitem__)
     assert str(exc.value) == "The gating service did not answer within 1 seconds"

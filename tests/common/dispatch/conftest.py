@@ -19,6 +19,7 @@ from services.common.processes import ManagedProcess, free_port, tcp_open
 from services.common.secrets import generate_key
 from services.tooling.servers.nats import NatsServer, start_nats
 from tests.conftest import REPO
+from tests.pki import tls, tls_env
 
 USER = "tester@EXAMPLE.COM"
 
@@ -44,6 +45,7 @@ class System:
             "IIB_MESSAGING_TIMEOUT": "2",
             "IIB_WORKER_SHUTDOWN_GRACE": "1",
             "IIB_LOG_LEVEL": "INFO",
+            **tls_env("request-store"),
             **extra,
         }
         self.records = base / "records.jsonl"
@@ -57,7 +59,8 @@ class System:
         )
         host, _, port = store.rpartition(":")
         self.store.start(ready=lambda: tcp_open(host, int(port)), timeout=60)
-        self.builds = builds_pb2_grpc.BuildsStub(channel(store))
+        # the test submits as the gateway does: the only identity whose x-iib-user counts
+        self.builds = builds_pb2_grpc.BuildsStub(channel(store, tls("gateway")))
         self.workers: list[ManagedProcess] = []
 
     def start_worker(self, **extra: str) -> ManagedProcess:
@@ -66,7 +69,7 @@ class System:
             f"worker-{n}",
             [sys.executable, "-m", "tests.common.dispatch.fake_worker", str(self.records)],
             self.base / f"worker-{n}.log",
-            env={**self.env, **extra},
+            env={**self.env, **tls_env("index-builder"), **extra},
             cwd=REPO,
         )
         worker.start()

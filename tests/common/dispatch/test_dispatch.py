@@ -12,6 +12,7 @@ import nats
 import pytest
 
 from tests.common.dispatch.conftest import USER, System, add_body
+from tests.pki import tls
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -170,7 +171,7 @@ def test_a_request_already_final_is_acked_and_skipped(system_factory) -> None:
     # a worker principal finishes it before any worker picks the item up
     from services.common.worker import StoreClient
 
-    StoreClient(system.env["IIB_REQUEST_STORE_ADDRESS"]).update(
+    StoreClient(system.env["IIB_REQUEST_STORE_ADDRESS"], tls("index-builder")).update(
         rid, state=3, reason="cancelled by hand"
     )
     system.start_worker()
