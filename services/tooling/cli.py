@@ -75,8 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "serve":
             logging.getLogger().setLevel("WARNING")
         if args.command == "queues":
-            from services.tooling.queues_report import print_queues
+            import os
 
+            from services.tooling.queues_report import print_queues
+            from services.tooling.servers.nats import cli_credentials
+
+            if not settings.nats_user and not settings.nats_creds_file:
+                # next to iib dev: its NATS requires a user; take the CLI's
+                settings = load_settings({**cli_credentials(settings.var_dir), **os.environ})
             return print_queues(settings)
         if args.command == "db":
             from services.request_store.db import upgrade

@@ -21,7 +21,7 @@ from services.common.processes import ManagedProcess
 from services.common.secrets import generate_key
 from services.common.tls import ServicePKI, make_self_signed
 from services.tooling.components import SERVICES
-from services.tooling.servers.nats import start_nats
+from services.tooling.servers.nats import CLI_NATS_USER, NatsServer, start_nats
 from services.tooling.servers.registry import start_registry
 
 __all__ = ["DEV_REGISTRY", "DevComponent", "dev_defaults", "run_dev"]
@@ -82,18 +82,27 @@ def _components(env: dict[str, str]) -> list[DevComponent]:
     ]
 
 
-def _start_nats(env: dict[str, str], var: Path) -> ManagedProcess:
-    """nats-server with JetStream on the port of the first IIB_NATS_URLS entry."""
+#: NATS users of iib dev: the services that use NATS, and the CLI (``iib queues``).
+NATS_USERS = ("request-store", CLI_NATS_USER)
+NATS_WORKERS = tuple(service.name for service in SERVICES if service.worker)
+
+
+def _start_nats(env: dict[str, str], var: Path) -> NatsServer:
+    """nats-server with JetStream on the port of the first IIB_NATS_URLS entry, with a user
+    and password per service (``var/nats/users.json``)."""
     settings = load_settings(env)
     url = urlparse(settings.nats_urls[0])
     if url.hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit(
             f"iib dev starts a local nats-server, but IIB_NATS_URLS points to {url.geturl()}"
         )
-    server = start_nats(
-        var / "nats", port=url.port or 4222, monitor_port=settings.nats_monitor_port
+    return start_nats(
+        var / "nats",
+        port=url.port or 4222,
+        monitor_port=settings.nats_monitor_port,
+        users=NATS_USERS,
+        workers=NATS_WORKERS,
     )
-    return server.process
 
 
 def _start_registry(env: dict[str, str], var: Path) -> ManagedProcess | None:
@@ -116,7 +125,8 @@ def run_dev(var_dir: Path | None = None) -> int:
     started: list[ManagedProcess] = []
     try:
         print("iib dev: starting nats-server ...", flush=True)
-        started.append(_start_nats(env, var))
+        nats = _start_nats(env, var)
+        started.append(nats.process)
         print("iib dev: starting docker-registry ...", flush=True)
         registry = _start_registry(env, var)
         if registry is not None:
@@ -127,7 +137,11 @@ def run_dev(var_dir: Path | None = None) -> int:
                 component.name,
                 component.argv,
                 var / "logs" / f"{component.name}.log",
-                env={**env, **pki.env(component.name)},
+                env={
+                    **env,
+                    **pki.env(component.name),
+                    **(nats.env(component.name) if component.name in nats.users else {}),
+                },
             )
             print(f"iib dev: starting {component.name} ...", flush=True)
             proc.start(ready=component.ready, timeout=component.timeout)

@@ -67,6 +67,7 @@ class WithRegenerator(EndToEnd):
             env={
                 **self.env,
                 **tls_env("bundle-regenerator"),
+                **self.nats.env("bundle-regenerator"),
                 "IIB_ORGANIZATION_CUSTOMIZATIONS": json.dumps({"acme": acme}),
                 "IIB_INDEX_IMAGE_OUTPUT_REGISTRY": OUTPUT_REGISTRY,
                 "IIB_MAX_RECURSIVE_RELATED_BUNDLES": str(MAX_RELATED),

@@ -102,7 +102,7 @@ class EndToEnd(System):
             "index-builder",
             [sys.executable, "-m", "services.tooling.cli", "serve", "index-builder"],
             base / "index-builder.log",
-            env={**self.env, **tls_env("index-builder")},
+            env={**self.env, **tls_env("index-builder"), **self.nats.env("index-builder")},
             cwd=REPO,
         )
         self.builder.start()

@@ -29,7 +29,10 @@ class System:
 
     def __init__(self, base: Path, database_url: str, extra: dict[str, str]) -> None:
         self.base = base
-        self.nats: NatsServer = start_nats(base / "nats")
+        # NATS with a user per service, as iib dev runs it
+        self.nats: NatsServer = start_nats(
+            base / "nats", users=["request-store"], workers=["index-builder", "bundle-regenerator"]
+        )
         store = f"127.0.0.1:{free_port()}"
         self.env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -38,7 +41,7 @@ class System:
             "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR": str(base / "nested"),
             "IIB_REQUEST_STORE_LISTEN": store,
             "IIB_REQUEST_STORE_ADDRESS": store,
-            "IIB_NATS_URLS": json.dumps([self.nats.url]),
+            **self.nats.env("request-store"),
             "IIB_WORK_ACK_WAIT": "2",
             "IIB_WORK_MAX_DELIVER": "3",
             "IIB_RELAY_POLL_INTERVAL": "0.1",
@@ -69,7 +72,7 @@ class System:
             f"worker-{n}",
             [sys.executable, "-m", "tests.common.dispatch.fake_worker", str(self.records)],
             self.base / f"worker-{n}.log",
-            env={**self.env, **tls_env("index-builder"), **extra},
+            env={**self.env, **tls_env("index-builder"), **self.nats.env("index-builder"), **extra},
             cwd=REPO,
         )
         worker.start()

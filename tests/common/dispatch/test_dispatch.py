@@ -7,10 +7,12 @@ import asyncio
 import json
 import time
 from collections import Counter, defaultdict
+from typing import Any
 
 import nats
 import pytest
 
+from services.tooling.servers.nats import NatsServer
 from tests.common.dispatch.conftest import USER, System, add_body
 from tests.pki import tls
 
@@ -180,8 +182,13 @@ def test_a_request_already_final_is_acked_and_skipped(system_factory) -> None:
     assert [e["id"] for e in system.events() if e["event"] == "start"] == [later]
 
 
-async def _publish_raw(url: str, subject: str, data: bytes) -> None:
-    nc = await nats.connect(url)
+async def _connect(server: NatsServer, user: str = "request-store") -> Any:
+    """A raw client connected as ``user`` (the test's NATS requires a user per service)."""
+    return await nats.connect(server.url, user=user, password=server.users[user])
+
+
+async def _publish_raw(server: NatsServer, subject: str, data: bytes) -> None:
+    nc = await _connect(server)
     try:
         await nc.jetstream().publish(subject, data)
     finally:
@@ -193,7 +200,7 @@ def test_a_malformed_work_item_is_dropped_and_the_worker_goes_on(system_factory)
 
     system = system_factory()
     # a corrupt protobuf where a WorkItem should be, queued ahead of a real request
-    asyncio.run(_publish_raw(system.nats.url, work_subject_for("index", None), b"\x0a\xff"))
+    asyncio.run(_publish_raw(system.nats, work_subject_for("index", None), b"\x0a\xff"))
     worker = system.start_worker()
     rid = system.submit(add_body("fake/sleep:0"))["id"]
     assert system.wait_final([rid])[rid]["state"] == "complete"
@@ -201,10 +208,10 @@ def test_a_malformed_work_item_is_dropped_and_the_worker_goes_on(system_factory)
     assert "dropping a malformed work item" in worker.log_tail(200)
 
 
-async def _consumer_limits(url: str) -> tuple[float, int]:
+async def _consumer_limits(server: NatsServer) -> tuple[float, int]:
     from services.common.subjects import WORK_STREAM
 
-    nc = await nats.connect(url)
+    nc = await _connect(server)
     try:
         info = await nc.jetstream().consumer_info(WORK_STREAM, "index-default")
         return float(info.config.ack_wait or 0), int(info.config.max_deliver or 0)
@@ -216,21 +223,21 @@ def test_a_restarted_worker_applies_changed_consumer_settings(system_factory) ->
     system = system_factory()
     first = system.start_worker()
     _wait_for(lambda: "worker consuming" in first.log_tail(50), 20, "the first worker")
-    assert asyncio.run(_consumer_limits(system.nats.url)) == (2.0, 3)
+    assert asyncio.run(_consumer_limits(system.nats)) == (2.0, 3)
     first.stop()
     second = system.start_worker(IIB_WORK_ACK_WAIT="7", IIB_WORK_MAX_DELIVER="5")
     _wait_for(lambda: "worker consuming" in second.log_tail(50), 20, "the second worker")
-    assert asyncio.run(_consumer_limits(system.nats.url)) == (7.0, 5)
+    assert asyncio.run(_consumer_limits(system.nats)) == (7.0, 5)
 
 
 async def _collect(
-    url: str,
+    server: NatsServer,
     subjects: list[str],
     out: list[tuple[str, dict, dict]],
     ready: asyncio.Event,
     stop: asyncio.Event,
 ) -> None:
-    nc = await nats.connect(url)
+    nc = await _connect(server)
 
     async def handler(msg) -> None:
         out.append((msg.subject, dict(msg.headers or {}), json.loads(msg.data)))
@@ -256,9 +263,7 @@ def test_events_are_published_for_every_state_change(system_factory) -> None:
     thread = threading.Thread(
         target=loop.run_until_complete,
         args=(
-            _collect(
-                system.nats.url, ["iib.build.state", "iib.batch.state"], received, ready, stop
-            ),
+            _collect(system.nats, ["iib.build.state", "iib.batch.state"], received, ready, stop),
         ),
         daemon=True,
     )
