@@ -16,6 +16,7 @@ service refuses to start instead of misbehaving later. ``docs/configuration.md``
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import runpy
@@ -299,6 +300,18 @@ def p_duration(name: str, raw: Any) -> float:
     return float(p_float(0.1)(name, raw))
 
 
+def p_cidr_list(name: str, raw: Any) -> tuple[str, ...]:
+    values = p_str_list(name, raw)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"Invalid setting {name}: {value!r} is not a network (CIDR)"
+            ) from None
+    return values
+
+
 def p_opt_path(name: str, raw: Any) -> Path | None:
     if raw is None or raw == "":
         return None
@@ -428,6 +441,13 @@ class Settings:
         None,
         p_opt_str,
         "Header set by a trusted front proxy holding the user (e.g. X-Remote-User).",
+    )
+
+    auth_trusted_proxies: tuple[str, ...] = _setting(
+        "IIB_AUTH_TRUSTED_PROXIES",
+        ("127.0.0.0/8", "::1/128"),
+        p_cidr_list,
+        "Networks (CIDR) of the front proxies whose IIB_AUTH_TRUSTED_HEADER is honoured.",
     )
 
     # --- secrets -----------------------------------------------------------------------------

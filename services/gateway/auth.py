@@ -20,14 +20,17 @@ providers implementing the same one-method protocol.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import grpc
 
 from services.common.config import Settings
+from services.common.errors import UnauthorizedError
 from services.common.grpc_server import GrpcServer
-from services.common.identity import IDENTITY_METADATA, authorize
+from services.common.identity import IDENTITY_METADATA, Decision, authorize
 from services.common.pb.envoy.service.auth.v3 import external_auth_pb2 as pb
 from services.common.pb.envoy.service.auth.v3 import external_auth_pb2_grpc as pb_grpc
 
@@ -46,31 +49,60 @@ log = logging.getLogger(__name__)
 class IdentityProvider(Protocol):
     """Finds out who sent a request."""
 
-    def identify(self, http: Any) -> str | None:
-        """The authenticated user of ``http`` (an AttributeContext.HttpRequest), or None."""
+    def identify(self, attributes: Any) -> str | None:
+        """The authenticated user of the request ``attributes`` (Envoy's AttributeContext:
+        ``.request.http`` and the peer in ``.source``), or None. Raises UnauthorizedError
+        for a request that claims an identity in a way that cannot be trusted."""
 
 
 class NoIdentityProvider:
     """Nobody is ever identified."""
 
-    def identify(self, http: Any) -> str | None:
+    def identify(self, attributes: Any) -> str | None:
         return None
 
 
+def source_address(attributes: Any) -> str:
+    """The address of the client connected to Envoy (the TCP peer)."""
+    return str(attributes.source.address.socket_address.address)
+
+
 class TrustedHeaderProvider:
-    """The user is the value of a header set by a trusted front proxy."""
+    """The user is the value of a header set by a trusted front proxy.
 
-    def __init__(self, header: str) -> None:
+    The header is honoured only from ``proxies`` (the TCP peer's address must be in one of
+    the networks): any other client could otherwise claim to be anyone, a worker included. A
+    header sent twice (Envoy joins the values with ``,``) is refused."""
+
+    def __init__(self, header: str, proxies: Sequence[str] = ("127.0.0.0/8", "::1/128")) -> None:
         self.header = header.lower()
+        self.proxies = [ipaddress.ip_network(cidr, strict=False) for cidr in proxies]
 
-    def identify(self, http: Any) -> str | None:
-        value = http.headers.get(self.header, "").strip()
-        return value or None
+    def _trusted(self, address: str) -> bool:
+        try:
+            peer = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(peer in network for network in self.proxies)
+
+    def identify(self, attributes: Any) -> str | None:
+        value = attributes.request.http.headers.get(self.header, "").strip()
+        if not value:
+            return None
+        address = source_address(attributes)
+        if not self._trusted(address):
+            log.warning(
+                "ignored the identity header from an untrusted peer", extra={"peer": address}
+            )
+            return None
+        if "," in value:
+            raise UnauthorizedError(f"The {self.header} header was sent more than once")
+        return value
 
 
 def provider_from_settings(settings: Settings) -> IdentityProvider:
     if settings.auth_trusted_header:
-        return TrustedHeaderProvider(settings.auth_trusted_header)
+        return TrustedHeaderProvider(settings.auth_trusted_header, settings.auth_trusted_proxies)
     return NoIdentityProvider()
 
 
@@ -83,13 +115,17 @@ class AuthServicer(pb_grpc.AuthorizationServicer):
 
     def Check(self, request: Any, context: grpc.ServicerContext) -> Any:
         http = request.attributes.request.http
-        user = self.provider.identify(http)
-        decision = authorize(
-            http.method,
-            user,
-            login_disabled=self.settings.login_disabled,
-            worker_usernames=self.settings.worker_usernames,
-        )
+        try:
+            user = self.provider.identify(request.attributes)
+        except UnauthorizedError as exc:
+            decision = Decision(None, exc)
+        else:
+            decision = authorize(
+                http.method,
+                user,
+                login_disabled=self.settings.login_disabled,
+                worker_usernames=self.settings.worker_usernames,
+            )
         if decision.error is not None:
             log.info(
                 "request denied",

@@ -24,12 +24,14 @@ class AttributeContext(_message.Message):
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     class Peer(_message.Message):
-        __slots__ = ("principal", "certificate")
+        __slots__ = ("address", "principal", "certificate")
+        ADDRESS_FIELD_NUMBER: _ClassVar[int]
         PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
         CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+        address: Address
         principal: str
         certificate: str
-        def __init__(self, principal: _Optional[str] = ..., certificate: _Optional[str] = ...) -> None: ...
+        def __init__(self, address: _Optional[_Union[Address, _Mapping]] = ..., principal: _Optional[str] = ..., certificate: _Optional[str] = ...) -> None: ...
     class Request(_message.Message):
         __slots__ = ("http",)
         HTTP_FIELD_NUMBER: _ClassVar[int]
@@ -68,6 +70,20 @@ class AttributeContext(_message.Message):
     request: AttributeContext.Request
     context_extensions: _containers.ScalarMap[str, str]
     def __init__(self, source: _Optional[_Union[AttributeContext.Peer, _Mapping]] = ..., request: _Optional[_Union[AttributeContext.Request, _Mapping]] = ..., context_extensions: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class Address(_message.Message):
+    __slots__ = ("socket_address",)
+    SOCKET_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    socket_address: SocketAddress
+    def __init__(self, socket_address: _Optional[_Union[SocketAddress, _Mapping]] = ...) -> None: ...
+
+class SocketAddress(_message.Message):
+    __slots__ = ("address", "port_value")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    PORT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    port_value: int
+    def __init__(self, address: _Optional[str] = ..., port_value: _Optional[int] = ...) -> None: ...
 
 class CheckResponse(_message.Message):
     __slots__ = ("status", "denied_response", "ok_response")
