@@ -364,6 +364,24 @@ class Settings:
     )
     log_level: str = _setting("IIB_LOG_LEVEL", "INFO", p_log_level, "Log level.")
     max_per_page: int = _setting("IIB_MAX_PER_PAGE", 20, p_int(1), "Largest page of GET /builds.")
+    max_request_bytes: int = _setting(
+        "IIB_MAX_REQUEST_BYTES",
+        256 * 1024,
+        p_int(1024),
+        "Largest JSON body of a POST or PATCH (400 above it).",
+    )
+    max_field_length: int = _setting(
+        "IIB_MAX_FIELD_LENGTH",
+        2048,
+        p_int(64),
+        "Longest string in a submitted field, e.g. a pull spec (400 naming the field).",
+    )
+    max_list_items: int = _setting(
+        "IIB_MAX_LIST_ITEMS",
+        1000,
+        p_int(1),
+        "Most items in a submitted list or object, e.g. bundles (400 naming the field).",
+    )
     messaging_batch_state_destination: str | None = _setting(
         "IIB_MESSAGING_BATCH_STATE_DESTINATION",
         None,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from services.common.errors import NotFoundError, ValidationError
 from services.request_store.domain import RequestState, RequestType
+from services.request_store.limits import MAX_DB_INTEGER
 
 __all__ = ["ListQuery", "parse_list_query", "parse_pagination"]
 
@@ -61,7 +62,7 @@ def parse_list_query(params: Mapping[str, Sequence[str]]) -> ListQuery:
             q.batch = int(batch)
         except ValueError:
             raise ValidationError("The batch must be a positive integer") from None
-        if q.batch < 1:
+        if q.batch < 1 or q.batch > MAX_DB_INTEGER:
             raise ValidationError("The batch must be a positive integer")
     request_type = _first(params, "request_type")
     if request_type:
@@ -97,4 +98,7 @@ def parse_pagination(params: Mapping[str, Sequence[str]], max_per_page: int) -> 
     per_page = min(_int_param(params, "per_page", 20), max_per_page)
     if page < 1 or per_page < 1:
         raise NotFoundError()
+    # the page's offset must fit the database's integers
+    if (page - 1) * per_page > MAX_DB_INTEGER:
+        raise ValidationError(f"The page must be at most {MAX_DB_INTEGER // per_page}")
     return page, per_page

@@ -15,7 +15,6 @@ import grpc
 from services.common.artifacts import ArtifactKind, ArtifactStore
 from services.common.config import Settings
 from services.common.errors import (
-    BAD_REQUEST_TEXT,
     GoneError,
     IIBError,
     NotFoundError,
@@ -29,6 +28,11 @@ from services.common.identity import IDENTITY_METADATA, authorize
 from services.common.pb.iib.v1 import builds_pb2_grpc, requests_pb2, requests_pb2_grpc
 from services.request_store import validation
 from services.request_store.domain import FINAL_STATES, ImageList, RequestState, RequestType
+from services.request_store.limits import (
+    BodyLimits,
+    parse_bounded_json,
+    path_id,
+)
 from services.request_store.listing import parse_list_query, parse_pagination
 from services.request_store.patch import check_patch_body, plan_patch
 from services.request_store.queues import user_queue
@@ -58,21 +62,27 @@ def _is_json_type(content_type: str) -> bool:
     )
 
 
-def parse_json_body(data: bytes, content_type: str) -> Any:
-    """Flask's ``request.get_json()``: 415 for a non-JSON type, 400 for malformed JSON."""
+def parse_json_body(data: bytes, content_type: str, limits: BodyLimits) -> Any:
+    """Flask's ``request.get_json()``: 415 for a non-JSON type, 400 for malformed JSON; then
+    the size limits (400 naming the field)."""
     if not _is_json_type(content_type):
         raise UnsupportedMediaTypeError()
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError(BAD_REQUEST_TEXT) from None
+    return parse_bounded_json(data, limits)
+
+
+def body_limits(settings: Settings) -> BodyLimits:
+    return BodyLimits(
+        max_body_bytes=settings.max_request_bytes,
+        max_string=settings.max_field_length,
+        max_items=settings.max_list_items,
+    )
 
 
 def _parse_id(raw: str) -> int:
     """Flask's ``<int:id>`` converter: only plain digits match, anything else is 404."""
-    if not raw.isascii() or not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 20:
         raise NotFoundError()
-    return int(raw)
+    return path_id(int(raw))
 
 
 def _fingerprint(endpoint: str, payload: Any) -> str:
@@ -135,7 +145,7 @@ class RequestStoreCore:
     ) -> bytes:
         """Validate and store a submission; returns the 201 body (object, or array for batches)."""
         self._require_identity("POST", call.user)
-        payload = parse_json_body(data, content_type)
+        payload = parse_json_body(data, content_type, body_limits(self.settings))
         ctx = self._validation_context(call.user)
         annotations: dict[str, Any] | None = None
         if endpoint in validation.BATCH_VALIDATORS:
@@ -222,7 +232,7 @@ class RequestStoreCore:
 
     def patch_build(self, raw_id: str, data: bytes, content_type: str, call: CallContext) -> bytes:
         self._require_identity("PATCH", call.user)
-        payload = check_patch_body(parse_json_body(data, content_type))
+        payload = check_patch_body(parse_json_body(data, content_type, body_limits(self.settings)))
         request_id = _parse_id(raw_id)
         view, _ = self.store.update(
             request_id, lambda t, state, reason: plan_patch(payload, t, state, reason)
