@@ -24,7 +24,7 @@ from services.catalog import (
     render_bundle,
     validate,
 )
-from services.common.errors import CatalogError
+from services.common.errors import CatalogError, CatalogValidationError
 
 from .convert import CorpusBundle, semver_key
 from .oracle import OracleBundle, OracleError, read_bundle
@@ -67,10 +67,12 @@ class BundleOutcome:
     """The comparison of one bundle."""
 
     source: str
+    package: str
     mismatches: list[Mismatch] = field(default_factory=list)
     both_failed: str | None = None  # opm and the engine both refuse (the oracle's reason)
     deliberate: str | None = None  # a documented, deliberate engine difference
-    rendered: RenderedBundle | None = None
+    engine_error: str | None = None  # why the engine refused the bundle, if it did
+    rendered: RenderedBundle | None = None  # the csv_metadata=True rendering, when both agree
 
 
 def _show(value: Any) -> str:
@@ -227,7 +229,7 @@ def _compare_csv_metadata(
 def compare_bundle(bundle: CorpusBundle) -> BundleOutcome:
     """Render one corpus bundle with the engine and compare it with the oracle."""
     image = image_for(bundle)
-    outcome = BundleOutcome(bundle.source)
+    outcome = BundleOutcome(bundle.source, bundle.package)
     oracle: OracleBundle | None = None
     oracle_error: str | None = None
     try:
@@ -237,6 +239,7 @@ def compare_bundle(bundle: CorpusBundle) -> BundleOutcome:
     try:
         rendered = render_bundle(bundle.root, image, csv_metadata=False)
     except CatalogError as exc:
+        outcome.engine_error = exc.message
         if oracle is None:
             outcome.both_failed = oracle_error
             return outcome
@@ -258,6 +261,7 @@ def compare_bundle(bundle: CorpusBundle) -> BundleOutcome:
     try:
         with_metadata = render_bundle(bundle.root, image, csv_metadata=True)
     except CatalogError as exc:
+        outcome.engine_error = exc.message
         if oracle.csv_metadata_error is None:
             outcome.mismatches.append(
                 Mismatch(
@@ -304,6 +308,8 @@ _IMAGE = re.compile(r"[a-z0-9.-]+/[^\s\"',@]+@sha256:[0-9a-f]{64}")
 def group_reason(reason: str, names: Iterable[str], package: str) -> str:
     """A refusal message with the package's own names replaced, so refusals can be counted."""
     text = _IMAGE.sub("<image>", reason)
+    text = re.sub(r'pull spec "[^"]*"', 'pull spec "<image>"', text)
+    text = re.sub(r"map\[.*\]", "map[...]", text)
     for name in sorted(set(names), key=len, reverse=True):
         if name:
             text = text.replace(name, "<bundle>")
@@ -337,6 +343,9 @@ def build_packages(
             try:
                 result = add_bundles(catalog, [rendered], mode="replaces")
                 validate(result.catalog)
+            except CatalogValidationError as exc:
+                outcome.reason = "; ".join(exc.problems) or exc.message
+                break
             except CatalogError as exc:
                 outcome.reason = exc.message
                 break

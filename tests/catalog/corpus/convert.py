@@ -26,9 +26,12 @@ oracle's loader).
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
+import subprocess
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,9 +45,16 @@ __all__ = [
     "ConversionProblem",
     "collect_bundles",
     "convert_package",
+    "extract_corpus",
     "packages_root",
     "semver_key",
 ]
+
+#: The community-operators mirror (``$IIB_CORPUS_MIRROR`` overrides) and its corpus directory.
+DEFAULT_MIRROR = Path(
+    os.environ.get("IIB_CORPUS_MIRROR", "/work/.mirror/operator-framework+community-operators/repo")
+)
+CORPUS_DIR = "upstream-community-operators"
 
 LAYOUT_BUNDLE = "bundle"
 LAYOUT_PACKAGE_MANIFEST = "package-manifest"
@@ -66,6 +76,24 @@ class ConversionProblem:
 
     source: str
     reason: str
+
+
+def extract_corpus(mirror: Path, dest: Path) -> str:
+    """``git archive HEAD upstream-community-operators`` of a mirror into ``dest``; the commit."""
+    commit = subprocess.run(
+        ["git", "-C", str(mirror), "rev-parse", "HEAD"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "-C", str(mirror), "archive", "--format=tar", commit, CORPUS_DIR],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+    return commit
 
 
 def packages_root(path: Path) -> Path:
