@@ -127,6 +127,15 @@ def _field(obj: dict[str, Any], key: str) -> Any:
     return value
 
 
+def _go_sorted(value: Any) -> Any:
+    """A JSON value with every object's keys sorted, as Go's ``json.Marshal`` writes maps."""
+    if isinstance(value, dict):
+        return {k: _go_sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_go_sorted(v) for v in value]
+    return value
+
+
 def _t_str(value: Any, path: str) -> str:
     if value is None:
         return ""
@@ -207,9 +216,10 @@ def _descriptors(value: Any, path: str) -> list[dict[str, Any]]:
             for x in _t_list(_field(obj, "x-descriptors"), f"{where}.x-descriptors")
         ]
         _omit_put(desc, "x-descriptors", x_desc)
-        value = _field(obj, "value")
-        if value is not None:
-            desc["value"] = value
+        if any(key.casefold() == "value" for key in obj):
+            # json.RawMessage of the CSV's Go JSON: a null is the text "null" (non-empty, so
+            # written) and objects have their keys sorted.
+            desc["value"] = _go_sorted(_field(obj, "value"))
         out.append(desc)
     return out
 

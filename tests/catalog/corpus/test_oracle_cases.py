@@ -303,3 +303,31 @@ def test_semver_key_orders_prereleases_first() -> None:
         "1.0.0",
         "not-a-version",
     ]
+
+
+def test_descriptor_values_are_go_raw_messages(tmp_path: Path) -> None:
+    # olm.csv.metadata decodes descriptor values as json.RawMessage from the CSV's Go JSON: a
+    # null is kept as the text "null" (non-empty, so written), objects have sorted keys.
+    bundle = make_bundle(
+        tmp_path / "b",
+        spec="""\
+            customresourcedefinitions:
+              owned:
+              - name: widgets.example.com
+                version: v1
+                kind: Widget
+                specDescriptors:
+                - path: size
+                  value:
+                - path: mode
+                  value: {b: 1, a: 2}
+        """,
+    )
+    outcome = compare_bundle(bundle)
+    assert outcome.mismatches == []
+    assert outcome.rendered is not None
+    metadata = next(p for p in outcome.rendered.bundle.properties if p.type == "olm.csv.metadata")
+    descriptors = metadata.value["crdDescriptions"]["owned"][0]["specDescriptors"]
+    assert json.dumps(descriptors) == json.dumps(
+        [{"path": "size", "value": None}, {"path": "mode", "value": {"a": 2, "b": 1}}]
+    )
