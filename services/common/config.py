@@ -535,6 +535,19 @@ class Settings:
         p_float(0.0),
         "Seconds a stopping worker waits for its current request before releasing it.",
     )
+    outbox_max_attempts: int = _setting(
+        "IIB_OUTBOX_MAX_ATTEMPTS",
+        50,
+        p_int(1),
+        "Failed publishes (while NATS is connected) before an outbox message becomes a dead "
+        "letter.",
+    )
+    outbox_retention_hours: float = _setting(
+        "IIB_OUTBOX_RETENTION_HOURS",
+        168.0,
+        p_float(1.0),
+        "Hours published outbox messages (and dead letters) are kept before they are pruned.",
+    )
     relay_poll_interval: float = _setting(
         "IIB_RELAY_POLL_INTERVAL",
         0.5,

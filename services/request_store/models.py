@@ -113,6 +113,11 @@ class Request(Base):
     serial_key: Mapped[str | None] = mapped_column(Text)
     # Inputs the worker needs that IIB does not echo, as JSON (no secrets).
     worker_args: Mapped[str | None] = mapped_column(Text)
+    # The build lease: the worker holding it, until when, and its fencing token (incremented on
+    # every new claim; updates carrying an older token are refused).
+    lease_token: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_holder: Mapped[str | None] = mapped_column(Text)
+    lease_expires: Mapped[datetime | None] = mapped_column(DateTime)
 
     # Type-specific columns.
     organization: Mapped[str | None] = mapped_column(Text)
@@ -232,6 +237,8 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when the row can never be published (dead letter): it no longer blocks anything.
+    dead_at: Mapped[datetime | None] = mapped_column(DateTime)
     __table_args__ = (Index("ix_outbox_unsent", "sent_at", "id"),)
 
 

@@ -22,10 +22,14 @@ import asyncio
 import json
 import logging
 import threading
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.message import DecodeError
 from nats.errors import Error as NatsError
+from nats.errors import MaxPayloadError
+from nats.js.errors import APIError
 from nats.js.errors import Error as JetStreamError
 
 from services.common import messaging
@@ -38,6 +42,7 @@ __all__ = ["OutboxRelay"]
 
 log = logging.getLogger(__name__)
 _BATCH = 500
+_PRUNE_EVERY = 3600.0
 
 
 class OutboxRelay:
@@ -51,6 +56,7 @@ class OutboxRelay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self.connected = threading.Event()
+        self._pruned = float("-inf")
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -107,7 +113,8 @@ class OutboxRelay:
                     while not self._stop.is_set():
                         if watcher.done():
                             watcher.result()  # re-raise what stopped it
-                        sent = await self._publish_batch(js, events_nc, events_js)
+                        sent = await self._publish_batch(nc, js, events_nc, events_js)
+                        await self._prune_now_and_then()
                         if sent < _BATCH:
                             await self._sleep(self.settings.relay_poll_interval)
                 finally:
@@ -131,6 +138,18 @@ class OutboxRelay:
                     except Exception:
                         pass
 
+    async def _prune_now_and_then(self) -> None:
+        """Delete published rows and dead letters past ``IIB_OUTBOX_RETENTION_HOURS`` (hourly)."""
+        if time.monotonic() - self._pruned < _PRUNE_EVERY:
+            return
+        self._pruned = time.monotonic()
+        cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(
+            hours=self.settings.outbox_retention_hours
+        )
+        removed = await asyncio.to_thread(self.store.prune_outbox, cutoff)
+        if removed:
+            log.info("pruned old outbox messages", extra={"removed": removed})
+
     async def _sleep(self, seconds: float) -> None:
         assert self._wake is not None
         try:
@@ -139,30 +158,48 @@ class OutboxRelay:
             pass
         self._wake.clear()
 
-    async def _publish_batch(self, js: Any, events_nc: Any, events_js: Any) -> int:
+    async def _publish_batch(self, nc: Any, js: Any, events_nc: Any, events_js: Any) -> int:
+        """Publish one batch of rows in order. A row that can never be published (over the
+        payload limit, refused by the stream) becomes a dead letter at once; a row that keeps
+        failing while NATS is connected becomes one after ``IIB_OUTBOX_MAX_ATTEMPTS``. Neither
+        blocks the rows behind it. A connection problem raises (rows stay queued)."""
         rows = await asyncio.to_thread(self.store.publishable_outbox, _BATCH)
         if not rows:
             return 0
         futures: list[tuple[int, asyncio.Future[Any]]] = []
         plain: list[int] = []
+        dead: dict[int, str] = {}
         for row in rows:
             headers = json.loads(row.headers) if row.headers else {}
-            if row.kind == "work":
-                headers["Nats-Msg-Id"] = row.msg_id
-                futures.append(
-                    (row.id, await js.publish_async(row.subject, row.payload, headers=headers))
+            conn = nc if row.kind == "work" else events_nc
+            size = len(row.payload) + sum(len(k) + len(v) for k, v in headers.items())
+            if size > conn.max_payload:
+                dead[row.id] = (
+                    f"the message is {size} bytes, over the NATS payload limit of "
+                    f"{conn.max_payload}"
                 )
-            elif self.settings.messaging_durable:
-                headers["Nats-Msg-Id"] = row.msg_id
-                futures.append(
-                    (
-                        row.id,
-                        await events_js.publish_async(row.subject, row.payload, headers=headers),
+                continue
+            try:
+                if row.kind == "work":
+                    headers["Nats-Msg-Id"] = row.msg_id
+                    futures.append(
+                        (row.id, await js.publish_async(row.subject, row.payload, headers=headers))
                     )
-                )
-            else:
-                await events_nc.publish(row.subject, row.payload, headers=headers)
-                plain.append(row.id)
+                elif self.settings.messaging_durable:
+                    headers["Nats-Msg-Id"] = row.msg_id
+                    futures.append(
+                        (
+                            row.id,
+                            await events_js.publish_async(
+                                row.subject, row.payload, headers=headers
+                            ),
+                        )
+                    )
+                else:
+                    await events_nc.publish(row.subject, row.payload, headers=headers)
+                    plain.append(row.id)
+            except MaxPayloadError as exc:
+                dead[row.id] = f"NATS refused the message: {exc}"
         if plain:
             await events_nc.flush(timeout=self.settings.messaging_timeout)
         sent: list[int] = list(plain)
@@ -172,13 +209,35 @@ class OutboxRelay:
             try:
                 await asyncio.wait_for(future, timeout=self.settings.messaging_timeout)
                 sent.append(row_id)
+            except APIError as exc:
+                # the stream refused this message (size, subject...): it will never be accepted
+                dead[row_id] = f"JetStream refused the message: {exc}"
             except Exception as exc:
                 failed.append(row_id)
                 error = str(exc) or type(exc).__name__
         await asyncio.to_thread(self.store.mark_sent, sent)
+        if dead:
+            await asyncio.to_thread(self.store.mark_dead, dead)
+            for row_id, reason in dead.items():
+                log.error(
+                    "outbox message moved to the dead letters; it will not be published",
+                    extra={"outbox_id": row_id, "reason": reason},
+                )
         if failed:
-            await asyncio.to_thread(self.store.mark_attempt_failed, failed, error)
-            raise JetStreamError(f"{len(failed)} outbox messages were not acknowledged: {error}")
+            if not (nc.is_connected and events_nc.is_connected):
+                raise JetStreamError(
+                    f"{len(failed)} outbox messages were not acknowledged: {error}"
+                )
+            # NATS is up and still did not take them: count the attempt, and let the rows
+            # behind go on; exhausted rows become dead letters
+            exhausted = await asyncio.to_thread(
+                self.store.mark_attempt_failed, failed, error, self.settings.outbox_max_attempts
+            )
+            for row_id in exhausted:
+                log.error(
+                    "outbox message moved to the dead letters after its attempts",
+                    extra={"outbox_id": row_id, "reason": error},
+                )
         return len(rows)
 
     async def _watch_advisories(self, js: Any, advisories: Any) -> None:

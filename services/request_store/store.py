@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -838,7 +838,7 @@ class Store:
                 o.c.id, o.c.kind, o.c.subject, o.c.msg_id, o.c.headers, o.c.payload, o.c.request_id
             )
             .outerjoin(r, (o.c.request_id == r.c.id) & (o.c.kind == "work"))
-            .where(o.c.sent_at.is_(None))
+            .where(o.c.sent_at.is_(None), o.c.dead_at.is_(None))
             .where((o.c.kind != "work") | r.c.serial_key.is_(None) | ~blocked)
             .order_by(o.c.id)
             .limit(limit)
@@ -853,16 +853,72 @@ class Store:
         with self._write() as conn:
             conn.execute(update(o).where(o.c.id.in_(list(outbox_ids))).values(sent_at=utcnow()))
 
-    def mark_attempt_failed(self, outbox_ids: Sequence[int], error: str) -> None:
+    def mark_attempt_failed(
+        self, outbox_ids: Sequence[int], error: str, max_attempts: int | None = None
+    ) -> list[int]:
+        """Count a failed publish; rows reaching ``max_attempts`` become dead letters (their
+        ids are returned)."""
         if not outbox_ids:
-            return
+            return []
         o = m.OUTBOX
+        ids = list(outbox_ids)
         with self._write() as conn:
             conn.execute(
                 update(o)
-                .where(o.c.id.in_(list(outbox_ids)))
+                .where(o.c.id.in_(ids))
                 .values(attempts=o.c.attempts + 1, last_error=error[:1000])
             )
+            if max_attempts is None:
+                return []
+            exhausted = [
+                int(row.id)
+                for row in conn.execute(
+                    select(o.c.id).where(o.c.id.in_(ids), o.c.attempts >= max_attempts)
+                )
+            ]
+            if exhausted:
+                conn.execute(update(o).where(o.c.id.in_(exhausted)).values(dead_at=utcnow()))
+            return exhausted
+
+    def mark_dead(self, reasons: Mapping[int, str]) -> None:
+        """Move rows to the dead letters (never published, never blocking), with the reason."""
+        if not reasons:
+            return
+        o = m.OUTBOX
+        now = utcnow()
+        with self._write() as conn:
+            for outbox_id, reason in reasons.items():
+                conn.execute(
+                    update(o)
+                    .where(o.c.id == outbox_id)
+                    .values(dead_at=now, last_error=reason[:1000], attempts=o.c.attempts + 1)
+                )
+
+    def dead_letters(self) -> list[Any]:
+        """Outbox rows that were given up on: id, kind, subject, request, reason, when."""
+        o = m.OUTBOX
+        with self._read() as conn:
+            return list(
+                conn.execute(
+                    select(
+                        o.c.id, o.c.kind, o.c.subject, o.c.request_id, o.c.last_error, o.c.dead_at
+                    )
+                    .where(o.c.dead_at.is_not(None))
+                    .order_by(o.c.id)
+                ).all()
+            )
+
+    def prune_outbox(self, older_than: datetime) -> int:
+        """Delete rows published (or given up on) before ``older_than``; how many."""
+        o = m.OUTBOX
+        with self._write() as conn:
+            result = conn.execute(
+                delete(o).where(
+                    ((o.c.sent_at.is_not(None)) & (o.c.sent_at < older_than))
+                    | ((o.c.dead_at.is_not(None)) & (o.c.dead_at < older_than))
+                )
+            )
+            return int(result.rowcount or 0)
 
     def outbox_backlog(self) -> dict[str, int]:
         """Unsent outbox rows per subject (work items held or not yet published, events)."""
@@ -872,7 +928,7 @@ class Store:
                 row.subject: int(row.n)
                 for row in conn.execute(
                     select(o.c.subject, func.count().label("n"))
-                    .where(o.c.sent_at.is_(None))
+                    .where(o.c.sent_at.is_(None), o.c.dead_at.is_(None))
                     .group_by(o.c.subject)
                 )
             }

@@ -38,7 +38,8 @@ async def _consumers(settings: Settings) -> list[dict[str, object]]:
 
 
 def collect_queues(settings: Settings) -> tuple[list[dict[str, object]], dict[str, int]]:
-    """(JetStream consumers, unpublished outbox rows per subject)."""
+    """(JetStream consumers, unpublished outbox rows per subject, dead letters counted under
+    ``(dead letter) <subject>``)."""
     from services.common.secrets import SecretBox
     from services.request_store.store import Store, make_engine
 
@@ -46,8 +47,11 @@ def collect_queues(settings: Settings) -> tuple[list[dict[str, object]], dict[st
     store = Store(make_engine(settings.database_uri, pool_size=1), SecretBox([_any_key()]))
     try:
         backlog = store.outbox_backlog()
+        dead = store.dead_letters()
     finally:
         store.engine.dispose()
+    for row in dead:
+        backlog[f"(dead letter) {row.subject}"] = backlog.get(f"(dead letter) {row.subject}", 0) + 1
     return consumers, backlog
 
 

@@ -76,6 +76,7 @@ def start_nats(
     max_memory_store: str = "256MB",
     users: Collection[str] = (),
     workers: Collection[str] = (),
+    max_payload: int | None = None,
 ) -> NatsServer:
     """Write a config under ``base`` and start nats-server with JetStream (file store in
     ``base/jetstream``). Limits are explicit because JetStream otherwise sizes itself from the
@@ -95,7 +96,8 @@ def start_nats(
     config.write_text(
         f"listen: 127.0.0.1:{port}\n"
         f"http: 127.0.0.1:{monitor_port}\n"
-        "jetstream {\n"
+        + (f"max_payload: {max_payload}\n" if max_payload else "")
+        + "jetstream {\n"
         f'  store_dir: "{store}"\n'
         f"  max_memory_store: {max_memory_store}\n"
         f"  max_file_store: {max_file_store}\n"

@@ -27,11 +27,17 @@ USER = "tester@EXAMPLE.COM"
 class System:
     """Processes of one dispatch scenario and helpers to drive and observe them."""
 
-    def __init__(self, base: Path, database_url: str, extra: dict[str, str]) -> None:
+    def __init__(
+        self, base: Path, database_url: str, extra: dict[str, str], **nats_options: Any
+    ) -> None:
+        """``nats_options`` go to ``start_nats`` (e.g. ``max_payload``)."""
         self.base = base
         # NATS with a user per service, as iib dev runs it
         self.nats: NatsServer = start_nats(
-            base / "nats", users=["request-store"], workers=["index-builder", "bundle-regenerator"]
+            base / "nats",
+            users=["request-store"],
+            workers=["index-builder", "bundle-regenerator"],
+            **nats_options,
         )
         store = f"127.0.0.1:{free_port()}"
         self.env = {
