@@ -10,6 +10,7 @@ anything is built, so a "billion laughs" document is refused instead of exhausti
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -31,24 +32,59 @@ __all__ = [
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_STR_TAG = "tag:yaml.org,2002:str"
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+# go-yaml v2 ``resolve``: a plain scalar is first looked up in this map; one starting with a
+# digit or sign is then a Go integer (``strconv.ParseInt``/``ParseUint`` base 0 once "_" are
+# dropped: 0x, 0o, 0b and a leading 0 for octal) or else a float matching ``yamlStyleFloat``;
+# one starting with "." is a float when it parses. Everything else is a string: no YAML 1.1
+# sexagesimal (``12:30``), no ``=`` value tag, timestamps stay text.
+_GO_SCALARS: dict[str, tuple[str, Any]] = {
+    **{v: (_BOOL_TAG, True) for v in "y Y yes Yes YES true True TRUE on On ON".split()},
+    **{v: (_BOOL_TAG, False) for v in "n N no No NO false False FALSE off Off OFF".split()},
+    **{v: ("tag:yaml.org,2002:null", None) for v in ("", "~", "null", "Null", "NULL")},
+    **{v: (_FLOAT_TAG, math.nan) for v in (".nan", ".NaN", ".NAN")},
+    **{v: (_FLOAT_TAG, math.inf) for v in (".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF")},
+    **{v: (_FLOAT_TAG, -math.inf) for v in ("-.inf", "-.Inf", "-.INF")},
+    "<<": ("tag:yaml.org,2002:merge", "<<"),
+}
+_GO_INT = re.compile(r"^[-+]?(?:0[xX][0-9a-fA-F]+|0[oO]?[0-7]+|0[bB][01]+|0|[1-9][0-9]*)$")
+_GO_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+
+
+def _go_int(text: str) -> int:
+    sign, body = (-1, text[1:]) if text[:1] == "-" else (1, text.lstrip("+"))
+    if len(body) > 1 and body[0] == "0" and body[1].isdigit():
+        return sign * int(body, 8)
+    return sign * int(body, 0)
+
+
+def _go_scalar_tag(value: str) -> str:
+    known = _GO_SCALARS.get(value)
+    if known is not None:
+        return known[0]
+    first = value[:1]
+    if first == "." and _GO_FLOAT.match(value):
+        return _FLOAT_TAG
+    if first and first in "+-0123456789":
+        plain = value.replace("_", "")
+        if _GO_INT.match(plain) and -(2**63) <= _go_int(plain) < 2**64:
+            return _INT_TAG
+        if _GO_FLOAT.match(plain) and math.isfinite(float(plain)):
+            return _FLOAT_TAG
+    return _STR_TAG
 
 
 class _GoYAMLLoader(_BaseLoader):  # type: ignore[misc]
     """Safe loader resolving scalars the way go-yaml v2 does when decoding into ``interface{}``."""
 
-
-_GoYAMLLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != _TIMESTAMP_TAG]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_GoYAMLLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
-# go-yaml also reads exponent floats without a dot (``1e3``); PyYAML leaves them strings.
-_GoYAMLLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)$"),
-    list("-+0123456789."),
-)
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is yaml.ScalarNode and implicit[0]:
+            return _go_scalar_tag(value)
+        return super().resolve(kind, value, implicit)
 
 
 def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
@@ -56,11 +92,23 @@ def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
     return str(value).lower() in ("y", "yes", "true", "on")
 
 
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    return _go_int(str(loader.construct_scalar(node)).replace("_", ""))
+
+
+def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
+    text = str(loader.construct_scalar(node))
+    known = _GO_SCALARS.get(text)
+    return float(known[1]) if known is not None else float(text.replace("_", ""))
+
+
 def _construct_timestamp_as_text(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
     return str(loader.construct_scalar(node))
 
 
 _GoYAMLLoader.add_constructor(_BOOL_TAG, _construct_bool)
+_GoYAMLLoader.add_constructor(_INT_TAG, _construct_int)
+_GoYAMLLoader.add_constructor(_FLOAT_TAG, _construct_float)
 _GoYAMLLoader.add_constructor(_TIMESTAMP_TAG, _construct_timestamp_as_text)
 
 _JSON_WS = re.compile(r"[ \t\n\r]*")

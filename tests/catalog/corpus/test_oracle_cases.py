@@ -331,3 +331,33 @@ def test_descriptor_values_are_go_raw_messages(tmp_path: Path) -> None:
     assert json.dumps(descriptors) == json.dumps(
         [{"path": "size", "value": None}, {"path": "mode", "value": {"a": 2, "b": 1}}]
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # go-yaml v2 resolve.go, as sigs.k8s.io/yaml uses it: no YAML 1.1 sexagesimal numbers,
+        ("12:30", "12:30"),
+        ("190:20:30", "190:20:30"),
+        ("1:30.5", "1:30.5"),
+        # integers are strconv.ParseInt(text without "_", base 0),
+        ("0o17", 15),
+        ("017", 15),
+        ("1_000", 1000),
+        # a leading-zero non-octal falls through to yamlStyleFloat (8.0, written as 8),
+        ("08", 8),
+        ("+.5", 0.5),
+        ("1e3", 1000),
+        # "=" is plain text, y is a bool, timestamps stay text.
+        ("=", "="),
+        ("y", True),
+        ("2019-05-30T00:00:00Z", "2019-05-30T00:00:00Z"),
+    ],
+)
+def test_yaml_scalars_resolve_as_go_yaml_v2(tmp_path: Path, text: str, expected: object) -> None:
+    config_map = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  k: {text}\n"
+    bundle = make_bundle(tmp_path / "b", files={"config.yaml": config_map})
+    assert compare_bundle(bundle).mismatches == []
+    oracle = read_bundle(bundle.root, IMAGE)
+    value = next(json.loads(o) for o in oracle.objects if '"ConfigMap"' in o)["data"]["k"]
+    assert (value, type(value)) == (expected, type(expected))
