@@ -442,6 +442,12 @@ class Settings:
         p_str,
         "Database URL (SQLite or postgresql+psycopg2://...).",
     )
+    database_statement_timeout: float = _setting(
+        "IIB_DATABASE_STATEMENT_TIMEOUT",
+        30.0,
+        p_float(1.0),
+        "Seconds a PostgreSQL statement (or a wait for a pooled connection) may take.",
+    )
     otel_tracing: bool = _setting(
         "IIB_OTEL_TRACING", False, p_bool, "Export traces over OTLP (needs OTEL_* settings)."
     )

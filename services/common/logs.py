@@ -16,7 +16,7 @@ from typing import Any
 
 from services.common.config import Settings
 
-__all__ = ["JsonFormatter", "RedactingFilter", "configure_logging"]
+__all__ = ["JsonFormatter", "RedactingFilter", "RedactingFormatter", "configure_logging", "redact"]
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 SECRET_KEYS = (
@@ -30,12 +30,14 @@ SECRET_KEYS = (
     "authorization",
 )
 _SECRET_PATTERNS = [
-    # "key": "value" / key=value forms of known secret names
+    # "key": "value", 'key': 'value' (a dict's repr) and key=value forms of known secret names
     re.compile(
-        r'(?i)("?(?:overwrite_(?:from|target)_index_token|cnr_token|password|access_token|token|'
-        r'auth)"?\s*[:=]\s*"?)([^",}\s]+)'
+        r"""(?i)(["']?(?:overwrite_(?:from|target)_index_token|cnr_token|password|passwd|"""
+        r"""access_token|refresh_token|token|secret|auth)["']?\s*[:=]\s*["']?)([^"',}\s]+)"""
     ),
-    re.compile(r"(?i)(authorization:\s*(?:basic|bearer)\s+)(\S+)"),
+    re.compile(r"(?i)(authorization:\s*(?:basic|bearer|negotiate)\s+)(\S+)"),
+    # credentials in URLs: scheme://user:password@host
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]+:)([^/\s@]+)(?=@)"),
 ]
 
 
@@ -60,6 +62,13 @@ class RedactingFilter(logging.Filter):
             if key in record.__dict__:
                 record.__dict__[key] = "*****"
         return True
+
+
+class RedactingFormatter(logging.Formatter):
+    """A text formatter whose whole output (tracebacks included) is redacted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -96,7 +105,7 @@ def configure_logging(
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(settings.log_level)
     if settings.log_format:
-        handler.setFormatter(logging.Formatter(settings.log_format))
+        handler.setFormatter(RedactingFormatter(settings.log_format))
     else:
         handler.setFormatter(JsonFormatter(service))
     handler.addFilter(RedactingFilter())

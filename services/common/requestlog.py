@@ -20,7 +20,7 @@ from pathlib import Path
 
 from services.common.artifacts import ArtifactKind, S3ArtifactStore
 from services.common.config import Settings
-from services.common.logs import RedactingFilter
+from services.common.logs import RedactingFilter, RedactingFormatter
 
 __all__ = ["current_request", "request_log", "request_workspace"]
 
@@ -57,7 +57,7 @@ def request_log(settings: Settings, request_id: int) -> Iterator[Path | None]:
     path = directory / f"{request_id}.log"
     handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     handler.setLevel(settings.request_logs_level)
-    handler.setFormatter(logging.Formatter(settings.request_logs_format))
+    handler.setFormatter(RedactingFormatter(settings.request_logs_format))
     handler.addFilter(_RequestFilter(request_id))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()  # its level is lowered at start-up (configure_logging)

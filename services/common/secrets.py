@@ -7,6 +7,9 @@ encrypts, all decrypt, so keys can be rotated without losing in-flight requests.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from services.common.errors import ConfigError, IIBError
@@ -25,6 +28,8 @@ class SecretBox:
     def __init__(self, keys: list[str]) -> None:
         try:
             self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+            # a separate key for fingerprints, derived from the first (encrypting) key
+            self._mac_key = hashlib.sha256(b"iib fingerprint\0" + keys[0].encode()).digest()
         except (ValueError, TypeError):
             raise ConfigError(
                 "Invalid setting IIB_SECRETS_KEY: each key must be 32 url-safe base64-encoded bytes "
@@ -33,6 +38,10 @@ class SecretBox:
 
     def __repr__(self) -> str:
         return "SecretBox(<keys hidden>)"
+
+    def fingerprint(self, data: bytes) -> str:
+        """A keyed HMAC-SHA256 of ``data``: comparable, but useless to guess a secret from."""
+        return hmac.new(self._mac_key, data, hashlib.sha256).hexdigest()
 
     def encrypt(self, plaintext: str) -> bytes:
         return self._fernet.encrypt(plaintext.encode())

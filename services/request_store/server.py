@@ -23,7 +23,11 @@ __all__ = ["build_core", "build_server"]
 
 def build_core(settings: Settings, *, migrate: bool = True) -> RequestStoreCore:
     """The request store's core over the configured database (migrated to the newest schema)."""
-    engine = make_engine(settings.database_uri, pool_size=settings.grpc_workers)
+    engine = make_engine(
+        settings.database_uri,
+        pool_size=settings.grpc_workers,
+        statement_timeout=settings.database_statement_timeout,
+    )
     if migrate:
         upgrade(engine)
     store = Store(engine, SecretBox(settings.secret_keys()))

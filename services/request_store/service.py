@@ -3,7 +3,6 @@ internal ``RequestStore`` for workers. Thin adapters over :class:`RequestStoreCo
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from services.common.grpc_auth import asserted_user
 from services.common.grpc_edge import http_body, mark_created, metadata_value
 from services.common.identity import IDENTITY_METADATA, authorize
 from services.common.pb.iib.v1 import builds_pb2_grpc, requests_pb2, requests_pb2_grpc
+from services.common.secrets import SecretBox
 from services.request_store import validation
 from services.request_store.domain import FINAL_STATES, ImageList, RequestState, RequestType
 from services.request_store.limits import (
@@ -85,11 +85,22 @@ def _parse_id(raw: str) -> int:
     return path_id(int(raw))
 
 
-def _fingerprint(endpoint: str, payload: Any) -> str:
-    if isinstance(payload, dict):
-        payload = {k: v for k, v in payload.items() if k not in _SECRET_FIELDS}
-    canonical = json.dumps([endpoint, payload], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _without_secrets(value: Any) -> Any:
+    """``value`` with every secret field removed, at any depth (batch items carry tokens)."""
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items() if k not in _SECRET_FIELDS}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
+def _fingerprint(endpoint: str, payload: Any, secrets: SecretBox) -> str:
+    """What an idempotency key is bound to: the submission without its secrets, as a keyed
+    HMAC (a retried submission matches; nothing about its content can be guessed from it)."""
+    canonical = json.dumps(
+        [endpoint, _without_secrets(payload)], sort_keys=True, separators=(",", ":")
+    )
+    return secrets.fingerprint(canonical.encode())
 
 
 @dataclass
@@ -163,7 +174,11 @@ class RequestStoreCore:
         ]
         idempotency = None
         if request_id:
-            idempotency = (request_id, endpoint, _fingerprint(endpoint, payload))
+            idempotency = (
+                request_id,
+                endpoint,
+                _fingerprint(endpoint, payload, self.store.secrets),
+            )
         created = self.store.create(
             news, user=call.user, queues=queues, annotations=annotations, idempotency=idempotency
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -58,8 +59,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def make_engine(url: str, pool_size: int = 16) -> Engine:
-    """An engine for SQLite (WAL, foreign keys) or PostgreSQL (psycopg2)."""
+def make_engine(url: str, pool_size: int = 16, statement_timeout: float = 30.0) -> Engine:
+    """An engine for SQLite (WAL, foreign keys, a busy timeout) or PostgreSQL (psycopg2, a
+    connect timeout and ``statement_timeout``: a stuck statement fails instead of holding a
+    connection and a caller forever)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -78,7 +81,17 @@ def make_engine(url: str, pool_size: int = 16) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=8, pool_pre_ping=True)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=8,
+        pool_pre_ping=True,
+        pool_timeout=statement_timeout,
+        connect_args={
+            "connect_timeout": 10,
+            "options": f"-c statement_timeout={int(statement_timeout * 1000)}",
+        },
+    )
 
 
 @dataclass
@@ -182,6 +195,9 @@ class _ReadStatements:
         )
 
 
+log = logging.getLogger(__name__)
+#: What clients see when the database fails; the driver's text (hosts, users) is only logged.
+DATABASE_UNAVAILABLE = "The database is unavailable; try again later"
 _READ = _ReadStatements()
 # Request types whose views have ordered image lists.
 _LIST_TYPES = {
@@ -205,6 +221,11 @@ class Store:
         # Called after a commit that wrote outbox rows (the relay wakes up on it).
         self.on_outbox: Callable[[], None] | None = None
 
+    @property
+    def secrets(self) -> SecretBox:
+        """The box encrypting the requests' secrets (and keying fingerprints)."""
+        return self._secrets
+
     # --- transactions ----------------------------------------------------------------------
 
     @contextmanager
@@ -217,7 +238,8 @@ class Store:
                 with self.engine.begin() as conn:
                     yield conn
         except OperationalError as exc:
-            raise ExternalServiceError(f"The database is unavailable: {exc.orig}") from None
+            log.error("database error: %s", exc.orig)
+            raise ExternalServiceError(DATABASE_UNAVAILABLE) from None
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -225,7 +247,8 @@ class Store:
             with self.engine.connect() as conn:
                 yield conn
         except OperationalError as exc:
-            raise ExternalServiceError(f"The database is unavailable: {exc.orig}") from None
+            log.error("database error: %s", exc.orig)
+            raise ExternalServiceError(DATABASE_UNAVAILABLE) from None
 
     def health(self) -> None:
         """Raise IIBError when the database cannot answer ``SELECT 1``."""
