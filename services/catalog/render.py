@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,13 +160,65 @@ def _files(directory: Path) -> list[Path]:
     ]
 
 
+def _float32_text(value: float) -> str:
+    """Go ``strconv.FormatFloat(value, 'g', -1, 32)`` (how sigs.k8s.io/yaml writes float keys)."""
+    try:
+        single = struct.unpack("<f", struct.pack("<f", value))[0]
+    except OverflowError:
+        single = math.copysign(math.inf, value)
+    if math.isinf(single) or math.isnan(single):
+        return ".nan" if math.isnan(single) else (".inf" if single > 0 else "-.inf")
+    if single == 0:
+        return "-0" if math.copysign(1.0, single) < 0 else "0"
+    for precision in range(9):  # the shortest digits that read back as the same float32
+        text = f"{abs(single):.{precision}e}"
+        if struct.unpack("<f", struct.pack("<f", float(text)))[0] == abs(single):
+            break
+    mantissa, exp_text = text.split("e")
+    digits, exp = mantissa.replace(".", ""), int(exp_text)
+    sign = "-" if single < 0 else ""
+    if exp < -4 or exp >= 6:
+        lead = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{lead}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if exp < 0:
+        return f"{sign}0.{'0' * (-exp - 1)}{digits}"
+    whole, fraction = digits[: exp + 1].ljust(exp + 1, "0"), digits[exp + 1 :]
+    return sign + whole + ("." + fraction if fraction else "")
+
+
+def _json_key(key: Any, where: str) -> str:
+    """sigs.k8s.io/yaml turns YAML map keys into JSON object keys (``y:`` is the bool "true")."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if isinstance(key, int) and -(2**63) <= key < 2**63:
+        return str(key)
+    if isinstance(key, float):
+        return _float32_text(key)
+    raise CatalogError(f"{where}: unsupported map key {key!r}")
+
+
+def _json_keys(obj: Any, where: str) -> Any:
+    """A decoded document with every map key a string, as the JSON that opm reads has them."""
+    if isinstance(obj, dict):
+        if any(type(key) is not str for key in obj):
+            obj = {k if type(k) is str else _json_key(k, where): v for k, v in obj.items()}
+        for key, value in obj.items():
+            if isinstance(value, (dict, list)):
+                obj[key] = _json_keys(value, where)
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            if isinstance(value, (dict, list)):
+                obj[i] = _json_keys(value, where)
+    return obj
+
+
 def _first_document(path: Path, rel: str, max_bytes: int) -> tuple[Any, bool]:
     """The first document of a file and whether more followed (YAML/JSON auto-detected)."""
     data = read_bounded(path, max_bytes=max_bytes, label=rel)
     stream = decode_stream(data, name=rel)
     first = next(stream, None)
     more = next(stream, None) is not None if first is not None else False
-    return first, more
+    return _json_keys(first, rel), more
 
 
 def _check_layout(root: Path) -> None:

@@ -53,6 +53,7 @@ import json
 import math
 import os
 import re
+import struct
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -223,18 +224,46 @@ def _go_format_float(value: float) -> str:
     return text
 
 
+def _go_float32_g(value: float) -> str:
+    """``strconv.FormatFloat(value, 'g', -1, 32)``: shortest float32 digits, %e below 1e-4 or from 1e6."""
+    try:
+        single = struct.unpack("<f", struct.pack("<f", value))[0]
+    except OverflowError:
+        single = math.inf if value > 0 else -math.inf
+    if math.isnan(single):
+        return ".nan"
+    if math.isinf(single):
+        return ".inf" if single > 0 else "-.inf"
+    if single == 0:
+        return "-0" if math.copysign(1, single) < 0 else "0"
+    for precision in range(9):
+        text = f"{abs(single):.{precision}e}"
+        if struct.unpack("<f", struct.pack("<f", float(text)))[0] == abs(single):
+            break
+    mantissa, exponent_text = text.split("e")
+    digits = mantissa.replace(".", "")
+    exponent = int(exponent_text)
+    sign = "-" if single < 0 else ""
+    if exponent < -4 or exponent >= 6:
+        head = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{head}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if exponent < 0:
+        return f"{sign}0.{'0' * (-exponent - 1)}{digits}"
+    whole = digits[: exponent + 1].ljust(exponent + 1, "0")
+    fraction = digits[exponent + 1 :]
+    return sign + whole + ("." + fraction if fraction else "")
+
+
 def _go_key(key: Any) -> str:
     """sigs.k8s.io/yaml's conversion of a YAML map key to a JSON object key."""
     if isinstance(key, str):
         return key
     if isinstance(key, bool):
         return "true" if key else "false"
-    if isinstance(key, int):
+    if isinstance(key, int) and -(2**63) <= key < 2**63:
         return str(key)
     if isinstance(key, float):
-        return _go_format_float(key)
-    if key is None:
-        return "null"
+        return _go_float32_g(key)
     raise _Undecodable(f"unsupported map key {key!r}")
 
 

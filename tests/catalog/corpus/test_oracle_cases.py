@@ -361,3 +361,17 @@ def test_yaml_scalars_resolve_as_go_yaml_v2(tmp_path: Path, text: str, expected:
     oracle = read_bundle(bundle.root, IMAGE)
     value = next(json.loads(o) for o in oracle.objects if '"ConfigMap"' in o)["data"]["k"]
     assert (value, type(value)) == (expected, type(expected))
+
+
+def test_yaml_map_keys_become_json_keys_as_sigs_yaml_writes_them(tmp_path: Path) -> None:
+    # `y:` next to `x:` is the bool key true in go-yaml v2; sigs.k8s.io/yaml writes it "true",
+    # int keys as decimals and float keys with float32 %g digits (FormatFloat(k, 'g', -1, 32)).
+    config_map = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"
+        "data:\n  x: a\n  y: b\n  10: c\n  9: d\n  3.14159265: e\n  1000000.0: f\n"
+    )
+    bundle = make_bundle(tmp_path / "b", files={"config.yaml": config_map})
+    assert compare_bundle(bundle).mismatches == []
+    oracle = read_bundle(bundle.root, IMAGE)
+    data = next(json.loads(o) for o in oracle.objects if '"ConfigMap"' in o)["data"]
+    assert list(data) == ["10", "1e+06", "3.1415927", "9", "true", "x"]
