@@ -158,8 +158,9 @@ class BundleRegenerator:
             log.info("processing request %s (%s), delivery %s", ctx.request_id, kind, ctx.delivery)
             try:
                 handler(job)
-            except BaseException:
-                job.images.discard(job.pushed)
+            except BaseException as exc:
+                if ctx.may_discard(exc):
+                    job.images.discard(job.pushed)
                 raise
 
     def _store(self, kind: ArtifactKind, request_id: int, bundles: list[str]) -> None:

@@ -554,6 +554,12 @@ class Settings:
         p_float(1.0),
         "Hours published outbox messages (and dead letters) are kept before they are pruned.",
     )
+    worker_store_outage_tolerance: float = _setting(
+        "IIB_WORKER_STORE_OUTAGE_TOLERANCE",
+        600.0,
+        p_float(0.0),
+        "Seconds a build waits for an unreachable request store (per update) before failing.",
+    )
     relay_poll_interval: float = _setting(
         "IIB_RELAY_POLL_INTERVAL",
         0.5,

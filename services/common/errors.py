@@ -15,6 +15,8 @@ request's ``state_reason``.
     ├── ForbiddenError            403  PERMISSION_DENIED
     ├── NotFoundError             404  NOT_FOUND
     ├── ConflictError             409  ABORTED
+    │   ├── LeaseHeldError                               (another worker builds the request)
+    │   └── LeaseLostError                               (a stale build lease: fencing)
     ├── GoneError                 410  FAILED_PRECONDITION
     ├── UnsupportedMediaTypeError 415  INVALID_ARGUMENT
     ├── ConfigError               500  INTERNAL          (a bad setting; raised at start-up)
@@ -42,6 +44,8 @@ __all__ = [
     "FinalStateError",
     "ForbiddenError",
     "GoneError",
+    "LeaseHeldError",
+    "LeaseLostError",
     "IIBError",
     "NotFoundError",
     "RegistryError",
@@ -136,6 +140,23 @@ class ConflictError(IIBError):
 
     http_status = 409
     grpc_code = "ABORTED"
+
+
+class LeaseHeldError(ConflictError):
+    """Another worker holds the build lease of the request (it is being built right now)."""
+
+    reason = "LEASE_HELD"
+
+    def __init__(self, message: str, remaining: float) -> None:
+        super().__init__(message)
+        self.remaining = remaining
+
+
+class LeaseLostError(ConflictError):
+    """The caller's build lease is no longer the request's current one (fencing): another
+    worker claimed the request after the caller's lease expired."""
+
+    reason = "LEASE_LOST"
 
 
 class GoneError(IIBError):

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -36,14 +38,23 @@ from nats.js.errors import Error as JetStreamError
 
 from services.common import messaging
 from services.common.config import Settings
-from services.common.errors import FinalStateError, IIBError
+from services.common.errors import FinalStateError, IIBError, LeaseHeldError, LeaseLostError
 from services.common.grpc_auth import InternalTLS, internal_tls
 from services.common.grpc_edge import error_reason
 from services.common.grpc_server import channel
 from services.common.pb.iib.v1 import requests_pb2, requests_pb2_grpc
 from services.common.subjects import WORK_STREAM, work_subject_for
 
-__all__ = ["Cancelled", "StoreClient", "WorkContext", "WorkerRuntime"]
+__all__ = [
+    "Cancelled",
+    "FinalStateReached",
+    "LeaseLost",
+    "StoreClient",
+    "WorkContext",
+    "WorkerRuntime",
+]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 UNKNOWN_ERROR = "An unknown error occurred. See logs for details"
@@ -58,15 +69,46 @@ class FinalStateReached(Exception):
     """The request became final elsewhere; the worker stops working on it."""
 
 
-class StoreClient:
-    """The request store's typed API (blocking calls, with a per-call deadline)."""
+class LeaseLost(FinalStateReached):
+    """The worker's build lease is no longer the request's current one (another worker claimed
+    it after the lease ran out): stop, and change nothing (the other build owns the outputs)."""
 
-    def __init__(self, address: str, tls: InternalTLS | None, timeout: float = 30.0) -> None:
+
+def store_unavailable(exc: grpc.RpcError) -> bool:
+    """A call that did not reach a working request store (safe to retry)."""
+    return exc.code() == grpc.StatusCode.UNAVAILABLE
+
+
+class StoreClient:
+    """The request store's typed API (blocking calls, with a per-call deadline).
+
+    Updates are retried while the request store is unreachable (UNAVAILABLE), with backoff,
+    for up to ``outage`` seconds: a store restart or a short outage does not fail the build in
+    progress (the worker runtime keeps holding the work item meanwhile).
+    """
+
+    def __init__(
+        self,
+        address: str,
+        tls: InternalTLS | None,
+        timeout: float = 30.0,
+        outage: float = 600.0,
+    ) -> None:
         self._stub = requests_pb2_grpc.RequestStoreStub(channel(address, tls))  # type: ignore[no-untyped-call]
         self._timeout = timeout
+        self._outage = outage
 
     def get(self, request_id: int) -> requests_pb2.Job:
         return self._stub.GetJob(requests_pb2.GetJobRequest(id=request_id), timeout=self._timeout)
+
+    def claim(self, request_id: int, holder: str, ttl: float, token: int = 0) -> requests_pb2.Lease:
+        """Claim (token 0) or renew the build lease; gRPC errors carry LEASE_HELD/LEASE_LOST."""
+        return self._stub.ClaimJob(
+            requests_pb2.ClaimJobRequest(
+                id=request_id, holder=holder, ttl_seconds=ttl, token=token
+            ),
+            timeout=self._timeout,
+        )
 
     def update(
         self,
@@ -75,19 +117,33 @@ class StoreClient:
         state: int | None = None,
         reason: str | None = None,
         results: requests_pb2.RequestResults | None = None,
+        lease_token: int = 0,
     ) -> requests_pb2.UpdateJobResponse:
-        message = requests_pb2.UpdateJobRequest(id=request_id)
+        message = requests_pb2.UpdateJobRequest(id=request_id, lease_token=lease_token)
         if state is not None:
             message.state = state  # type: ignore[assignment]
             message.state_reason = reason or ""
         if results is not None:
             message.results.CopyFrom(results)
-        try:
-            return self._stub.UpdateJob(message, timeout=self._timeout)
-        except grpc.RpcError as exc:
-            if error_reason(exc) == FinalStateError.reason:
-                raise FinalStateReached(exc.details()) from None
-            raise
+        deadline = time.monotonic() + self._outage
+        delay = 0.5
+        while True:
+            try:
+                return self._stub.UpdateJob(message, timeout=self._timeout)
+            except grpc.RpcError as exc:
+                reason_code = error_reason(exc)
+                if reason_code == FinalStateError.reason:
+                    raise FinalStateReached(exc.details()) from None
+                if reason_code == LeaseLostError.reason:
+                    raise LeaseLost(exc.details()) from None
+                if not store_unavailable(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning(
+                    "request store unreachable; retrying the update",
+                    extra={"request_id": request_id, "retry_in": delay},
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
 
 @dataclass
@@ -100,10 +156,20 @@ class WorkContext:
     # When the work item was fetched from JetStream (time.time()).
     received_at: float = 0.0
     cancelled: threading.Event = field(default_factory=threading.Event)
+    # The build lease's fencing token (0: no lease); every update carries it.
+    lease_token: int = 0
+    # Set when the lease was lost: another worker owns the request (and its outputs) now.
+    lease_lost: threading.Event = field(default_factory=threading.Event)
 
     @property
     def request_id(self) -> int:
         return int(self.request.id)
+
+    def may_discard(self, error: BaseException) -> bool:
+        """Whether a build that ended with ``error`` may delete what it pushed: not when the
+        request became final elsewhere or another worker took it over (identical builds push
+        identical manifests; those may be the outputs the other build reports)."""
+        return not isinstance(error, FinalStateReached) and not self.lease_lost.is_set()
 
     def check_cancelled(self) -> None:
         """Call between steps: raises Cancelled when the worker is stopping."""
@@ -117,6 +183,7 @@ class WorkContext:
             state=requests_pb2.REQUEST_STATE_IN_PROGRESS,
             reason=reason,
             results=results,
+            lease_token=self.lease_token,
         )
 
     def complete(self, reason: str, results: requests_pb2.RequestResults | None = None) -> None:
@@ -125,10 +192,16 @@ class WorkContext:
             state=requests_pb2.REQUEST_STATE_COMPLETE,
             reason=reason,
             results=results,
+            lease_token=self.lease_token,
         )
 
     def fail(self, reason: str) -> None:
-        self.store.update(self.request_id, state=requests_pb2.REQUEST_STATE_FAILED, reason=reason)
+        self.store.update(
+            self.request_id,
+            state=requests_pb2.REQUEST_STATE_FAILED,
+            reason=reason,
+            lease_token=self.lease_token,
+        )
 
 
 Handler = Callable[[WorkContext], None]
@@ -141,8 +214,15 @@ class WorkerRuntime:
         self.settings = settings
         self.service = service
         self.handler = handler
-        self.store = StoreClient(settings.request_store_address, internal_tls(settings))
+        self.store = StoreClient(
+            settings.request_store_address,
+            internal_tls(settings),
+            outage=settings.worker_store_outage_tolerance,
+        )
         self._stopping = asyncio.Event()
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{service}"
+        # A lease outlives a few missed renewals; JetStream's ack wait decides redeliveries.
+        self.lease_ttl = 3 * settings.work_ack_wait
 
     # --- entry points ----------------------------------------------------------------------
 
@@ -271,21 +351,41 @@ class WorkerRuntime:
         delivery = int(msg.metadata.num_delivered)
         extra = {"request_id": item.request_id, "delivery": delivery, "service": self.service}
         try:
-            request = await asyncio.to_thread(self.store.get, item.request_id)
+            request = await self._holding(msg, extra, self.store.get, item.request_id)
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 log.warning("work item for an unknown request; dropping it", extra=extra)
                 await self._reply(msg, "ack_sync", extra)
                 return
-            log.warning("request store unreachable; retrying the item later", extra=extra)
+            log.warning("cannot read the request; retrying the item later", extra=extra)
             await self._reply(msg, "nak", extra, delay=2)
+            return
+        except Cancelled:
+            await self._reply(msg, "nak", extra)
             return
         if request.state in FINAL:
             log.info("request already final; skipping redelivered work", extra=extra)
             await self._reply(msg, "ack_sync", extra)
             return
+        try:
+            lease = await self._claim(msg, extra, item.request_id)
+        except grpc.RpcError as exc:
+            if error_reason(exc) == FinalStateError.reason:
+                log.info("request became final elsewhere; skipping it", extra=extra)
+                await self._reply(msg, "ack_sync", extra)
+                return
+            log.warning("cannot claim the request; retrying the item later", extra=extra)
+            await self._reply(msg, "nak", extra, delay=2)
+            return
+        except Cancelled:
+            await self._reply(msg, "nak", extra)
+            return
         ctx = WorkContext(
-            request=request, store=self.store, delivery=delivery, received_at=received_at
+            request=request,
+            store=self.store,
+            delivery=delivery,
+            received_at=received_at,
+            lease_token=int(lease.token),
         )
         outcome: dict[str, BaseException | None] = {}
         loop = asyncio.get_running_loop()
@@ -323,14 +423,24 @@ class WorkerRuntime:
                 deadline = time.monotonic() + self.settings.worker_shutdown_grace
             if deadline is not None and time.monotonic() > deadline:
                 log.warning("stopping: releasing unfinished request", extra=extra)
+                await self._release(ctx, extra)
                 await self._reply(msg, "nak", extra)
                 return
             if time.monotonic() - last_beat >= heartbeat:
                 last_beat = time.monotonic()
                 await self._reply(msg, "in_progress", extra)
+                if await self._renew(ctx, extra) is False:
+                    ctx.lease_lost.set()
+                    ctx.cancelled.set()  # the handler stops at its next step
         error = outcome.get("error")
+        if isinstance(error, LeaseLost) or ctx.lease_lost.is_set():
+            # another worker owns the request now: change nothing, reply nothing (its own
+            # delivery of the item is the one that counts)
+            log.warning("build lease lost; leaving the request to its new holder", extra=extra)
+            return
         if isinstance(error, Cancelled):
             log.info("request released on shutdown", extra=extra)
+            await self._release(ctx, extra)
             await self._reply(msg, "nak", extra)
             return
         if error is not None and not isinstance(error, FinalStateReached):
@@ -340,12 +450,95 @@ class WorkerRuntime:
             else:
                 log.info("request failed", extra={**extra, "reason": reason})
             try:
-                await asyncio.to_thread(ctx.fail, reason)
+                await self._holding(msg, extra, ctx.fail, reason)
+            except LeaseLost:
+                log.warning("build lease lost; leaving the request to its new holder", extra=extra)
+                return
             except FinalStateReached:
                 pass
-            except grpc.RpcError:
+            except (grpc.RpcError, Cancelled):
                 log.warning("cannot record the failure; the item will be redelivered", extra=extra)
                 await self._reply(msg, "nak", extra, delay=2)
                 return
         await self._reply(msg, "ack_sync", extra)
         log.info("request done", extra=extra)
+
+    async def _holding(
+        self, msg: Any, extra: dict[str, Any], call: Callable[..., T], *args: Any
+    ) -> T:
+        """Run a blocking request-store call while holding the work item: ``in_progress``
+        heartbeats go to JetStream meanwhile, and an unreachable store is waited for with
+        backoff (an outage must not spend the item's deliveries). Raises Cancelled when the
+        worker stops while waiting."""
+        heartbeat = max(self.settings.work_ack_wait / 3, 0.2)
+        delay = 0.5
+        while True:
+            task = asyncio.ensure_future(asyncio.to_thread(call, *args))
+            while not task.done():
+                done, _ = await asyncio.wait({task}, timeout=heartbeat)
+                if not done:
+                    await self._reply(msg, "in_progress", extra)
+            try:
+                return task.result()
+            except grpc.RpcError as exc:
+                if not store_unavailable(exc):
+                    raise
+            if self._stopping.is_set():
+                raise Cancelled()
+            log.warning(
+                "request store unreachable; holding the work item",
+                extra={**extra, "retry_in": delay},
+            )
+            await self._reply(msg, "in_progress", extra)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, 10.0)
+
+    async def _claim(self, msg: Any, extra: dict[str, Any], request_id: int) -> Any:
+        """The request's build lease. While another worker holds it (a redelivery while that
+        worker still builds), wait holding the item, without spending a delivery, until the
+        lease is released or runs out (the other worker stalled or died) or the request is
+        final (raises the REQUEST_FINAL error)."""
+        while True:
+            try:
+                return await self._holding(
+                    msg, extra, self.store.claim, request_id, self.holder, self.lease_ttl
+                )
+            except grpc.RpcError as exc:
+                if error_reason(exc) != LeaseHeldError.reason:
+                    raise
+                log.info("request is being built elsewhere; waiting for its lease", extra=extra)
+            if self._stopping.is_set():
+                raise Cancelled()
+            await self._reply(msg, "in_progress", extra)
+            try:
+                await asyncio.wait_for(
+                    self._stopping.wait(), timeout=max(self.settings.work_ack_wait / 3, 0.2)
+                )
+            except TimeoutError:
+                pass
+
+    async def _release(self, ctx: WorkContext, extra: dict[str, Any]) -> None:
+        """Hand the lease back, so the released item's next worker starts at once."""
+        try:
+            await asyncio.to_thread(
+                self.store.claim, ctx.request_id, self.holder, 0.0, ctx.lease_token
+            )
+        except grpc.RpcError as exc:
+            log.warning("cannot release the build lease", extra={**extra, "error": exc.code().name})
+
+    async def _renew(self, ctx: WorkContext, extra: dict[str, Any]) -> bool | None:
+        """Renew the build lease: False when it was lost, None when the store did not answer
+        (the build goes on; the lease outlives a few missed renewals)."""
+        try:
+            await asyncio.to_thread(
+                self.store.claim, ctx.request_id, self.holder, self.lease_ttl, ctx.lease_token
+            )
+        except grpc.RpcError as exc:
+            if error_reason(exc) == LeaseLostError.reason:
+                return False
+            log.warning("cannot renew the build lease", extra={**extra, "error": exc.code().name})
+            return None
+        return True

@@ -136,8 +136,9 @@ class IndexBuilder:
             log.info("building request %s (%s), delivery %s", ctx.request_id, kind, ctx.delivery)
             try:
                 handler(build)
-            except BaseException:
-                build.images.discard(build.pushed)
+            except BaseException as exc:
+                if ctx.may_discard(exc):
+                    build.images.discard(build.pushed)
                 raise
 
     def _images_for(self, request: requests_pb2.Job) -> ImageService:

@@ -583,10 +583,20 @@ class RequestStoreServicer(requests_pb2_grpc.RequestStoreServicer):
         stored = self.core.store.stored_request(request.id)
         return job_message(stored, self.core.settings)
 
+    def ClaimJob(self, request: Any, context: grpc.ServicerContext) -> Any:
+        # ttl 0 with the current token releases the lease (a worker handing the request back)
+        ttl = min(max(request.ttl_seconds, 0.0), 3600.0)
+        token, left = self.core.store.claim_lease(
+            request.id, request.holder[:200] or "unknown", ttl, int(request.token)
+        )
+        return requests_pb2.Lease(token=token, ttl_seconds=left)
+
     def UpdateJob(self, request: Any, context: grpc.ServicerContext) -> Any:
         payload = check_patch_body(update_payload(request))
         _, changed = self.core.store.update(
-            request.id, lambda t, state, reason: plan_patch(payload, t, state, reason)
+            request.id,
+            lambda t, state, reason: plan_patch(payload, t, state, reason),
+            lease_token=int(request.lease_token),
         )
         stored = self.core.store.stored_request(request.id)
         message = job_message(stored, self.core.settings)

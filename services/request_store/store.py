@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -36,7 +36,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from services.common.errors import ExternalServiceError, IIBError, NotFoundError
+from services.common.errors import (
+    ExternalServiceError,
+    FinalStateError,
+    IIBError,
+    LeaseHeldError,
+    LeaseLostError,
+    NotFoundError,
+)
 from services.common.secrets import SecretBox
 from services.request_store import models as m
 from services.request_store.domain import (
@@ -706,10 +713,72 @@ class Store:
 
     # --- update ----------------------------------------------------------------------------
 
+    def claim_lease(
+        self, request_id: int, holder: str, ttl: float, token: int = 0
+    ) -> tuple[int, float]:
+        """Claim (``token`` 0) or renew (the current ``token``) the request's build lease for
+        ``ttl`` seconds; returns (fencing token, seconds left).
+
+        A new claim gets the next token and is refused (``LeaseHeldError``) while another
+        holder's lease runs; a renewal with a token that is no longer current is refused
+        (``LeaseLostError``); a final request cannot be claimed (``FinalStateError``).
+        """
+        r = m.REQUEST
+        with self._write() as conn:
+            stmt = select(r.c.state, r.c.lease_token, r.c.lease_holder, r.c.lease_expires).where(
+                r.c.id == request_id
+            )
+            if not self._sqlite:
+                stmt = stmt.with_for_update()
+            row = conn.execute(stmt).first()
+            if row is None:
+                raise NotFoundError()
+            state = RequestState(row.state)
+            if state in FINAL_STATES:
+                raise FinalStateError(state.api_name)
+            now = utcnow()
+            live = row.lease_expires is not None and row.lease_expires > now
+            if token:
+                if token != row.lease_token:
+                    raise LeaseLostError(
+                        f"The build lease {token} of request {request_id} is no longer current"
+                    )
+                new_token = token
+            else:
+                if live and row.lease_holder != holder:
+                    remaining = (row.lease_expires - now).total_seconds()
+                    raise LeaseHeldError(
+                        f"Request {request_id} is being built by {row.lease_holder} "
+                        f"(lease for {remaining:.0f} more seconds)",
+                        remaining,
+                    )
+                new_token = int(row.lease_token) + 1
+            conn.execute(
+                update(r)
+                .where(r.c.id == request_id)
+                .values(
+                    lease_token=new_token,
+                    lease_holder=holder,
+                    lease_expires=now + timedelta(seconds=ttl),
+                )
+            )
+        return new_token, ttl
+
+    def check_lease(self, conn: Connection, request_id: int, token: int) -> None:
+        """Refuse (``LeaseLostError``) a worker update whose lease token is not current."""
+        r = m.REQUEST
+        current = conn.execute(select(r.c.lease_token).where(r.c.id == request_id)).scalar()
+        if current is not None and token != current:
+            raise LeaseLostError(
+                f"The build lease {token} of request {request_id} is no longer current"
+            )
+
     def update(
         self,
         request_id: int,
         plan_for: Callable[[RequestType, RequestState, str], Any],
+        *,
+        lease_token: int = 0,
     ) -> tuple[RequestView, bool]:
         """Apply an update planned from the request's current type and state, atomically.
 
@@ -725,6 +794,8 @@ class Store:
             row = conn.execute(stmt).first()
             if row is None:
                 raise NotFoundError()
+            if lease_token:
+                self.check_lease(conn, request_id, lease_token)
             plan = plan_for(RequestType(row.type), RequestState(row.state), row.state_reason)
             state_changed = self._apply(conn, request_id, plan)
             if state_changed:

@@ -59,6 +59,7 @@ class RecordingStore(StoreClient):
         state: int | None = None,
         reason: str | None = None,
         results: requests_pb2.RequestResults | None = None,
+        lease_token: int = 0,
     ) -> requests_pb2.UpdateJobResponse:
         if state == COMPLETE and self.fail_on_complete:
             raise IIBError("The request store is unreachable")

@@ -59,6 +59,7 @@ def test_a_traceback_in_a_request_log_file_is_redacted(tmp_path: Path) -> None:
             )
         except RuntimeError:
             logging.getLogger("services.index_builder").exception("the build failed")
+    assert path is not None
     text = path.read_text()
     assert "the build failed" in text and "RuntimeError" in text
     assert TOKEN not in text

@@ -274,17 +274,39 @@ class RequestResults(_message.Message):
     fbc_fragment_resolved: str
     def __init__(self, arches: _Optional[_Iterable[str]] = ..., binary_image: _Optional[str] = ..., binary_image_resolved: _Optional[str] = ..., distribution_scope: _Optional[str] = ..., from_index_resolved: _Optional[str] = ..., index_image: _Optional[str] = ..., index_image_resolved: _Optional[str] = ..., internal_index_image_copy: _Optional[str] = ..., internal_index_image_copy_resolved: _Optional[str] = ..., bundle_mapping: _Optional[_Mapping[str, StringList]] = ..., bundle_image: _Optional[str] = ..., from_bundle_image_resolved: _Optional[str] = ..., source_from_index_resolved: _Optional[str] = ..., target_index_resolved: _Optional[str] = ..., parent_bundle_image_resolved: _Optional[str] = ..., fbc_fragments_resolved: _Optional[_Union[StringList, _Mapping]] = ..., fbc_fragment_resolved: _Optional[str] = ...) -> None: ...
 
+class ClaimJobRequest(_message.Message):
+    __slots__ = ("id", "holder", "ttl_seconds", "token")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    holder: str
+    ttl_seconds: float
+    token: int
+    def __init__(self, id: _Optional[int] = ..., holder: _Optional[str] = ..., ttl_seconds: _Optional[float] = ..., token: _Optional[int] = ...) -> None: ...
+
+class Lease(_message.Message):
+    __slots__ = ("token", "ttl_seconds")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    token: int
+    ttl_seconds: float
+    def __init__(self, token: _Optional[int] = ..., ttl_seconds: _Optional[float] = ...) -> None: ...
+
 class UpdateJobRequest(_message.Message):
-    __slots__ = ("id", "state", "state_reason", "results")
+    __slots__ = ("id", "state", "state_reason", "results", "lease_token")
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     STATE_REASON_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    LEASE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     id: int
     state: RequestState
     state_reason: str
     results: RequestResults
-    def __init__(self, id: _Optional[int] = ..., state: _Optional[_Union[RequestState, str]] = ..., state_reason: _Optional[str] = ..., results: _Optional[_Union[RequestResults, _Mapping]] = ...) -> None: ...
+    lease_token: int
+    def __init__(self, id: _Optional[int] = ..., state: _Optional[_Union[RequestState, str]] = ..., state_reason: _Optional[str] = ..., results: _Optional[_Union[RequestResults, _Mapping]] = ..., lease_token: _Optional[int] = ...) -> None: ...
 
 class UpdateJobResponse(_message.Message):
     __slots__ = ("job", "state_changed")

@@ -30,7 +30,8 @@ class RequestStoreStub:
 
     Errors carry a google.rpc.ErrorInfo (domain "iib.v1") whose reason callers match on:
     REQUEST_FINAL (the request already reached a final state and cannot change it),
-    NOT_FOUND (no such request).
+    NOT_FOUND (no such request), LEASE_HELD (another worker is building the request),
+    LEASE_LOST (the caller's build lease is no longer current).
     """
 
     def __init__(self, channel):
@@ -44,6 +45,11 @@ class RequestStoreStub:
                 request_serializer=iib_dot_v1_dot_requests__pb2.GetJobRequest.SerializeToString,
                 response_deserializer=iib_dot_v1_dot_requests__pb2.Job.FromString,
                 _registered_method=True)
+        self.ClaimJob = channel.unary_unary(
+                '/iib.v1.RequestStore/ClaimJob',
+                request_serializer=iib_dot_v1_dot_requests__pb2.ClaimJobRequest.SerializeToString,
+                response_deserializer=iib_dot_v1_dot_requests__pb2.Lease.FromString,
+                _registered_method=True)
         self.UpdateJob = channel.unary_unary(
                 '/iib.v1.RequestStore/UpdateJob',
                 request_serializer=iib_dot_v1_dot_requests__pb2.UpdateJobRequest.SerializeToString,
@@ -56,11 +62,21 @@ class RequestStoreServicer:
 
     Errors carry a google.rpc.ErrorInfo (domain "iib.v1") whose reason callers match on:
     REQUEST_FINAL (the request already reached a final state and cannot change it),
-    NOT_FOUND (no such request).
+    NOT_FOUND (no such request), LEASE_HELD (another worker is building the request),
+    LEASE_LOST (the caller's build lease is no longer current).
     """
 
     def GetJob(self, request, context):
         """Returns a request with everything a worker needs, secrets decrypted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimJob(self, request, context):
+        """Claims (token 0) or renews (the current token) the request's build lease. A claim gets a
+        new fencing token; updates carrying an older token are refused, so a worker whose lease
+        ran out can no longer change the request another worker now builds.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -82,6 +98,11 @@ def add_RequestStoreServicer_to_server(servicer, server):
                     request_deserializer=iib_dot_v1_dot_requests__pb2.GetJobRequest.FromString,
                     response_serializer=iib_dot_v1_dot_requests__pb2.Job.SerializeToString,
             ),
+            'ClaimJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimJob,
+                    request_deserializer=iib_dot_v1_dot_requests__pb2.ClaimJobRequest.FromString,
+                    response_serializer=iib_dot_v1_dot_requests__pb2.Lease.SerializeToString,
+            ),
             'UpdateJob': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateJob,
                     request_deserializer=iib_dot_v1_dot_requests__pb2.UpdateJobRequest.FromString,
@@ -100,7 +121,8 @@ class RequestStore:
 
     Errors carry a google.rpc.ErrorInfo (domain "iib.v1") whose reason callers match on:
     REQUEST_FINAL (the request already reached a final state and cannot change it),
-    NOT_FOUND (no such request).
+    NOT_FOUND (no such request), LEASE_HELD (another worker is building the request),
+    LEASE_LOST (the caller's build lease is no longer current).
     """
 
     @staticmethod
@@ -120,6 +142,33 @@ class RequestStore:
             '/iib.v1.RequestStore/GetJob',
             iib_dot_v1_dot_requests__pb2.GetJobRequest.SerializeToString,
             iib_dot_v1_dot_requests__pb2.Job.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iib.v1.RequestStore/ClaimJob',
+            iib_dot_v1_dot_requests__pb2.ClaimJobRequest.SerializeToString,
+            iib_dot_v1_dot_requests__pb2.Lease.FromString,
             options,
             channel_credentials,
             insecure,
