@@ -24,6 +24,8 @@ from services.common.errors import CatalogError
 from . import limits
 
 __all__ = [
+    "check_yaml",
+    "check_yaml_files",
     "decode_stream",
     "iter_json_documents",
     "iter_yaml_documents",
@@ -171,13 +173,45 @@ def iter_json_documents(text: str, *, name: str) -> Iterator[Any]:
         yield value
 
 
-def _check_yaml_expansion(text: str, *, name: str) -> None:
-    """Refuse YAML whose aliases expand beyond the limits, before anything is constructed."""
-    anchors: dict[str, int] = {}
-    stack: list[list[Any]] = []  # [expanded size, anchor]
+def check_yaml(
+    text: str,
+    *,
+    name: str,
+    max_nodes: int | None = None,
+    max_expanded_nodes: int | None = None,
+    expansion_ratio: int | None = None,
+    max_depth: int | None = None,
+    syntax_errors: bool = True,
+) -> None:
+    """Refuse a YAML stream any document of which is too big, too deep or a "YAML bomb".
+
+    Runs over libyaml's event stream (no recursion, nothing built), so it is safe on any
+    input; run it before a loader builds nodes (libyaml's composer recurses in C and crashes
+    the process on deep nesting; node trees take hundreds of bytes a node). Per document:
+    at most ``max_nodes`` nodes as written; nesting at most ``max_depth`` levels, counted
+    through aliases; at most ``max_expanded_nodes`` nodes once aliases are followed unless that
+    is within ``expansion_ratio`` times the document's own size. Recursive or undefined aliases
+    are refused. ``syntax_errors=False`` stops quietly at a syntax error, for a caller whose
+    loader is libyaml too (it stops at the same place and reports it in its own words).
+    Unset limits are the :mod:`.limits` module's values at the time of the call.
+    """
+    max_nodes = limits.MAX_YAML_NODES if max_nodes is None else max_nodes
+    if max_expanded_nodes is None:
+        max_expanded_nodes = limits.MAX_YAML_EXPANDED_NODES
+    if expansion_ratio is None:
+        expansion_ratio = limits.MAX_YAML_EXPANSION_RATIO
+    max_depth = limits.MAX_NESTING_DEPTH if max_depth is None else max_depth
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (expanded size, height)
+    stack: list[list[Any]] = []  # [expanded size, anchor, height of the children]
     expanded = 0
     raw = 0
     document = 0
+
+    def too_deep() -> CatalogError:
+        return CatalogError(
+            f"{name}: YAML document {document} is nested deeper than {max_depth} levels"
+        )
+
     try:
         for event in yaml.parse(text, Loader=_BaseLoader):
             if isinstance(event, yaml.DocumentStartEvent):
@@ -185,57 +219,98 @@ def _check_yaml_expansion(text: str, *, name: str) -> None:
                 anchors.clear()
                 expanded = raw = 0
                 continue
+            if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                size, anchor, height = stack.pop()
+                if anchor:
+                    anchors[anchor] = (size, height + 1)
+                if stack:
+                    stack[-1][0] += size
+                    stack[-1][2] = max(stack[-1][2], height + 1)
+                continue
+            if not isinstance(
+                event,
+                (
+                    yaml.AliasEvent,
+                    yaml.ScalarEvent,
+                    yaml.SequenceStartEvent,
+                    yaml.MappingStartEvent,
+                ),
+            ):
+                continue
+            raw += 1
+            if raw > max_nodes:
+                raise CatalogError(
+                    f"{name}: YAML document {document} has more than {max_nodes} nodes"
+                )
             if isinstance(event, yaml.AliasEvent):
-                size = anchors.get(event.anchor or "")
-                if size is None:
+                known = anchors.get(event.anchor or "")
+                if known is None:
                     raise CatalogError(
                         f"{name}: YAML document {document} uses alias *{event.anchor} before "
                         "its anchor is complete (undefined or recursive alias)"
                     )
+                size, height = known
+                if len(stack) + height > max_depth:
+                    raise too_deep()
+                if stack:
+                    stack[-1][2] = max(stack[-1][2], height)
             elif isinstance(event, yaml.ScalarEvent):
                 size = 1
-                raw += 1
                 if event.anchor:
-                    anchors[event.anchor] = 1
-            elif isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
-                raw += 1
-                expanded += 1
-                if len(stack) >= limits.MAX_NESTING_DEPTH:
-                    raise CatalogError(
-                        f"{name}: YAML document {document} is nested deeper than "
-                        f"{limits.MAX_NESTING_DEPTH} levels"
-                    )
-                stack.append([1, event.anchor])
-                continue
-            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
-                size, anchor = stack.pop()
-                if anchor:
-                    anchors[anchor] = size
-                if stack:
-                    stack[-1][0] += size
-                continue
+                    anchors[event.anchor] = (1, 0)
             else:
+                if len(stack) >= max_depth:
+                    raise too_deep()
+                stack.append([1, event.anchor, 0])
+                expanded += 1
                 continue
-            expanded += size if not isinstance(event, yaml.ScalarEvent) else 1
+            expanded += size
             if stack:
                 stack[-1][0] += size
-            if (
-                expanded > limits.MAX_YAML_EXPANDED_NODES
-                and expanded > limits.MAX_YAML_EXPANSION_RATIO * max(raw, 1)
-            ):
+            if expanded > max_expanded_nodes and expanded > expansion_ratio * raw:
                 raise CatalogError(
                     f"{name}: YAML document {document} expands to more than "
-                    f"{limits.MAX_YAML_EXPANDED_NODES} nodes through aliases (refused as a "
-                    "possible YAML bomb)"
+                    f"{max_expanded_nodes} nodes through aliases (refused as a possible YAML bomb)"
                 )
     except yaml.YAMLError as exc:
-        raise CatalogError(f"{name}: invalid YAML: {exc}") from None
+        if syntax_errors:
+            raise CatalogError(f"{name}: invalid YAML: {exc}") from None
+
+
+def check_yaml_files(
+    directory: Path,
+    *,
+    max_file_bytes: int | None = None,
+    max_nodes: int | None = None,
+) -> None:
+    """Check every ``*.yaml``/``*.yml`` file under ``directory`` (the files operator-manifest
+    reads) before a round-trip (ruamel.yaml) parser sees them: size, depth, and nodes counted
+    after alias expansion, at most ``max_nodes`` (ruamel's pure Python parser is slow and
+    operator-manifest walks every alias again). Names are relative to ``directory``'s parent.
+    """
+    max_bytes = limits.MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes
+    nodes = limits.MAX_ROUND_TRIP_YAML_NODES if max_nodes is None else max_nodes
+    base = directory.parent
+    for current, _dirs, files in os.walk(directory):
+        for file in sorted(files):
+            if not file.endswith((".yaml", ".yml")):
+                continue
+            path = Path(current) / file
+            rel = str(path.relative_to(base))
+            data = read_bounded(path, max_bytes=max_bytes, label=rel)
+            check_yaml(
+                data.decode("utf-8", errors="replace"),
+                name=rel,
+                max_nodes=nodes,
+                max_expanded_nodes=nodes,
+                expansion_ratio=0,
+            )
 
 
 def iter_yaml_documents(text: str, *, name: str) -> Iterator[Any]:
-    """Yield each non-empty document of a YAML stream (aliases bounded, timestamps as text)."""
-    if "&" in text or "*" in text:
-        _check_yaml_expansion(text, name=name)
+    """Yield each non-empty document of a YAML stream (size, depth and aliases bounded by
+    :func:`check_yaml` first; timestamps as text)."""
+    check_yaml(text, name=name, syntax_errors=False)
     number = 0
     try:
         for document in yaml.load_all(text, Loader=_GoYAMLLoader):

@@ -23,7 +23,7 @@ import yaml
 from services.common.errors import CatalogError
 
 from . import limits
-from .documents import _check_yaml_expansion, read_bounded
+from .documents import check_yaml, read_bounded
 
 __all__ = ["normalize_yaml_to_json"]
 
@@ -101,8 +101,7 @@ def normalize_yaml_to_json(root: Path, *, max_file_bytes: int = limits.MAX_FILE_
             text = data.decode("utf-8", "replace")
             chunks: list[str] = []
             try:
-                if "&" in text or "*" in text:
-                    _check_yaml_expansion(text, name=str(in_file))
+                check_yaml(text, name=str(in_file), syntax_errors=False)
                 for document in yaml.load_all(text, Loader=_Yaml12Loader):
                     if document is None:
                         continue
