@@ -14,7 +14,7 @@ import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +41,7 @@ from services.common.requestlog import request_workspace
 from services.common.worker import WorkContext
 from services.index_builder.gating import GatingClient
 from services.index_builder.index_image import (
+    IndexContent,
     build_index_image,
     index_kind,
     load_index_catalog,
@@ -86,6 +87,14 @@ class _Build:
         self.ctx.check_cancelled()
         log.info(reason)
         self.ctx.progress(reason, results)
+
+
+def _packages_of(catalog: cat.CatalogView | None, images: Collection[str]) -> set[str]:
+    """The packages of ``catalog`` holding any of the bundle ``images``."""
+    if catalog is None or not images:
+        return set()
+    wanted = set(images)
+    return {ref.package for ref in cat.present_bundle_images(catalog) if ref.image in wanted}
 
 
 def _package_label(bundle: str, labels: dict[str, str]) -> str:
@@ -229,8 +238,8 @@ class IndexBuilder:
                     f"{expected}, found {found}"
                 )
 
-    def _load_catalog(self, build: _Build, plan: BuildPlan) -> tuple[cat.CatalogDir, str]:
-        """The from_index's catalog (or an empty one) and the from_index kind."""
+    def _load_catalog(self, build: _Build, plan: BuildPlan) -> tuple[IndexContent, str]:
+        """The from_index's catalog and provenance (or an empty one), and the from_index kind."""
         csv_metadata = use_csv_metadata(self.settings, plan.index.ocp_version)
         if plan.index.resolved:
             kind = index_kind(build.images.get_image_labels(plan.index.resolved))
@@ -245,7 +254,7 @@ class IndexBuilder:
             )
         empty = build.workdir / "index" / "configs"
         empty.mkdir(parents=True)
-        return cat.CatalogDir.open(empty), ""
+        return IndexContent(cat.CatalogDir.open(empty)), ""
 
     def _labels(self, plan: BuildPlan, extra: dict[str, str] | None = None) -> dict[str, str]:
         labels = {
@@ -263,6 +272,7 @@ class IndexBuilder:
         build_tags: Sequence[str],
         labels: dict[str, str],
         *,
+        fbc_packages: Collection[str] = (),
         reuse_from: str | None = None,
         announce: bool = True,
     ) -> str:
@@ -286,6 +296,7 @@ class IndexBuilder:
             labels=labels,
             reuse=self._reusable_layers(build, reuse_from or plan.index.resolved),
             record=build.pushed,
+            fbc_packages=fbc_packages,
         )
         log.info("pushed %s (%s)", built.resolved, ", ".join(targets))
         return targets[0]
@@ -297,10 +308,18 @@ class IndexBuilder:
         catalog: cat.CatalogDir,
         index: requests_pb2.IndexImageParams,
         reason: str,
+        fbc_packages: Collection[str] = (),
     ) -> None:
         """The usual end of a build: push with the request's build tags and IIB's labels, then
         overwrite from_index if asked and complete with ``reason``."""
-        output = self._push(build, plan, catalog, list(index.build_tags), self._labels(plan))
+        output = self._push(
+            build,
+            plan,
+            catalog,
+            list(index.build_tags),
+            self._labels(plan),
+            fbc_packages=fbc_packages,
+        )
         self._finish(build, plan, output, index, reason)
 
     @staticmethod
@@ -417,7 +436,8 @@ class IndexBuilder:
         for bundle in params.bundles:
             bundle_mapping.setdefault(self._bundle_label(images, bundle), []).append(bundle)
         self._report_plan(build, plan, bundle_mapping)
-        catalog, _kind = self._load_catalog(build, plan)
+        loaded, _kind = self._load_catalog(build, plan)
+        catalog = loaded.catalog
         present: list[str] = []
         to_add = list(dict.fromkeys(resolved))
         if plan.index.resolved:
@@ -459,12 +479,14 @@ class IndexBuilder:
                     raise IIBError(f"Failed to deprecate the bundles: {exc}") from None
                 view, changes = deprecated.catalog, changes.merged(deprecated.changes)
         catalog.apply(changes)
+        # bundles added to a package make it bundle-added (IIB adds them to its hidden database)
         self._push_and_finish(
             build,
             plan,
             catalog,
             index,
             "The operator bundle(s) were successfully added to the index image",
+            loaded.fbc_packages - {r.package for r in rendered},
         )
 
     def _check_related_images(self, build: _Build, bundles: Sequence[str]) -> None:
@@ -504,7 +526,8 @@ class IndexBuilder:
         index = params.index
         plan = self._prepare(build, index)
         self._report_plan(build, plan)
-        catalog, kind = self._load_catalog(build, plan)
+        loaded, kind = self._load_catalog(build, plan)
+        catalog = loaded.catalog
         try:
             removed = cat.remove_packages(
                 catalog, list(params.operators), permissive=kind != "sqlite"
@@ -518,6 +541,7 @@ class IndexBuilder:
             catalog,
             index,
             "The operator(s) were successfully removed from the index image",
+            loaded.fbc_packages - set(params.operators),
         )
 
     # --- create-empty-index ---------------------------------------------------------------------
@@ -534,7 +558,7 @@ class IndexBuilder:
                 )
         self._report_plan(build, plan)
         build.progress("Checking operators present in index image")
-        catalog, _kind = self._load_catalog(build, plan)
+        catalog = self._load_catalog(build, plan)[0].catalog
         operators = catalog.package_names()
         build.progress("Removing operators from index image")
         removed = cat.remove_packages(catalog, operators, permissive=True)
@@ -570,7 +594,8 @@ class IndexBuilder:
         self._report_plan(
             build, plan, fragments_resolved=resolved, legacy_fragment=params.used_fbc_fragment
         )
-        catalog, _kind = self._load_catalog(build, plan)
+        loaded, _kind = self._load_catalog(build, plan)
+        catalog = loaded.catalog
         build.progress(f"Extracting operator packages from {len(fragments)} fbc fragment(s)")
         view: cat.CatalogView = catalog
         changes = cat.CatalogChanges()
@@ -585,8 +610,10 @@ class IndexBuilder:
             if not packages:
                 raise IIBError(f"No operator packages in fbc_fragment {fragment}")
             roots.append(root)
+        from_fragments: set[str] = set()
         for n, (fragment, root) in enumerate(zip(fragments, roots, strict=True)):
             packages = sorted(p.name for p in root.iterdir())
+            from_fragments.update(packages)
             build.progress(
                 f"Adding package(s) {packages!r} from fbc fragment {n + 1}/{len(fragments)} to from_index"
             )
@@ -599,6 +626,7 @@ class IndexBuilder:
             catalog,
             index,
             f"The {len(fragments)} FBC fragment(s) were successfully added in the index image",
+            loaded.fbc_packages | from_fragments,
         )
 
     # --- add-deprecations -----------------------------------------------------------------------
@@ -609,7 +637,15 @@ class IndexBuilder:
         build.progress("Resolving the index images")
         plan = self._prepare(build, index)
         self._report_plan(build, plan)
-        catalog, _kind = self._load_catalog(build, plan)
+        loaded, _kind = self._load_catalog(build, plan)
+        catalog = loaded.catalog
+        package = params.operator_package
+        if package not in catalog.package_names() or package in loaded.fbc_packages:
+            # IIB looks for the package in its hidden database of bundle-added packages
+            raise IIBError(
+                f"Cannot add deprecations for {package}, It is either not present in index or "
+                "opted in fbc"
+            )
         build.progress("Getting all deprecations present in index image")
         build.progress("Adding deprecations to from_index")
         upserted = cat.upsert_deprecations(
@@ -622,6 +658,7 @@ class IndexBuilder:
             catalog,
             index,
             "The deprecation schema was successfully added to the index image",
+            loaded.fbc_packages,
         )
 
     # --- merge-index-image ----------------------------------------------------------------------
@@ -654,16 +691,18 @@ class IndexBuilder:
             )
         build.progress("Getting bundles present in the index images")
         csv_metadata = use_csv_metadata(self.settings, plan.index.ocp_version)
-        catalog = load_index_catalog(
+        source_content = load_index_catalog(
             images, source.resolved, build.workdir / "source", csv_metadata=csv_metadata
         )
-        target = (
+        catalog = source_content.catalog
+        target_content = (
             load_index_catalog(
                 images, plan.index.resolved, build.workdir / "target", csv_metadata=csv_metadata
             )
             if plan.index.resolved
             else None
         )
+        target = target_content.catalog if target_content is not None else None
         deprecation_list = (
             images.get_resolved_bundles(params.deprecation_list) if params.deprecation_list else []
         )
@@ -708,6 +747,8 @@ class IndexBuilder:
             catalog,
             list(params.build_tags),
             self._labels(plan),
+            # the source's fragment packages stay so, unless target bundles were added to them
+            fbc_packages=source_content.fbc_packages - _packages_of(target, report.missing_bundles),
             reuse_from=source.resolved,
             announce=False,
         )

@@ -17,6 +17,10 @@ same bytes), so a part whose packages did not change has the same ``diff_id`` as
 from_index's part and its existing blob is reused (mounted, never recompressed or uploaded
 again); only the parts holding changed packages, the head and the tail are built.
 
+3. ``/var/lib/iib/provenance.json`` — which packages came from File-Based Catalog fragments
+   (IIB's "opted in fbc": IIB keeps bundle-added packages in a hidden SQLite database inside the
+   image, fragment packages only in ``/configs``); a small layer between the two above.
+
 Labels: the base's, plus ``operators.operatorframework.io.index.configs.v1=/configs`` and the two
 delivery labels (and create-empty-index's own labels, which may override them). Entrypoint
 ``/bin/opm``, Cmd ``serve /configs --cache-dir=/tmp/cache`` (not for ``scratch``). Per-arch
@@ -27,9 +31,10 @@ manifests are tagged ``<tag>-<arch>``, then a Docker manifest list is pushed at 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +42,7 @@ from pathlib import Path
 from services.catalog import (
     CatalogDir,
     CatalogView,
+    SqliteCatalog,
     directory_tree,
     load_sqlite_index,
     write_catalog,
@@ -61,6 +67,7 @@ from services.common.registry.manifest import Descriptor, Platform, index_manife
 
 __all__ = [
     "BuiltIndex",
+    "IndexContent",
     "build_index_image",
     "index_kind",
     "load_index_catalog",
@@ -72,6 +79,12 @@ CACHE_OWNER = 1001
 # N)"; the cache parts CACHE_CREATED_BY + " (part N)", the cache tail exactly CACHE_CREATED_BY
 CONFIGS_CREATED_BY = "ADD catalog /configs"
 CACHE_CREATED_BY = "COPY --chown=1001:0 cache /tmp/cache"
+PROVENANCE_CREATED_BY = "ADD provenance /var/lib/iib/provenance.json"
+PROVENANCE_DIR = "var/lib/iib"
+PROVENANCE_FILE = f"{PROVENANCE_DIR}/provenance.json"
+#: IIB's hidden database of bundle-added packages in the FBC images it builds.
+IIB_HIDDEN_DATABASE = "/var/lib/iib/_hidden/do.not.edit.db"
+_MAX_PROVENANCE = 8 * 1024 * 1024
 # how many parts /configs and the cache are split into (by a stable hash of the package name).
 # Changing it changes every part's content, so the first build after a change reuses nothing.
 BUCKETS = 16
@@ -89,23 +102,50 @@ def index_kind(labels: Mapping[str, str]) -> str:
     return ""
 
 
+@dataclass
+class IndexContent:
+    """An input index: its catalog and the packages that came from FBC fragments."""
+
+    catalog: CatalogDir
+    #: IIB's "opted in fbc" packages (not in its hidden database): replaced by fbc-operations,
+    #: refused by add-deprecations.
+    fbc_packages: frozenset[str] = frozenset()
+
+
 def load_index_catalog(
     images: ImageService, pull_spec: str, workdir: Path, *, csv_metadata: bool
-) -> CatalogDir:
-    """The catalog of an index image as a directory under ``workdir`` (read per package).
+) -> IndexContent:
+    """The catalog of an index image as a directory under ``workdir`` (read per package), and
+    which of its packages came from FBC fragments.
 
-    FBC images: ``/configs`` (the label's path) is extracted. SQLite images: the labelled
-    ``index.db`` is extracted and migrated to FBC like ``opm migrate``.
+    FBC images: ``/configs`` (the label's path) is extracted. Images built here say which
+    packages came from fragments (``/var/lib/iib/provenance.json``); images IIB built list the
+    bundle-added packages in their hidden database (the database label), every other package
+    came from a fragment; other FBC images are taken as all bundle-added. SQLite images: the
+    labelled ``index.db`` is extracted and migrated to FBC like ``opm migrate`` (every package
+    is bundle-added).
     """
     labels = images.get_image_labels(pull_spec)
     kind = index_kind(labels)
     rootfs = workdir / "rootfs"
     if kind == "fbc":
         configs = label_path(INDEX_CONFIGS, labels[INDEX_CONFIGS], "configs")
-        images.unpack(pull_spec, rootfs, include=[configs], select_layers=_own_configs_layer)
+        include = [configs, PROVENANCE_DIR]
+        database = None
+        if labels.get(INDEX_DATABASE):
+            database = label_path(INDEX_DATABASE, labels[INDEX_DATABASE], "database/index.db")
+            include.append(database)
+        images.unpack(pull_spec, rootfs, include=include, select_layers=_own_configs_layer)
         root = rootfs / configs
         root.mkdir(parents=True, exist_ok=True)
-        return CatalogDir.open(root)
+        catalog = CatalogDir.open(root)
+        provenance = rootfs / PROVENANCE_FILE
+        if provenance.is_file():
+            return IndexContent(catalog, _read_provenance(provenance, pull_spec))
+        if database is not None and (rootfs / database).is_file():
+            in_db = _database_packages(rootfs / database, pull_spec)
+            return IndexContent(catalog, frozenset(set(catalog.package_names()) - in_db))
+        return IndexContent(catalog)
     if kind == "sqlite":
         db_path = label_path(INDEX_DATABASE, labels[INDEX_DATABASE], "database/index.db")
         images.unpack(pull_spec, rootfs, include=[db_path])
@@ -115,25 +155,64 @@ def load_index_catalog(
         view = load_sqlite_index(db, csv_metadata=csv_metadata)
         target = workdir / "migrated"
         write_catalog(view, target)
-        return CatalogDir.open(target)
+        return IndexContent(CatalogDir.open(target))
     raise IIBError(
         f"The index image {pull_spec} is neither a File-Based Catalog nor a SQLite index image "
         f"(it has neither the {INDEX_CONFIGS} nor the {INDEX_DATABASE} label)"
     )
 
 
+def _read_provenance(path: Path, pull_spec: str) -> frozenset[str]:
+    try:
+        if path.stat().st_size > _MAX_PROVENANCE:
+            raise ValueError("too large")
+        document = json.loads(path.read_bytes())
+        packages = document["fbc_packages"]
+        if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
+            raise ValueError("fbc_packages is not a list of names")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IIBError(
+            f"The index image {pull_spec} has an unreadable /{PROVENANCE_FILE}: {exc}"
+        ) from None
+    return frozenset(packages)
+
+
+def _database_packages(db: Path, pull_spec: str) -> set[str]:
+    """The packages of IIB's hidden database (bundle-added, not opted in FBC)."""
+    try:
+        view = SqliteCatalog(db, validate=False)
+    except IIBError as exc:
+        raise IIBError(
+            f"The hidden database of the index image {pull_spec} is unreadable: {exc}"
+        ) from None
+    try:
+        return set(view.package_names())
+    finally:
+        view.close()
+
+
+def _provenance_layer(fbc_packages: Collection[str]) -> list[LayerEntry]:
+    document = {"schema": "iib.provenance.v1", "fbc_packages": sorted(fbc_packages)}
+    return [
+        LayerDirectory("var", 0o755),
+        LayerDirectory("var/lib", 0o755),
+        LayerDirectory(PROVENANCE_DIR, 0o755),
+        LayerFile(PROVENANCE_FILE, data=json.dumps(document, indent=1).encode() + b"\n"),
+    ]
+
+
 def _own_configs_layer(layers: list[Descriptor], created_by: list[str]) -> list[Descriptor]:
-    """For index images built here, only the ``/configs`` layers: the head opens with an opaque
-    whiteout of ``/configs`` and only catalog and cache layers follow it, so the head and the
-    configs parts alone define the catalog (the base and the cache are not downloaded). Other
-    images are read whole."""
+    """For index images built here, only the ``/configs`` layers (and the provenance layer):
+    the head opens with an opaque whiteout of ``/configs`` and only catalog, provenance and
+    cache layers follow it, so those alone define the catalog (the base and the cache are not
+    downloaded). Other images are read whole."""
     heads = [n for n, text in enumerate(created_by) if text == CONFIGS_CREATED_BY]
     if len(heads) != 1:
         return layers
     head = heads[0]
     picked = [layers[head]]
     for layer, text in zip(layers[head + 1 :], created_by[head + 1 :], strict=True):
-        if text.startswith(f"{CONFIGS_CREATED_BY} (part "):
+        if text.startswith(f"{CONFIGS_CREATED_BY} (part ") or text == PROVENANCE_CREATED_BY:
             picked.append(layer)
         elif not text.startswith(CACHE_CREATED_BY):
             return layers
@@ -170,6 +249,7 @@ def _catalog_layers(
     configs_root: Path,
     workdir: Path,
     reuse: Mapping[str, RemoteLayer],
+    fbc_packages: Collection[str] = (),
 ) -> tuple[list[AnyLayer], str]:
     configs_tree = directory_tree(configs_root, dir_mode=0o755, file_mode=0o644)
     cache_root = workdir / "cache"
@@ -231,6 +311,14 @@ def _catalog_layers(
     for n, part in enumerate(configs_parts):
         if part:
             jobs.append((part, f"configs-{n:02d}", f"{CONFIGS_CREATED_BY} (part {n})"))
+    present = set(view.package_names())
+    jobs.append(
+        (
+            _provenance_layer([p for p in fbc_packages if p in present]),
+            "provenance",
+            PROVENANCE_CREATED_BY,
+        )
+    )
     for n, part in enumerate(cache_parts):
         if part:
             jobs.append((part, f"cache-{n:02d}", f"{CACHE_CREATED_BY} (part {n})"))
@@ -264,14 +352,16 @@ def build_index_image(
     labels: Mapping[str, str],
     reuse: Mapping[str, RemoteLayer] | None = None,
     record: PushRecord | None = None,
+    fbc_packages: Collection[str] = (),
 ) -> BuiltIndex:
     """Assemble and push the index image for ``arches`` at every tag in ``targets``.
 
     ``reuse``: layers of the from_index by ``diff_id`` (``ImageService.reusable_layers``);
     catalog parts identical to one of them are mounted instead of rebuilt. ``record``
-    collects the manifests created (``ImageService.discard``).
+    collects the manifests created (``ImageService.discard``). ``fbc_packages``: the packages
+    that came from FBC fragments (kept in the image, see the module docstring).
     """
-    layers, _digest = _catalog_layers(view, configs_root, workdir, reuse or {})
+    layers, _digest = _catalog_layers(view, configs_root, workdir, reuse or {}, fbc_packages)
     all_labels = {INDEX_CONFIGS: "/configs", **labels}
     if binary_image_resolved == SCRATCH:
         # binaryless: one amd64 image, listed in a one-entry Docker manifest list (IIB 9.2.2)
