@@ -32,6 +32,8 @@ from typing import Any, Protocol, TypeVar
 import ruamel.yaml
 from ruamel.yaml.error import YAMLError
 
+from services.catalog import limits
+from services.catalog.documents import check_yaml, check_yaml_files, read_bounded
 from services.catalog.labels import BUNDLE_PACKAGE, DELIVERY_BUNDLE, PINNED
 from services.common.errors import CatalogError
 
@@ -142,6 +144,18 @@ def _round_trip_yaml() -> ruamel.yaml.YAML:
     return yaml
 
 
+def _check_round_trip(text: str, name: str) -> None:
+    """Bound YAML before ruamel.yaml parses it (depth, nodes after alias expansion)."""
+    check_yaml(
+        text,
+        name=name,
+        max_nodes=limits.MAX_ROUND_TRIP_YAML_NODES,
+        max_expanded_nodes=limits.MAX_ROUND_TRIP_YAML_NODES,
+        expansion_ratio=0,
+        syntax_errors=False,  # ruamel reports them, with IIB's messages
+    )
+
+
 def yaml_truthy(text: str) -> bool:
     """IIB's reading of a boolean label: the YAML 1.2 value of ``text`` (``false`` when empty),
     taken as Python truth. ``true``/``True`` are true, ``false``/``False``/``0`` false, and any
@@ -150,9 +164,11 @@ def yaml_truthy(text: str) -> bool:
     :raises CatalogError: when the text is not YAML
     """
     try:
+        _check_round_trip(text or "false", "label")
         return bool(_round_trip_yaml().load(text or "false"))
-    except YAMLError:
-        raise CatalogError(f"The label value {text!r} is not valid YAML") from None
+    except (YAMLError, CatalogError):
+        shown = text if len(text) <= 80 else f"{text[:80]}..."
+        raise CatalogError(f"The label value {shown!r} is not valid YAML") from None
 
 
 def is_bundle_image(lookup: ImageLookup, pull_spec: str) -> bool:
@@ -181,6 +197,10 @@ def load_operator_manifest(manifests_dir: Path) -> OperatorManifest:
         for YAML errors, or naming the problem (no CSV, several CSVs, schema violation)
     """
     root = manifests_dir.parent
+    try:
+        check_yaml_files(manifests_dir, syntax_errors=False)
+    except CatalogError as exc:
+        raise CatalogError(f"The Operator Manifest is not in a valid YAML format: {exc}") from None
     try:
         return OperatorManifest.from_directory(str(manifests_dir))
     except YAMLError as exc:
@@ -222,9 +242,14 @@ def _load_annotations(metadata_dir: Path) -> tuple[Any, str]:
     path = metadata_dir / ANNOTATIONS_FILE
     if not path.is_file():
         raise CatalogError("metadata/annotations.yaml does not exist in the bundle")
+    text = read_bounded(path, label="metadata/annotations.yaml").decode("utf-8", "replace")
     try:
-        document = _round_trip_yaml().load(path.read_text(encoding="utf-8"))
-    except (YAMLError, UnicodeDecodeError):
+        _check_round_trip(text, "metadata/annotations.yaml")
+    except CatalogError as exc:
+        raise CatalogError(f"metadata/annotations.yaml is not valid YAML: {exc}") from None
+    try:
+        document = _round_trip_yaml().load(text)
+    except YAMLError:
         raise CatalogError("metadata/annotations.yaml is not valid YAML") from None
     if not isinstance(document, dict):
         # IIB fails here with an unexpected error; this names the file instead

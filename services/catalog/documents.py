@@ -282,11 +282,14 @@ def check_yaml_files(
     *,
     max_file_bytes: int | None = None,
     max_nodes: int | None = None,
+    syntax_errors: bool = True,
 ) -> None:
     """Check every ``*.yaml``/``*.yml`` file under ``directory`` (the files operator-manifest
     reads) before a round-trip (ruamel.yaml) parser sees them: size, depth, and nodes counted
     after alias expansion, at most ``max_nodes`` (ruamel's pure Python parser is slow and
     operator-manifest walks every alias again). Names are relative to ``directory``'s parent.
+    ``syntax_errors=False`` leaves syntax errors to the parser that follows (its messages are
+    IIB's); what libyaml read up to the error is bounded all the same.
     """
     max_bytes = limits.MAX_FILE_BYTES if max_file_bytes is None else max_file_bytes
     nodes = limits.MAX_ROUND_TRIP_YAML_NODES if max_nodes is None else max_nodes
@@ -304,6 +307,7 @@ def check_yaml_files(
                 max_nodes=nodes,
                 max_expanded_nodes=nodes,
                 expansion_ratio=0,
+                syntax_errors=syntax_errors,
             )
 
 
