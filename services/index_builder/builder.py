@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services import catalog as cat
+from services.catalog.documents import check_yaml_files
 from services.catalog.labels import (
     BUNDLE_MANIFESTS,
     BUNDLE_METADATA,
@@ -501,6 +502,8 @@ class IndexBuilder:
             root = build.workdir / "related" / str(n)
             build.images.unpack(bundle, root, include=[manifests])
             try:
+                # bounded before ruamel.yaml parses it (depth, nodes after alias expansion)
+                check_yaml_files(root / manifests, syntax_errors=False)
                 manifest = OperatorManifest.from_directory(str(root / manifests))
             except Exception as exc:
                 raise IIBError(
