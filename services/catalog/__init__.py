@@ -48,7 +48,13 @@ Serving cache
 
 from __future__ import annotations
 
-from .cache import CACHE_DIR_MODE, CACHE_FILE_MODE, CacheResult, write_serving_cache
+from .cache import (
+    CACHE_DIR_MODE,
+    CACHE_FILE_MODE,
+    CacheResult,
+    update_serving_cache,
+    write_serving_cache,
+)
 from .directory import DEPRECATIONS_DIR, CatalogDir, list_catalog_files, write_catalog
 from .gotar import TreeEntry, directory_tree, tree_digest
 from .model import (
@@ -155,5 +161,6 @@ __all__ = [
     "validate",
     "validate_package",
     "write_catalog",
+    "update_serving_cache",
     "write_serving_cache",
 ]

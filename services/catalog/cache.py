@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ __all__ = [
     "CACHE_FILE_MODE",
     "CacheResult",
     "build_cache_files",
+    "update_serving_cache",
     "write_serving_cache",
 ]
 
@@ -74,6 +75,8 @@ class CacheResult:
     digest: str
     cache_tree: list[TreeEntry] = field(default_factory=list)
     owners: dict[str, str] = field(default_factory=dict)
+    #: package -> its entry of ``packages.json`` (what an incremental update keeps)
+    index: dict[str, Any] = field(default_factory=dict)
 
 
 def _marshal(obj: Any) -> bytes:
@@ -229,7 +232,10 @@ def _meta_blob(other: Other) -> bytes:
 
 
 def _iter_cache_files(
-    view: CatalogView, index: dict[str, Any], options: ValidationOptions | None
+    view: CatalogView,
+    index: dict[str, Any],
+    options: ValidationOptions | None,
+    only: Collection[str] | None = None,
 ) -> Iterator[tuple[str, bytes, str]]:
     """Validate each package and yield ``(cache-relative path, bytes, package)``; fills
     ``index``.
@@ -242,7 +248,12 @@ def _iter_cache_files(
     others: list[Other] = []
     if root_docs is not None:
         others.extend(d for d in root_docs() if isinstance(d, Other))
-    for docs in iter_packages(view):
+    packages = (
+        iter_packages(view)
+        if only is None
+        else (d for d in (view.load_package(n) for n in sorted(only)) if d is not None)
+    )
+    for docs in packages:
         problem = validate_package(docs, options)
         if problem is not None:
             problems.add(problem)
@@ -339,13 +350,69 @@ def write_serving_cache(
         raise CatalogError(f"cache directory {cache} is not empty")
     cache.mkdir(parents=True, exist_ok=True)
     os.chmod(cache, CACHE_DIR_MODE)
+    return _write_cache(view, root, configs_tree, options, None, None)
+
+
+def update_serving_cache(
+    view: CatalogView,
+    cache_dir: Path,
+    configs_tree: Sequence[TreeEntry],
+    previous: CacheResult,
+    changed: Collection[str],
+    *,
+    options: ValidationOptions | None = None,
+) -> CacheResult:
+    """Bring a serving cache written for an earlier state of ``view`` up to date, where only
+    the ``changed`` packages (updated, added or removed) differ: their files are rewritten (and
+    validated), package-less files and ``packages.json`` too, every other file is kept as it is.
+    ``cache_dir`` holds ``previous``'s files (a copy: files are replaced, never modified in
+    place). The result is byte for byte what :func:`write_serving_cache` gives for ``view``."""
+    root = Path(cache_dir)
+    cache = root / "cache"
+    gone = set(changed)
+    kept_owners: dict[str, str] = {}
+    for rel, owner in previous.owners.items():
+        if owner == "" or owner in gone:
+            try:
+                (cache / rel).unlink()
+            except FileNotFoundError:
+                pass
+        else:
+            kept_owners[rel] = owner
+    present = set(view.package_names())
+    index = {k: v for k, v in previous.index.items() if k not in gone}
+    return _write_cache(
+        view, root, configs_tree, options, (kept_owners, index), sorted(gone & present)
+    )
+
+
+def _write_cache(
+    view: CatalogView,
+    root: Path,
+    configs_tree: Sequence[TreeEntry],
+    options: ValidationOptions | None,
+    kept: tuple[dict[str, str], dict[str, Any]] | None,
+    only: list[str] | None,
+) -> CacheResult:
+    cache = root / "cache"
     tree: list[TreeEntry] = [TreeEntry(".", CACHE_DIR_MODE)]
     index: dict[str, Any] = {}
     made: set[str] = set()
     owners: dict[str, str] = {}
+    if kept is not None:
+        kept_owners, index = kept
+        for rel, owner in kept_owners.items():
+            owners[rel] = owner
+            parts = rel.split("/")
+            for depth in range(1, len(parts)):
+                directory = "/".join(parts[:depth])
+                if directory not in made:
+                    made.add(directory)
+                    tree.append(TreeEntry(directory, CACHE_DIR_MODE))
+            tree.append(TreeEntry(rel, CACHE_FILE_MODE, cache / rel))
 
     def all_files() -> Iterator[tuple[str, bytes, str]]:
-        yield from _iter_cache_files(view, index, options)
+        yield from _iter_cache_files(view, index, options, only)
         yield "packages.json", _marshal(dict(sorted(index.items()))), ""
 
     for rel, data, owner in all_files():
@@ -364,8 +431,30 @@ def write_serving_cache(
         path.write_bytes(data)
         os.chmod(path, CACHE_FILE_MODE)
         tree.append(TreeEntry(rel, CACHE_FILE_MODE, path))
+    # metas directories of packages that are gone may be left empty: opm would not write them
+    if kept is not None:
+        tree = _prune_empty_dirs(cache, tree)
     digest = tree_digest(configs_tree, tree)
     digest_path = root / "digest"
+    if digest_path.exists():
+        digest_path.unlink()
     digest_path.write_text(digest, encoding="ascii")
     os.chmod(digest_path, CACHE_FILE_MODE)
-    return CacheResult(digest, tree, owners)
+    return CacheResult(digest, tree, owners, dict(sorted(index.items())))
+
+
+def _prune_empty_dirs(cache: Path, tree: list[TreeEntry]) -> list[TreeEntry]:
+    used = {"."}
+    for entry in tree:
+        if not entry.is_dir:
+            parts = entry.path.split("/")
+            for depth in range(1, len(parts)):
+                used.add("/".join(parts[:depth]))
+    for entry in sorted(
+        (e for e in tree if e.is_dir and e.path not in used), key=lambda e: -len(e.path)
+    ):
+        try:
+            (cache / entry.path).rmdir()
+        except OSError:
+            pass
+    return [e for e in tree if not e.is_dir or e.path in used]
