@@ -11,6 +11,7 @@ from pathlib import Path
 
 from services.catalog import (
     CatalogDir,
+    RenderedBundle,
     add_bundles,
     directory_tree,
     remove_packages,
@@ -29,7 +30,7 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
-def _render(package: str, version: str, n: int) -> object:
+def _render(package: str, version: str, n: int) -> RenderedBundle:
     return render_bundle(
         FIXTURES / package / version, f"q.io/{package}@sha256:{n:064x}", csv_metadata=True
     )
@@ -44,7 +45,7 @@ def test_incremental_updates_equal_a_full_rewrite(tmp_path: Path) -> None:
         _render("cockroachdb", "3.0.7", 2),
         _render("redis-operator", "0.0.1", 3),
     ]
-    catalog.apply(add_bundles(catalog, first).changes)  # type: ignore[arg-type]
+    catalog.apply(add_bundles(catalog, first).changes)
     state = tmp_path / "state"
     result = write_serving_cache(
         catalog, state, directory_tree(configs, dir_mode=0o755, file_mode=0o644)
