@@ -6,7 +6,8 @@ Rules (what makes a layer reproducible):
   directories are added (mode 0755, owned by ``parent_uid``/``parent_gid``, default 0:0);
 - every header has ``mtime = 0``, empty user/group names, the uid/gid/mode given in the
   description (mode masked to 0o7777); PAX format, UTF-8 names;
-- the gzip stream has ``mtime = 0``, no file name, and a fixed compression level.
+- the gzip stream has ``mtime = 0``, no file name, and a fixed compression level; it is
+  written by ISA-L (``isal``), whose output is stable for a given level.
 
 Files can be given as bytes or as a path on disk; paths are streamed (never held in memory).
 The tar stream is hashed as it is written (``diff_id``) and so is the gzip stream (``digest``).
@@ -20,7 +21,6 @@ and no upload (the blob is mounted or already present).
 
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import posixpath
@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from isal import igzip
 
 from services.common.registry.digests import DigestHasher
 from services.common.registry.manifest import Descriptor
@@ -145,6 +147,12 @@ class _NullWriter(io.RawIOBase):
         return len(data)
 
 
+def _isal_level(zlib_level: int) -> int:
+    """ISA-L's level (0-3) for a zlib-style level (1-9): ISA-L compresses JSON about as well as
+    zlib at level 1 and some ten times faster."""
+    return 0 if zlib_level <= 0 else 1 if zlib_level <= 3 else 2 if zlib_level <= 6 else 3
+
+
 def _clean(path: str) -> str:
     cleaned = posixpath.normpath("/" + path.strip()).lstrip("/")
     if not cleaned or cleaned == ".":
@@ -159,7 +167,7 @@ def _sort_key(path: str) -> tuple[str, ...]:
 class _HashingWriter(io.RawIOBase):
     """Writes through to ``target`` while hashing what passes."""
 
-    def __init__(self, target: BinaryIO | io.RawIOBase | gzip.GzipFile) -> None:
+    def __init__(self, target: BinaryIO | io.RawIOBase | igzip.GzipFile) -> None:
         super().__init__()
         self.target = target
         self.hasher = DigestHasher()
@@ -246,8 +254,8 @@ def _build(
     dest.parent.mkdir(parents=True, exist_ok=True)
     with dest.open("wb") as out:
         blob = _HashingWriter(out)
-        with gzip.GzipFile(
-            filename="", mode="wb", fileobj=blob, compresslevel=compresslevel, mtime=0
+        with igzip.GzipFile(  # type: ignore[no-untyped-call]
+            filename="", mode="wb", fileobj=blob, compresslevel=_isal_level(compresslevel), mtime=0
         ) as gz:
             tar_stream = _HashingWriter(gz)
             _write_tar(tar_stream, ordered, by_path)
