@@ -560,6 +560,20 @@ class Settings:
         p_float(0.0),
         "Seconds a build waits for an unreachable request store (per update) before failing.",
     )
+    worker_guard_memory: int = _setting(
+        "IIB_WORKER_GUARD_MEMORY",
+        4 * 1024**3,
+        p_int(256 * 1024**2),
+        "Bytes of address space (RLIMIT_AS) of the child process a redelivered work item runs "
+        "in (its earlier delivery did not finish).",
+    )
+    worker_guard_timeout: float = _setting(
+        "IIB_WORKER_GUARD_TIMEOUT",
+        3600.0,
+        p_float(1.0),
+        "Seconds a redelivered work item may run in its guarded child process before the "
+        "request fails.",
+    )
     relay_poll_interval: float = _setting(
         "IIB_RELAY_POLL_INTERVAL",
         0.5,

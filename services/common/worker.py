@@ -12,6 +12,12 @@ JetStream with one durable pull consumer per queue, and for each item:
    worker dies, JetStream redelivers the item after ``IIB_WORK_ACK_WAIT`` to another worker;
    after ``IIB_WORK_MAX_DELIVER`` deliveries the request store fails the request.
 
+A redelivered item (``delivery > 1``: an earlier delivery did not finish; its worker may have
+died of the input, e.g. SIGSEGV or an OOM kill) runs in a spawned child process with an
+address-space limit and a time limit (IIB_WORKER_GUARD_MEMORY, IIB_WORKER_GUARD_TIMEOUT) when
+the service gives a handler factory (:func:`run_guarded`): a crash there fails the request with
+a reason instead of taking the worker down again on every redelivery.
+
 Stopping (SIGTERM/SIGINT) stops fetching, tells the handler through ``WorkContext.cancelled`` and
 waits up to ``IIB_WORKER_SHUTDOWN_GRACE`` seconds; an unfinished item is then released (nak) so
 another worker takes it at once.
@@ -20,14 +26,21 @@ another worker takes it at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
+import multiprocessing
 import os
+import resource
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -48,10 +61,13 @@ from services.common.subjects import WORK_STREAM, work_subject_for
 __all__ = [
     "Cancelled",
     "FinalStateReached",
+    "Handler",
+    "HandlerFactory",
     "LeaseLost",
     "StoreClient",
     "WorkContext",
     "WorkerRuntime",
+    "run_guarded",
 ]
 
 T = TypeVar("T")
@@ -205,15 +221,28 @@ class WorkContext:
 
 
 Handler = Callable[[WorkContext], None]
+#: Builds a service's handler from the settings (in a guarded child process); module-level.
+HandlerFactory = Callable[[Settings], Handler]
 
 
 class WorkerRuntime:
     """Consumes one service's work items and runs ``handler`` on each."""
 
-    def __init__(self, settings: Settings, service: str, handler: Handler) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        service: str,
+        handler: Handler,
+        guarded: HandlerFactory | None = None,
+    ) -> None:
+        """``guarded`` builds the handler in a child process (a module-level function of
+        Settings): redeliveries run there, under IIB_WORKER_GUARD_MEMORY and
+        IIB_WORKER_GUARD_TIMEOUT (see :func:`run_guarded`). Without it they run like the first
+        delivery."""
         self.settings = settings
         self.service = service
         self.handler = handler
+        self.guarded = guarded
         self.store = StoreClient(
             settings.request_store_address,
             internal_tls(settings),
@@ -393,7 +422,12 @@ class WorkerRuntime:
 
         def run() -> None:
             try:
-                self.handler(ctx)
+                if delivery > 1 and self.guarded is not None:
+                    # an earlier delivery did not finish: its worker may have died of this
+                    # input (SIGSEGV, OOM), so it must not take this process down too
+                    run_guarded(self.settings, self.service, self.guarded, ctx)
+                else:
+                    self.handler(ctx)
                 outcome["error"] = None
             except BaseException as exc:  # reported below, after the thread ends
                 outcome["error"] = exc
@@ -542,3 +576,203 @@ class WorkerRuntime:
             log.warning("cannot renew the build lease", extra={**extra, "error": exc.code().name})
             return None
         return True
+
+
+# --- guarded runs: a redelivery in a child process with memory and time limits ---------------
+
+_GUARD_BROKE = (
+    "The request could not be processed: an earlier attempt stopped unexpectedly, and the "
+    "isolated retry"
+)
+
+
+def run_guarded(
+    settings: Settings, service: str, factory: HandlerFactory, ctx: WorkContext
+) -> None:
+    """Run ``factory(settings)(ctx)`` in a child process (spawned: no state shared with this
+    one) with an address-space limit (RLIMIT_AS = IIB_WORKER_GUARD_MEMORY) and a wall-clock
+    limit (IIB_WORKER_GUARD_TIMEOUT), and re-raise its outcome here.
+
+    The child records progress and the final state itself (its own request-store channel,
+    with ``ctx``'s lease token); this process keeps holding the work item (heartbeats, lease
+    renewals) and relays cancellation. A child that dies (a signal, no outcome), runs out of
+    memory or time becomes an ``IIBError`` naming that, which fails the request: the input
+    can no longer take the worker down.
+    """
+    mp = multiprocessing.get_context("spawn")
+    commands, to_child = mp.Pipe(duplex=False)
+    from_child, results = mp.Pipe(duplex=False)
+    process = mp.Process(
+        target=_guarded_child,
+        args=(settings, service, factory, ctx.request.SerializeToString(), ctx.delivery),
+        kwargs={
+            "received_at": ctx.received_at,
+            "lease_token": ctx.lease_token,
+            "commands": commands,
+            "results": results,
+        },
+        name=f"guarded-request-{ctx.request_id}",
+        daemon=True,
+    )
+    extra = {"request_id": ctx.request_id, "delivery": ctx.delivery}
+    limit = settings.worker_guard_timeout
+    _remove_workspaces(settings, ctx.request_id)  # what a dead earlier attempt left
+    process.start()
+    commands.close()
+    results.close()
+    log.warning(
+        "an earlier delivery did not finish; running the request in a guarded process",
+        extra={**extra, "pid": process.pid, "memory_limit": settings.worker_guard_memory},
+    )
+    deadline = time.monotonic() + limit
+    outcome: tuple[str, str, int] | None = None
+    relayed: set[str] = set()
+    try:
+        while True:
+            if from_child.poll(0.2):
+                try:
+                    outcome = from_child.recv()
+                except (EOFError, OSError):
+                    outcome = None  # it died before answering
+                break
+            if not process.is_alive():
+                break
+            for signal_name, event in (("cancel", ctx.cancelled), ("lease_lost", ctx.lease_lost)):
+                if event.is_set() and signal_name not in relayed:
+                    relayed.add(signal_name)
+                    with contextlib.suppress(OSError):
+                        to_child.send(signal_name)
+            if time.monotonic() > deadline:
+                process.kill()
+                process.join(10)
+                _remove_workspaces(settings, ctx.request_id)
+                raise IIBError(
+                    f"{_GUARD_BROKE} did not finish within {limit:g} seconds "
+                    "(IIB_WORKER_GUARD_TIMEOUT)"
+                )
+        process.join(10)
+    finally:
+        if process.is_alive():
+            process.kill()
+            process.join(10)
+        for end in (to_child, from_child):
+            end.close()
+    if outcome is None:
+        _remove_workspaces(settings, ctx.request_id)
+        code = process.exitcode
+        if code is not None and code < 0:
+            how = f"was killed by {signal.Signals(-code).name}"
+        else:
+            how = f"exited with code {code}"
+        log.error("the guarded process ended without an outcome: %s", how, extra=extra)
+        raise IIBError(f"{_GUARD_BROKE} {how}, probably because of a hostile input")
+    kind, detail, peak = outcome
+    log.info("the guarded process ended: %s", kind, extra={**extra, "peak_rss_kib": peak})
+    if kind == "ok":
+        return
+    if kind == "iib":
+        raise IIBError(detail)
+    if kind == "memory":
+        raise IIBError(
+            f"{_GUARD_BROKE} needed more than its {settings.worker_guard_memory} bytes of memory "
+            "(IIB_WORKER_GUARD_MEMORY)"
+        )
+    if kind == "cancelled":
+        raise Cancelled()
+    if kind == "lease_lost":
+        raise LeaseLost(detail)
+    if kind == "final":
+        raise FinalStateReached(detail)
+    raise RuntimeError(f"the guarded process failed unexpectedly: {detail}")
+
+
+def _remove_workspaces(settings: Settings, request_id: int) -> None:
+    """Delete the request's scratch directories (``iib-<id>-*``) a dead attempt left behind."""
+    root = Path(settings.work_dir or tempfile.gettempdir())
+    for leftover in root.glob(f"iib-{request_id}-*"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            for current, dirs, _files in os.walk(leftover):
+                for name in dirs:  # unreadable directories (mode 0o000) would stay
+                    with contextlib.suppress(OSError):
+                        os.chmod(os.path.join(current, name), 0o700, follow_symlinks=False)
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _guarded_child(
+    settings: Settings,
+    service: str,
+    factory: HandlerFactory,
+    request: bytes,
+    delivery: int,
+    *,
+    received_at: float,
+    lease_token: int,
+    commands: Any,
+    results: Any,
+) -> None:
+    """The child process of :func:`run_guarded` (its entry point after spawn)."""
+    _die_with_parent()
+    try:
+        # one malloc arena per thread would reserve 64 MiB of address space each
+        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+    limit = settings.worker_guard_memory
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    from services.common.logs import configure_logging
+
+    configure_logging(settings, f"{service}-guarded", capture_level=settings.request_logs_level)
+    store = StoreClient(
+        settings.request_store_address,
+        internal_tls(settings),
+        outage=settings.worker_store_outage_tolerance,
+    )
+    ctx = WorkContext(
+        request=requests_pb2.Job.FromString(request),
+        store=store,
+        delivery=delivery,
+        received_at=received_at,
+        lease_token=lease_token,
+    )
+
+    def listen() -> None:
+        try:
+            while True:
+                command = commands.recv()
+                if command == "lease_lost":
+                    ctx.lease_lost.set()
+                ctx.cancelled.set()
+        except (EOFError, OSError):
+            os._exit(70)  # the worker is gone: nobody holds the item any more
+
+    threading.Thread(target=listen, name="guard-commands", daemon=True).start()
+    outcome: tuple[str, str]
+    try:
+        factory(settings)(ctx)
+        outcome = ("ok", "")
+    except MemoryError:
+        outcome = ("memory", "")
+    except Cancelled:
+        outcome = ("cancelled", "")
+    except LeaseLost as exc:
+        outcome = ("lease_lost", str(exc))
+    except FinalStateReached as exc:
+        outcome = ("final", str(exc))
+    except IIBError as exc:
+        outcome = ("iib", str(exc))
+    except BaseException as exc:
+        log.error("request failed with an unexpected error", exc_info=exc)
+        outcome = ("unexpected", type(exc).__name__)
+    try:
+        results.send((*outcome, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+    finally:
+        logging.shutdown()
+        os._exit(0)  # not waiting for the handler's leftover threads
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when the worker that started it dies."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from services.common.config import Settings
-from services.common.worker import WorkerRuntime
+from services.common.worker import Handler, WorkerRuntime
 from services.index_builder.builder import IndexBuilder
 
-__all__ = ["serve"]
+__all__ = ["handler", "serve"]
+
+
+def handler(settings: Settings) -> Handler:
+    """The index builder's handler (also what a guarded child process builds for itself)."""
+    return IndexBuilder(settings).handle
 
 
 def serve(settings: Settings) -> None:
     """Consume the index builder's work items until SIGTERM/SIGINT."""
-    builder = IndexBuilder(settings)
-    WorkerRuntime(settings, "index", builder.handle).serve_forever()
+    WorkerRuntime(settings, "index", handler(settings), guarded=handler).serve_forever()
