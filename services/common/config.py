@@ -706,6 +706,19 @@ class Settings:
     work_dir: Path | None = _setting(
         "IIB_WORK_DIR", None, p_opt_path, "Scratch space of the builders (default: system temp)."
     )
+    index_cache_dir: Path | None = _setting(
+        "IIB_INDEX_CACHE_DIR",
+        None,
+        p_opt_path,
+        "Where an index builder keeps the catalogs of the images it built (default: "
+        "<IIB_WORK_DIR or the temp dir>/iib-index-cache).",
+    )
+    index_cache_bytes: int = _setting(
+        "IIB_INDEX_CACHE_BYTES",
+        4 * 1024**3,
+        p_int(0),
+        "Most bytes the index builder's catalog cache keeps (0: no cache).",
+    )
     organization_customizations: dict[str, list[dict[str, Any]]] = _setting(
         "IIB_ORGANIZATION_CUSTOMIZATIONS",
         {},

@@ -39,6 +39,7 @@ from services.common.registry.images import ImageService, PushRecord
 from services.common.registry.layers import RemoteLayer
 from services.common.registry_access import base_client, request_images
 from services.common.requestlog import request_workspace
+from services.common.timing import StepTimer
 from services.common.worker import WorkContext
 from services.index_builder.gating import GatingClient
 from services.index_builder.index_image import (
@@ -55,6 +56,7 @@ from services.index_builder.prepare import (
     prepare_build,
     prepare_merge,
 )
+from services.index_builder.state import StateCache
 
 __all__ = ["IndexBuilder", "use_csv_metadata"]
 
@@ -83,6 +85,7 @@ class _Build:
     images: ImageService
     workdir: Path
     pushed: PushRecord = field(default_factory=PushRecord)
+    timer: StepTimer = field(default_factory=StepTimer)
 
     def progress(self, reason: str, results: requests_pb2.RequestResults | None = None) -> None:
         self.ctx.check_cancelled()
@@ -124,6 +127,11 @@ class IndexBuilder:
         self.settings = settings
         self.client = client or base_client(settings)
         self.gating = gating or GatingClient(settings.gating_address, internal_tls(settings))
+        self.states = StateCache(
+            settings.index_cache_dir
+            or Path(settings.work_dir or tempfile.gettempdir()) / "iib-index-cache",
+            settings.index_cache_bytes,
+        )
         self._handlers: dict[str, Callable[[_Build], None]] = {
             "add": self._add,
             "rm": self._rm,
@@ -150,6 +158,8 @@ class IndexBuilder:
                 if ctx.may_discard(exc):
                     build.images.discard(build.pushed)
                 raise
+            finally:
+                log.info(build.timer.summary())
 
     def _images_for(self, request: requests_pb2.Job) -> ImageService:
         kind = request.WhichOneof("params")
@@ -183,16 +193,17 @@ class IndexBuilder:
         self, build: _Build, index: requests_pb2.IndexImageParams, *, add_arches: bool = True
     ) -> BuildPlan:
         build.progress("Resolving the container images")
-        return prepare_build(
-            build.images,
-            from_index=index.from_index if index.HasField("from_index") else None,
-            binary_image=index.binary_image if index.HasField("binary_image") else None,
-            add_arches=list(index.add_arches) if add_arches else [],
-            distribution_scope=index.distribution_scope
-            if index.HasField("distribution_scope")
-            else None,
-            binary_image_config_json=build.ctx.request.binary_image_config_json,
-        )
+        with build.timer.step("resolve"):
+            return prepare_build(
+                build.images,
+                from_index=index.from_index if index.HasField("from_index") else None,
+                binary_image=index.binary_image if index.HasField("binary_image") else None,
+                add_arches=list(index.add_arches) if add_arches else [],
+                distribution_scope=index.distribution_scope
+                if index.HasField("distribution_scope")
+                else None,
+                binary_image_config_json=build.ctx.request.binary_image_config_json,
+            )
 
     def _report_plan(
         self,
@@ -244,15 +255,15 @@ class IndexBuilder:
         csv_metadata = use_csv_metadata(self.settings, plan.index.ocp_version)
         if plan.index.resolved:
             kind = index_kind(build.images.get_image_labels(plan.index.resolved))
-            return (
-                load_index_catalog(
+            with build.timer.step("load catalog"):
+                loaded = load_index_catalog(
                     build.images,
                     plan.index.resolved,
                     build.workdir / "index",
                     csv_metadata=csv_metadata,
-                ),
-                kind,
-            )
+                    states=self.states,
+                )
+            return loaded, kind
         empty = build.workdir / "index" / "configs"
         empty.mkdir(parents=True)
         return IndexContent(cat.CatalogDir.open(empty)), ""
@@ -269,7 +280,7 @@ class IndexBuilder:
         self,
         build: _Build,
         plan: BuildPlan,
-        catalog: cat.CatalogDir,
+        loaded: IndexContent,
         build_tags: Sequence[str],
         labels: dict[str, str],
         *,
@@ -281,12 +292,18 @@ class IndexBuilder:
 
         ``reuse_from``: the index whose layers may be reused (default: the request's index);
         ``announce``: report "Creating the manifest list" (IIB does, except for merge)."""
-        cat.validate(catalog)
+        catalog = loaded.catalog
+        base = loaded.state
+        if base is None:
+            with build.timer.step("validate"):
+                cat.validate(catalog)
+        # else: the base catalog was valid; the changed packages are validated as their serving
+        # cache is written
         self._check_binary_arch_labels(build, plan)
         if announce:
             build.progress("Creating the manifest list")
         targets = self._targets(build.ctx.request_id, build_tags)
-        built = build_index_image(
+        built, state = build_index_image(
             build.images,
             view=catalog,
             configs_root=catalog.root,
@@ -295,10 +312,14 @@ class IndexBuilder:
             arches=sorted(plan.arches),
             targets=targets,
             labels=labels,
-            reuse=self._reusable_layers(build, reuse_from or plan.index.resolved),
+            reuse=({} if base else self._reusable_layers(build, reuse_from or plan.index.resolved)),
             record=build.pushed,
             fbc_packages=fbc_packages,
+            base=base,
+            timer=build.timer,
         )
+        with build.timer.step("keep state"):
+            self.states.put(state)
         log.info("pushed %s (%s)", built.resolved, ", ".join(targets))
         return targets[0]
 
@@ -306,7 +327,7 @@ class IndexBuilder:
         self,
         build: _Build,
         plan: BuildPlan,
-        catalog: cat.CatalogDir,
+        loaded: IndexContent,
         index: requests_pb2.IndexImageParams,
         reason: str,
         fbc_packages: Collection[str] = (),
@@ -316,7 +337,7 @@ class IndexBuilder:
         output = self._push(
             build,
             plan,
-            catalog,
+            loaded,
             list(index.build_tags),
             self._labels(plan),
             fbc_packages=fbc_packages,
@@ -365,7 +386,8 @@ class IndexBuilder:
                 )
             build.progress(f"Overwriting the index image {from_index} with {output}")
             try:
-                images.copy(output, [from_index])
+                with build.timer.step("overwrite"):
+                    images.copy(output, [from_index])
             except RegistryError as exc:
                 raise IIBError(
                     f"Failed to overwrite the input from_index container image of {from_index}: {exc}"
@@ -424,7 +446,8 @@ class IndexBuilder:
         index = params.index
         images = build.images
         build.progress("Resolving the bundles")
-        resolved = [images.get_resolved_bundle(b) for b in params.bundles]
+        with build.timer.step("resolve bundles"):
+            resolved = [images.get_resolved_bundle(b) for b in params.bundles]
         for bundle in resolved:
             for label, value in self.settings.required_labels.items():
                 if images.get_image_label(bundle, label) != value:
@@ -449,18 +472,20 @@ class IndexBuilder:
             if skipped:
                 log.info("Following bundles are already present in the index image: %s", skipped)
         csv_metadata = use_csv_metadata(self.settings, plan.index.ocp_version)
-        rendered = self._render(build, to_add, csv_metadata)
+        with build.timer.step("render bundles"):
+            rendered = self._render(build, to_add, csv_metadata)
         view: cat.CatalogView = catalog
         changes = cat.CatalogChanges()
         if rendered:
             mode = params.graph_update_mode if params.HasField("graph_update_mode") else "replaces"
             try:
-                added = cat.add_bundles(
-                    view,
-                    rendered,
-                    mode=mode,  # type: ignore[arg-type]
-                    overwrite_latest=plan.distribution_scope in ("dev", "stage"),
-                )
+                with build.timer.step("operation"):
+                    added = cat.add_bundles(
+                        view,
+                        rendered,
+                        mode=mode,  # type: ignore[arg-type]
+                        overwrite_latest=plan.distribution_scope in ("dev", "stage"),
+                    )
             except IIBError as exc:
                 raise IIBError(f"Failed to add the bundles to the index image: {exc}") from None
             view, changes = added.catalog, changes.merged(added.changes)
@@ -479,12 +504,12 @@ class IndexBuilder:
                 except IIBError as exc:
                     raise IIBError(f"Failed to deprecate the bundles: {exc}") from None
                 view, changes = deprecated.catalog, changes.merged(deprecated.changes)
-        catalog.apply(changes)
+        loaded.apply(changes)
         # bundles added to a package make it bundle-added (IIB adds them to its hidden database)
         self._push_and_finish(
             build,
             plan,
-            catalog,
+            loaded,
             index,
             "The operator bundle(s) were successfully added to the index image",
             loaded.fbc_packages - {r.package for r in rendered},
@@ -537,11 +562,11 @@ class IndexBuilder:
             )
         except IIBError as exc:
             raise IIBError(f"Failed to remove operators from the index image: {exc}") from None
-        catalog.apply(removed.changes)
+        loaded.apply(removed.changes)
         self._push_and_finish(
             build,
             plan,
-            catalog,
+            loaded,
             index,
             "The operator(s) were successfully removed from the index image",
             loaded.fbc_packages - set(params.operators),
@@ -561,7 +586,7 @@ class IndexBuilder:
                 )
         self._report_plan(build, plan)
         build.progress("Checking operators present in index image")
-        catalog = self._load_catalog(build, plan)[0].catalog
+        catalog = self._load_catalog(build, plan)[0].catalog  # rebuilt whole below
         operators = catalog.package_names()
         build.progress("Removing operators from index image")
         removed = cat.remove_packages(catalog, operators, permissive=True)
@@ -575,7 +600,7 @@ class IndexBuilder:
         catalog = cat.CatalogDir.open(catalog.root)
         build.progress("Getting and updating labels for new index image")
         labels = self._labels(plan, dict(params.labels))
-        output = self._push(build, plan, catalog, [], labels)
+        output = self._push(build, plan, IndexContent(catalog), [], labels)
         self._finish(
             build,
             plan,
@@ -622,11 +647,11 @@ class IndexBuilder:
             )
             replaced = cat.replace_packages_from_fragment(view, root, label=fragment)
             view, changes = replaced.catalog, changes.merged(replaced.changes)
-        catalog.apply(changes)
+        loaded.apply(changes)
         self._push_and_finish(
             build,
             plan,
-            catalog,
+            loaded,
             index,
             f"The {len(fragments)} FBC fragment(s) were successfully added in the index image",
             loaded.fbc_packages | from_fragments,
@@ -654,11 +679,11 @@ class IndexBuilder:
         upserted = cat.upsert_deprecations(
             catalog, params.operator_package, params.deprecation_schema
         )
-        catalog.apply(upserted.changes)
+        loaded.apply(upserted.changes)
         self._push_and_finish(
             build,
             plan,
-            catalog,
+            loaded,
             index,
             "The deprecation schema was successfully added to the index image",
             loaded.fbc_packages,
@@ -743,11 +768,11 @@ class IndexBuilder:
             len(report.deprecated_bundles),
         )
         build.progress("Deprecating bundles in the deprecation list")
-        catalog.apply(merged.changes)
+        source_content.apply(merged.changes)
         output = self._push(
             build,
             plan,
-            catalog,
+            source_content,
             list(params.build_tags),
             self._labels(plan),
             # the source's fragment packages stay so, unless target bundles were added to them

@@ -32,19 +32,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
+import time
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.catalog import (
+    CacheResult,
+    CatalogChanges,
     CatalogDir,
     CatalogView,
     SqliteCatalog,
     directory_tree,
     load_sqlite_index,
+    update_serving_cache,
     write_catalog,
     write_serving_cache,
 )
@@ -53,7 +58,7 @@ from services.common.errors import IIBError
 from services.common.reference import parse_reference
 from services.common.registry import mediatypes as mt
 from services.common.registry.imageconfig import ConfigChanges
-from services.common.registry.images import ImageService, PushRecord
+from services.common.registry.images import ImageService, PushRecord, layer_history
 from services.common.registry.layers import (
     AnyLayer,
     LayerDirectory,
@@ -64,6 +69,14 @@ from services.common.registry.layers import (
     build_or_reuse_layer,
 )
 from services.common.registry.manifest import Descriptor, Platform, index_manifest_bytes
+from services.common.timing import StepTimer
+from services.index_builder.state import (
+    IndexState,
+    PartLayer,
+    StateCache,
+    catalog_key,
+    fingerprint,
+)
 
 __all__ = [
     "BuiltIndex",
@@ -73,6 +86,7 @@ __all__ = [
     "load_index_catalog",
 ]
 
+log = logging.getLogger(__name__)
 CACHE_OWNER = 1001
 # history created_by of the layers this module adds (also how it recognises its own images):
 # the /configs head layer is exactly CONFIGS_CREATED_BY, its parts CONFIGS_CREATED_BY + " (part
@@ -110,10 +124,35 @@ class IndexContent:
     #: IIB's "opted in fbc" packages (not in its hidden database): replaced by fbc-operations,
     #: refused by add-deprecations.
     fbc_packages: frozenset[str] = frozenset()
+    #: what the builder knows of the index when it built it (a warm start), else None
+    state: IndexState | None = None
+
+    def apply(self, changes: CatalogChanges) -> None:
+        """Write ``changes`` to the catalog, noting the changed packages for the next build."""
+        self.catalog.apply(changes)
+        if self.state is not None:
+            self.state.changed.update(changes.updates)
+
+
+def catalog_layer_digests(images: ImageService, pull_spec: str) -> list[str] | None:
+    """The digests of the catalog layers of an index image built here (from the ``/configs``
+    head on, amd64 image), or None for any other image."""
+    image = images.platform_image(pull_spec)
+    layers = image.manifest.layers
+    history = layer_history(image.config, len(layers))
+    heads = [n for n, text in enumerate(history) if text == CONFIGS_CREATED_BY]
+    if len(heads) != 1:
+        return None
+    return [layer.digest for layer in layers[heads[0] :]]
 
 
 def load_index_catalog(
-    images: ImageService, pull_spec: str, workdir: Path, *, csv_metadata: bool
+    images: ImageService,
+    pull_spec: str,
+    workdir: Path,
+    *,
+    csv_metadata: bool,
+    states: StateCache | None = None,
 ) -> IndexContent:
     """The catalog of an index image as a directory under ``workdir`` (read per package), and
     which of its packages came from FBC fragments.
@@ -128,6 +167,12 @@ def load_index_catalog(
     labels = images.get_image_labels(pull_spec)
     kind = index_kind(labels)
     rootfs = workdir / "rootfs"
+    if kind == "fbc" and states is not None:
+        digests = catalog_layer_digests(images, pull_spec)
+        state = states.get(catalog_key(digests), workdir / "state") if digests else None
+        if state is not None:
+            log.info("index %s: catalog from the local cache (%s)", pull_spec, state.key[:12])
+            return IndexContent(CatalogDir.open(state.configs), state.fbc_packages, state)
     if kind == "fbc":
         configs = label_path(INDEX_CONFIGS, labels[INDEX_CONFIGS], "configs")
         include = [configs, PROVENANCE_DIR]
@@ -244,18 +289,43 @@ _CACHE_DIRS: list[LayerEntry] = [
 ]
 
 
+def _entry_fingerprint(entries: Sequence[LayerEntry]) -> str:
+    items: list[tuple[str, int, Path | bytes | None]] = []
+    for entry in entries:
+        key = f"{entry.path}:{getattr(entry, 'uid', 0)}:{getattr(entry, 'gid', 0)}"
+        if isinstance(entry, LayerFile):
+            items.append((key, entry.mode, entry.source if entry.source else entry.data))
+        elif isinstance(entry, LayerWhiteout):
+            items.append((f"{key}:whiteout:{entry.opaque}", 0, None))
+        else:
+            items.append((key, getattr(entry, "mode", 0), None))
+    return fingerprint(items)
+
+
 def _catalog_layers(
     view: CatalogView,
     configs_root: Path,
     workdir: Path,
     reuse: Mapping[str, RemoteLayer],
-    fbc_packages: Collection[str] = (),
-) -> tuple[list[AnyLayer], str]:
+    fbc_packages: Collection[str],
+    base: IndexState | None,
+    timer: StepTimer,
+) -> tuple[list[AnyLayer], list[PartLayer], Path, CacheResult]:
+    """The catalog layers of ``view`` (see the module docstring), and what each one holds.
+
+    With ``base`` (the state the catalog was changed from, its ``changed`` packages noted), the
+    serving cache is updated for the changed packages only, and every part whose files did not
+    change is the base's layer, mounted as it is (no tar, no compression, no upload)."""
     configs_tree = directory_tree(configs_root, dir_mode=0o755, file_mode=0o644)
-    cache_root = workdir / "cache"
-    if cache_root.exists():
-        shutil.rmtree(cache_root)
-    cache = write_serving_cache(view, cache_root, configs_tree)
+    with timer.step("serving cache"):
+        if base is not None:
+            cache_root = base.cache_dir
+            cache = update_serving_cache(view, cache_root, configs_tree, base.cache, base.changed)
+        else:
+            cache_root = workdir / "cache"
+            if cache_root.exists():
+                shutil.rmtree(cache_root)
+            cache = write_serving_cache(view, cache_root, configs_tree)
 
     configs_parts: list[list[LayerEntry]] = [[] for _ in range(BUCKETS)]
     for entry in configs_tree[1:]:
@@ -324,20 +394,29 @@ def _catalog_layers(
             jobs.append((part, f"cache-{n:02d}", f"{CACHE_CREATED_BY} (part {n})"))
     jobs.append((tail, "cache-tail", CACHE_CREATED_BY))
 
-    def build(job: tuple[list[LayerEntry], str, str]) -> AnyLayer:
+    def build(job: tuple[list[LayerEntry], str, str]) -> tuple[AnyLayer, PartLayer]:
         entries, name, created_by = job
-        return build_or_reuse_layer(
+        print_ = _entry_fingerprint(entries)
+        known = base.part(name) if base is not None else None
+        if known is not None and known.fingerprint == print_ and known.created_by == created_by:
+            assert base is not None
+            return known.remote(base.source), known
+        layer = build_or_reuse_layer(
             entries,
             workdir / f"{name}.tar.gz",
             reuse,
             created_by=created_by,
             compresslevel=COMPRESS_LEVEL,
         )
+        return layer, PartLayer(name, layer.digest, layer.diff_id, layer.size, created_by, print_)
 
-    # gzip and sha256 release the GIL: parts are built in parallel, in a fixed order
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        layers = list(pool.map(build, jobs))
-    return layers, cache.digest
+    # compression and hashing release the GIL: parts are built in parallel, in a fixed order
+    with (
+        timer.step("write layers"),
+        ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool,
+    ):
+        built = list(pool.map(build, jobs))
+    return [layer for layer, _ in built], [part for _, part in built], cache_root, cache
 
 
 def build_index_image(
@@ -353,15 +432,30 @@ def build_index_image(
     reuse: Mapping[str, RemoteLayer] | None = None,
     record: PushRecord | None = None,
     fbc_packages: Collection[str] = (),
-) -> BuiltIndex:
+    base: IndexState | None = None,
+    timer: StepTimer | None = None,
+) -> tuple[BuiltIndex, IndexState]:
     """Assemble and push the index image for ``arches`` at every tag in ``targets``.
 
     ``reuse``: layers of the from_index by ``diff_id`` (``ImageService.reusable_layers``);
     catalog parts identical to one of them are mounted instead of rebuilt. ``record``
     collects the manifests created (``ImageService.discard``). ``fbc_packages``: the packages
-    that came from FBC fragments (kept in the image, see the module docstring).
+    that came from FBC fragments (kept in the image, see the module docstring). ``base``: the
+    state the catalog was changed from (only what changed is rebuilt). Returns what was pushed
+    and the new state (its files are the catalog and cache written here).
     """
-    layers, _digest = _catalog_layers(view, configs_root, workdir, reuse or {}, fbc_packages)
+    timer = timer or StepTimer()
+    layers, parts, cache_root, cache = _catalog_layers(
+        view, configs_root, workdir, reuse or {}, fbc_packages, base, timer
+    )
+    state = IndexState(
+        configs=configs_root,
+        cache_dir=cache_root,
+        cache=cache,
+        parts=parts,
+        fbc_packages=frozenset(p for p in fbc_packages if p in set(view.package_names())),
+        source=targets[0],
+    )
     all_labels = {INDEX_CONFIGS: "/configs", **labels}
     if binary_image_resolved == SCRATCH:
         # binaryless: one amd64 image, listed in a one-entry Docker manifest list (IIB 9.2.2)
@@ -389,7 +483,8 @@ def build_index_image(
             digest = images.put_manifest(
                 parse_reference(target), raw, mt.DOCKER_MANIFEST_LIST, record
             )
-        return BuiltIndex(digest, list(targets), ["amd64"])
+        return BuiltIndex(digest, list(targets), ["amd64"]), state
+    push_started = time.perf_counter()
     result = images.build(
         binary_image_resolved,
         list(targets),
@@ -403,4 +498,5 @@ def build_index_image(
         arch_tags=True,
         record=record,
     )
-    return BuiltIndex(result.digest, list(targets), sorted(arches))
+    timer.add("upload and manifests", time.perf_counter() - push_started)
+    return BuiltIndex(result.digest, list(targets), sorted(arches)), state

@@ -58,7 +58,7 @@ def _generate(root: Path, multiplier: int) -> dict[str, Any]:
 
 def _push_index(e2e: EndToEnd, binary: str, root: Path, target: str, work: Path) -> str:
     catalog = CatalogDir.open(root)
-    built = build_index_image(
+    built, _state = build_index_image(
         e2e.images,
         view=catalog,
         configs_root=root,

@@ -290,6 +290,10 @@ class ImageService:
         raw = self.client.read_blob(ref, descriptor.digest)
         return ImageConfig.parse(raw)
 
+    def platform_image(self, spec: str, arch: str | None = None) -> PlatformImage:
+        """The ``arch`` image of ``spec`` (default: amd64 when present, else the first)."""
+        return self._pick(spec, arch)
+
     def _pick(self, spec: str, arch: str | None) -> PlatformImage:
         images = self.platform_images(spec)
         if not images:

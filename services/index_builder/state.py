@@ -1,0 +1,237 @@
+"""The builder's memory of the index images it built: catalog, serving cache and layers.
+
+An :class:`IndexState` is an index image's catalog as files (``/configs`` and the serving
+cache) plus the catalog layers that carry it in the registry, each with a fingerprint of the
+files it was built from. A build that starts from a known state copies its files (hard links:
+files are only ever replaced, never modified in place), changes the packages it changes, and
+rebuilds only the layers whose fingerprints moved; every other layer is mounted as it is.
+
+:class:`StateCache` keeps states on the worker's disk, keyed by the image's catalog layer
+digests, so an add onto the output of the previous add starts warm: nothing is downloaded,
+unpacked or parsed again. It is bounded (``IIB_INDEX_CACHE_BYTES``, least recently used
+entries go first) and safe to lose: a missing, partial or unreadable entry is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.catalog import CacheResult, TreeEntry
+from services.catalog.cache import CACHE_DIR_MODE, CACHE_FILE_MODE
+from services.common.registry.layers import RemoteLayer
+
+__all__ = ["IndexState", "PartLayer", "StateCache", "catalog_key", "fingerprint"]
+
+log = logging.getLogger(__name__)
+_STATE_FILE = "state.json"
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PartLayer:
+    """One catalog layer as pushed: its blob and the fingerprint of the files it holds."""
+
+    name: str
+    digest: str
+    diff_id: str
+    size: int
+    created_by: str
+    fingerprint: str
+
+    def remote(self, source: str) -> RemoteLayer:
+        return RemoteLayer(source, self.digest, self.diff_id, self.size, self.created_by)
+
+
+@dataclass
+class IndexState:
+    """An index image's catalog on disk and the layers that carry it (in image order)."""
+
+    configs: Path
+    cache_dir: Path
+    cache: CacheResult
+    parts: list[PartLayer]
+    fbc_packages: frozenset[str]
+    #: a pull spec of an image whose repository holds the parts' blobs
+    source: str
+    #: packages changed since the state was read (what the next build must rewrite)
+    changed: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> str:
+        return catalog_key([part.digest for part in self.parts])
+
+    def part(self, name: str) -> PartLayer | None:
+        return next((p for p in self.parts if p.name == name), None)
+
+
+def catalog_key(digests: Sequence[str]) -> str:
+    """The cache key of an image's catalog: its catalog layers' digests, in order."""
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+def fingerprint(paths: Iterable[tuple[str, int, Path | bytes | None]]) -> str:
+    """A fingerprint of layer entries ``(path, mode, content)``: files by inode, size and
+    modification time (a changed file is a new file here: files are replaced, never edited),
+    inline bytes by content, directories by path and mode."""
+    h = hashlib.sha256()
+    for path, mode, content in paths:
+        h.update(f"{path}\0{mode:o}\0".encode())
+        if isinstance(content, Path):
+            st = os.stat(content)
+            h.update(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode())
+        elif content is not None:
+            h.update(hashlib.sha256(content).digest())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def _link_tree(source: Path, dest: Path) -> None:
+    """Copy the tree ``source`` to ``dest`` with hard links (directories keep their modes)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    os.chmod(dest, stat.S_IMODE(os.stat(source).st_mode))
+    for directory, dirnames, filenames in os.walk(source):
+        rel = Path(directory).relative_to(source)
+        for name in dirnames:
+            target = dest / rel / name
+            target.mkdir(exist_ok=True)
+            os.chmod(target, stat.S_IMODE(os.stat(Path(directory) / name).st_mode))
+        for name in filenames:
+            try:
+                os.link(Path(directory) / name, dest / rel / name)
+            except OSError:  # another filesystem: copy
+                shutil.copy2(Path(directory) / name, dest / rel / name)
+
+
+def _tree_size(root: Path) -> int:
+    seen: set[int] = set()
+    total = 0
+    for directory, _, filenames in os.walk(root):
+        for name in filenames:
+            st = os.stat(Path(directory) / name)
+            if st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_size
+    return total
+
+
+class StateCache:
+    """States of built index images on the worker's disk (see the module docstring)."""
+
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+
+    def get(self, key: str, dest: Path) -> IndexState | None:
+        """A private copy (hard links) of the state stored under ``key``, in ``dest``."""
+        entry = self.directory / key
+        meta_path = entry / _STATE_FILE
+        if self.max_bytes <= 0 or not meta_path.is_file():
+            return None
+        try:
+            meta = json.loads(meta_path.read_text())
+            if meta.get("format") != _FORMAT:
+                raise ValueError("unknown format")
+            _link_tree(entry / "configs", dest / "configs")
+            _link_tree(entry / "cache", dest / "cache")
+            os.utime(meta_path)  # recently used
+            state = _state_from(meta, dest / "configs", dest / "cache")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("dropping an unusable index cache entry %s: %s", key, exc)
+            shutil.rmtree(entry, ignore_errors=True)
+            shutil.rmtree(dest, ignore_errors=True)
+            return None
+        if state.key != key:
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+        return state
+
+    def put(self, state: IndexState) -> None:
+        """Keep ``state`` (its files are linked, the caller may go on using them)."""
+        if self.max_bytes <= 0:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        entry = self.directory / state.key
+        if (entry / _STATE_FILE).is_file():
+            os.utime(entry / _STATE_FILE)
+            return
+        tmp = Path(tempfile.mkdtemp(prefix=".put-", dir=self.directory))
+        try:
+            _link_tree(state.configs, tmp / "configs")
+            _link_tree(state.cache_dir, tmp / "cache")
+            meta = _meta_of(state)
+            meta["bytes"] = _tree_size(tmp)
+            (tmp / _STATE_FILE).write_text(json.dumps(meta))
+            os.replace(tmp, entry)
+        except OSError as exc:
+            log.warning("could not keep the index state %s: %s", state.key, exc)
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        self._evict()
+
+    def _evict(self) -> None:
+        entries: list[tuple[float, int, Path]] = []
+        for entry in self.directory.iterdir():
+            meta_path = entry / _STATE_FILE
+            try:
+                size = int(json.loads(meta_path.read_text()).get("bytes", 0))
+                entries.append((meta_path.stat().st_mtime, size, entry))
+            except (OSError, ValueError):
+                if entry.name.startswith(".put-"):
+                    if time.time() - entry.stat().st_mtime > 3600:  # an interrupted put
+                        shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    shutil.rmtree(entry, ignore_errors=True)
+        total = sum(size for _, size, _ in entries)
+        for _, size, entry in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            shutil.rmtree(entry, ignore_errors=True)
+            total -= size
+
+
+def _meta_of(state: IndexState) -> dict[str, Any]:
+    return {
+        "format": _FORMAT,
+        "source": state.source,
+        "fbc_packages": sorted(state.fbc_packages),
+        "digest": state.cache.digest,
+        "owners": state.cache.owners,
+        "parts": [vars(part) for part in state.parts],
+    }
+
+
+def _state_from(meta: dict[str, Any], configs: Path, cache_dir: Path) -> IndexState:
+    owners = {str(k): str(v) for k, v in meta["owners"].items()}
+    cache = cache_dir / "cache"
+    tree = [TreeEntry(".", CACHE_DIR_MODE)]
+    dirs: set[str] = set()
+    for rel in owners:
+        names = rel.split("/")
+        for depth in range(1, len(names)):
+            dirs.add("/".join(names[:depth]))
+    tree.extend(TreeEntry(d, CACHE_DIR_MODE) for d in sorted(dirs))
+    tree.extend(TreeEntry(rel, CACHE_FILE_MODE, cache / rel) for rel in sorted(owners))
+    index = json.loads((cache / "packages.json").read_bytes())
+    if not isinstance(index, dict):
+        raise ValueError("packages.json is not an object")
+    result = CacheResult(str(meta["digest"]), tree, owners, index)
+    layers = [PartLayer(**{k: p[k] for k in PartLayer.__dataclass_fields__}) for p in meta["parts"]]
+    return IndexState(
+        configs=configs,
+        cache_dir=cache_dir,
+        cache=result,
+        parts=layers,
+        fbc_packages=frozenset(meta["fbc_packages"]),
+        source=str(meta["source"]),
+    )
