@@ -719,6 +719,12 @@ class Settings:
         p_int(0),
         "Most bytes the index builder's catalog cache keeps (0: no cache).",
     )
+    request_disk_limit: int = _setting(
+        "IIB_REQUEST_DISK_LIMIT",
+        8 * 1024**3,
+        p_int(1024**2),
+        "Bytes one request may unpack from images in all (each image: at most 2 GiB).",
+    )
     organization_customizations: dict[str, list[dict[str, Any]]] = _setting(
         "IIB_ORGANIZATION_CUSTOMIZATIONS",
         {},

@@ -12,6 +12,7 @@ from services.common.reference import parse_reference
 from services.common.registry.auth import Credentials, CredentialStore
 from services.common.registry.client import RegistryClient, RegistrySettings
 from services.common.registry.images import ImageService
+from services.common.registry.unpack import UnpackBudget
 
 __all__ = ["base_client", "registry_settings", "request_images"]
 
@@ -32,6 +33,7 @@ def registry_settings(settings: Settings) -> RegistrySettings:
         ca_bundle=Path(settings.registry_ca_bundle) if settings.registry_ca_bundle else None,
         insecure_registries=frozenset(settings.insecure_registries),
         temp_dir=settings.work_dir,
+        request_unpack_limit=settings.request_disk_limit,
     )
 
 
@@ -47,7 +49,8 @@ def request_images(
     token: str | None = None,
     registry_auths_json: str | None = None,
 ) -> ImageService:
-    """An ImageService with a request's own credentials, kept in memory only.
+    """An ImageService with a request's own credentials, kept in memory only, whose unpacks
+    share the request's disk budget (``RegistrySettings.request_unpack_limit``).
 
     ``token`` (IIB's ``overwrite_from_index_token``, ``user:password``) applies to the registry
     of ``token_for``, as IIB sets it in the docker config for the from_index registry;
@@ -62,4 +65,8 @@ def request_images(
         store = store.with_overrides(
             {parse_reference(token_for).registry: Credentials.from_token(token)}
         )
-    return ImageService(client.with_credentials(store) if store.registries else client)
+    limit = client.settings.request_unpack_limit
+    return ImageService(
+        client.with_credentials(store) if store.registries else client,
+        unpack_budget=UnpackBudget(limit, "IIB_REQUEST_DISK_LIMIT") if limit else None,
+    )

@@ -102,6 +102,8 @@ class RegistrySettings:
     max_config_bytes: int = 16 * MiB
     temp_dir: Path | None = None
     user_agent: str = "iib-ng-registry-client/1"
+    #: bytes all the unpacks of one request may write (``request_images``); None: no limit
+    request_unpack_limit: int | None = None
 
     def retry_policy(self) -> RetryPolicy:
         """The ``RetryPolicy`` these settings describe."""

@@ -45,7 +45,7 @@ from services.common.registry.manifest import (
     image_manifest_bytes,
     index_manifest_bytes,
 )
-from services.common.registry.unpack import Unpacker, UnpackLimits, UnpackStats
+from services.common.registry.unpack import UnpackBudget, Unpacker, UnpackLimits, UnpackStats
 
 __all__ = [
     "SCRATCH",
@@ -186,9 +186,18 @@ class ImageService:
     manifests are pushed in order, children before the list.
     """
 
-    def __init__(self, client: RegistryClient, *, max_workers: int = 4) -> None:
+    def __init__(
+        self,
+        client: RegistryClient,
+        *,
+        max_workers: int = 4,
+        unpack_budget: UnpackBudget | None = None,
+    ) -> None:
+        """``unpack_budget``: bytes every ``unpack`` of this service may write in all (one
+        request's service: ``services.common.registry_access.request_images``)."""
         self.client = client
         self.max_workers = max_workers
+        self.unpack_budget = unpack_budget
         # Configs of digest-pinned images never change: read each once per service.
         self._configs: dict[tuple[str, str | None], ImageConfig] = {}
 
@@ -372,7 +381,9 @@ class ImageService:
         rules of ``services.common.registry.unpack``; ``include`` limits it to some paths.
         """
         image = self._pick(spec, arch)
-        unpacker = Unpacker(dest, limits=limits, include=include, source=spec)
+        unpacker = Unpacker(
+            dest, limits=limits, include=include, source=spec, budget=self.unpack_budget
+        )
         layers = list(image.manifest.layers)
         if select_layers is not None:
             layers = list(select_layers(layers, layer_history(image.config, len(layers))))

@@ -15,7 +15,12 @@ the layer and the entry; nothing outside the root is ever touched):
   setuid/setgid/sticky bits are dropped; ownership is not applied.
 - **Whiteouts**: ``.wh.<name>`` removes ``<name>`` of lower layers; ``.wh..wh..opq`` empties the
   directory of what lower layers put there. Whiteout files themselves are never written.
-- **Limits**: entries per image, bytes per file, bytes in total, path length (``UnpackLimits``).
+- **Limits**: entries per image, bytes per file, bytes in total, path length, size of one
+  PAX / GNU long-name header, tar stream bytes read (skipped entries too) (``UnpackLimits``);
+  bytes written by all the unpacks of one request (``UnpackBudget``). GNU sparse entries are
+  refused; what follows the end of the tar archive is read (for the digest) but not inflated.
+- **Clean-up**: every directory stays owner-writable (``mode | 0o700``), so a worker that is
+  not root can always delete what it unpacked.
 
 ``include`` restricts extraction to some paths (e.g. ``["manifests", "metadata"]``); their parent
 directories are created as needed.
@@ -30,15 +35,16 @@ import posixpath
 import shutil
 import stat
 import tarfile
+import threading
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from services.common.registry.errors import UnsafeLayerError, UnsupportedManifestError
 
-__all__ = ["UnpackLimits", "UnpackStats", "Unpacker"]
+__all__ = ["UnpackBudget", "UnpackLimits", "UnpackStats", "Unpacker"]
 
 _WHITEOUT_PREFIX = ".wh."
 _OPAQUE = ".wh..wh..opq"
@@ -55,6 +61,71 @@ class UnpackLimits:
     max_file_bytes: int = 1024**3
     max_entries: int = 500_000
     max_path_length: int = 4096
+    #: one PAX extended header or GNU long name/link, held in memory while it is parsed
+    max_header_bytes: int = 1024**2
+    #: tar stream bytes read, entries that are skipped (``include``) or replaced included
+    max_stream_bytes: int = 8 * 1024**3
+
+
+class UnpackBudget:
+    """Bytes that all the unpacks sharing it (one request's) may write to disk together."""
+
+    def __init__(self, limit: int, name: str = "the per-request unpack limit") -> None:
+        self.limit = limit
+        self.name = name
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, count: int, source: str, path: str) -> None:
+        """Account ``count`` more bytes, or raise ``UnsafeLayerError`` when over the limit."""
+        with self._lock:
+            if self.used + count > self.limit:
+                raise UnsafeLayerError(
+                    f"The images of this request unpack to more than {self.limit} bytes "
+                    f"({self.name}), at {path!r} of {source}"
+                )
+            self.used += count
+
+
+class _HeaderRefused(Exception):
+    """A tar header the unpacker will not parse (raised through ``tarfile``, which would turn a
+    ``HeaderError`` after the first member into a silent end of the archive)."""
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """``TarInfo`` refusing, before reading them, PAX and GNU long-name headers larger than
+    ``max_header_bytes`` (``tarfile`` reads them whole into memory) and GNU sparse entries."""
+
+    max_header_bytes = UnpackLimits.max_header_bytes
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _LONG_HEADERS and self.size > self.max_header_bytes:
+            raise _HeaderRefused(
+                f"a {self.size}-byte extended header (more than {self.max_header_bytes})"
+            )
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise _HeaderRefused("a GNU sparse entry")
+        member: tarfile.TarInfo = super()._proc_member(tarfile_)  # type: ignore[misc]
+        if self.type == tarfile.XGLTYPE:
+            held = sum(len(k) + len(v) for k, v in tarfile_.pax_headers.items())
+            if held > self.max_header_bytes:
+                raise _HeaderRefused(f"global PAX headers of more than {self.max_header_bytes}")
+        return member
+
+    def _proc_gnusparse_00(self, *args: object) -> None:
+        raise _HeaderRefused("a GNU sparse entry")
+
+    _proc_gnusparse_01 = _proc_gnusparse_00
+    _proc_gnusparse_10 = _proc_gnusparse_00
+
+
+_LONG_HEADERS = (
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
 
 
 @dataclass
@@ -81,10 +152,13 @@ class Unpacker:
         limits: UnpackLimits | None = None,
         include: Sequence[str] | None = None,
         source: str = "the image",
+        budget: UnpackBudget | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.limits = limits or UnpackLimits()
+        self.budget = budget
+        self._streamed = 0
         self.include = [p.strip("/") for p in include] if include else None
         self.source = source
         self.stats = UnpackStats()
@@ -116,14 +190,23 @@ class Unpacker:
             if head.startswith(_GZIP_MAGIC)
             else cast(BinaryIO, buffered)
         )
+        info = type(
+            "_LayerTarInfo", (_BoundedTarInfo,), {"max_header_bytes": self.limits.max_header_bytes}
+        )
         try:
-            with tarfile.open(fileobj=data, mode="r|", encoding="utf-8") as tar:
-                for member in tar:
+            with tarfile.open(fileobj=data, mode="r|", encoding="utf-8", tarinfo=info) as tar:
+                while (member := tar.next()) is not None:
+                    cast(Any, tar).members.clear()  # else tarfile keeps every member read
                     self._member(tar, member)
-            while data.read(_BUFFER):
-                pass
+            # what follows the archive's end is read for the digest, not inflated
             while buffered.read(_BUFFER):
                 pass
+        except _HeaderRefused as exc:
+            raise UnsafeLayerError(f"Layer {name} of {self.source} has {exc}") from None
+        except RecursionError:
+            raise UnsafeLayerError(
+                f"Layer {name} of {self.source} chains too many extended headers"
+            ) from None
         except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
             raise UnsafeLayerError(
                 f"Layer {name} of {self.source} is not a valid tar archive: {exc}"
@@ -143,7 +226,7 @@ class Unpacker:
         for rel, mode in sorted(self._dir_modes.items(), key=lambda kv: -kv[0].count("/")):
             path = self.root / rel
             if path.is_dir() and not path.is_symlink():
-                os.chmod(path, mode)
+                os.chmod(path, mode | 0o700)  # the worker must be able to delete it
         return self.stats
 
     # ------------------------------------------------------------------ entries
@@ -181,6 +264,12 @@ class Unpacker:
         self.stats.entries += 1
         if self.stats.entries > self.limits.max_entries:
             raise UnsafeLayerError(f"{self.source} has more than {self.limits.max_entries} entries")
+        self._streamed += member.size
+        if self._streamed > self.limits.max_stream_bytes:
+            raise UnsafeLayerError(
+                f"{self.source} has more than {self.limits.max_stream_bytes} bytes of layer "
+                f"content (at layer {self._layer})"
+            )
         path = self._normalize(member.name)
         if not path:
             return
@@ -263,6 +352,8 @@ class Unpacker:
                 f"{self.source} unpacks to more than {self.limits.max_total_bytes} bytes "
                 f"(at {path!r} in layer {self._layer})"
             )
+        if self.budget is not None:
+            self.budget.take(member.size, self.source, path)
         full = os.path.join(self._parent_dir(path, path), posixpath.basename(path))
         self._clear(full)
         source = tar.extractfile(member)
