@@ -706,6 +706,12 @@ class Settings:
     work_dir: Path | None = _setting(
         "IIB_WORK_DIR", None, p_opt_path, "Scratch space of the builders (default: system temp)."
     )
+    serial_group_max: int = _setting(
+        "IIB_SERIAL_GROUP_MAX",
+        10,
+        p_int(1),
+        "Most serial requests for one index an index builder builds together (1: one by one).",
+    )
     index_cache_dir: Path | None = _setting(
         "IIB_INDEX_CACHE_DIR",
         None,

@@ -117,6 +117,19 @@ class StoreClient:
     def get(self, request_id: int) -> requests_pb2.Job:
         return self._stub.GetJob(requests_pb2.GetJobRequest(id=request_id), timeout=self._timeout)
 
+    def claim_followers(
+        self, request_id: int, holder: str, ttl: float, limit: int
+    ) -> list[requests_pb2.ClaimedJob]:
+        """Claim the requests queued behind serial request ``request_id`` (whose lease
+        ``holder`` holds), in order, with their leases."""
+        response = self._stub.ClaimFollowers(
+            requests_pb2.ClaimFollowersRequest(
+                id=request_id, holder=holder, ttl_seconds=ttl, max_jobs=limit
+            ),
+            timeout=self._timeout,
+        )
+        return list(response.jobs)
+
     def claim(self, request_id: int, holder: str, ttl: float, token: int = 0) -> requests_pb2.Lease:
         """Claim (token 0) or renew the build lease; gRPC errors carry LEASE_HELD/LEASE_LOST."""
         return self._stub.ClaimJob(
@@ -176,6 +189,38 @@ class WorkContext:
     lease_token: int = 0
     # Set when the lease was lost: another worker owns the request (and its outputs) now.
     lease_lost: threading.Event = field(default_factory=threading.Event)
+    # The lease's holder name and length (to claim followers with the same terms).
+    holder: str = ""
+    lease_ttl: float = 0.0
+    # Requests claimed to be built with this one (serial followers), in order.
+    group: list[WorkContext] = field(default_factory=list)
+    # Set once this request's final state is stored.
+    finished: bool = False
+
+    def claim_followers(self, limit: int) -> list[WorkContext]:
+        """Claim up to ``limit`` requests queued behind this serial request on the same index
+        (their leases are renewed with this one's); returns their contexts, in order."""
+        if limit <= 0 or not self.holder:
+            return []
+        claimed = self.store.claim_followers(self.request_id, self.holder, self.lease_ttl, limit)
+        for item in claimed:
+            self.group.append(
+                WorkContext(
+                    request=item.job,
+                    store=self.store,
+                    delivery=1,
+                    received_at=time.time(),
+                    cancelled=self.cancelled,
+                    lease_token=int(item.lease.token),
+                    holder=self.holder,
+                    lease_ttl=self.lease_ttl,
+                )
+            )
+        return list(self.group)
+
+    def release(self) -> None:
+        """Hand this request's lease back (it will be picked up as a new item)."""
+        self.store.claim(self.request_id, self.holder, 0.0, self.lease_token)
 
     @property
     def request_id(self) -> int:
@@ -210,6 +255,7 @@ class WorkContext:
             results=results,
             lease_token=self.lease_token,
         )
+        self.finished = True
 
     def fail(self, reason: str) -> None:
         self.store.update(
@@ -218,6 +264,7 @@ class WorkContext:
             reason=reason,
             lease_token=self.lease_token,
         )
+        self.finished = True
 
 
 Handler = Callable[[WorkContext], None]
@@ -415,6 +462,8 @@ class WorkerRuntime:
             delivery=delivery,
             received_at=received_at,
             lease_token=int(lease.token),
+            holder=self.holder,
+            lease_ttl=self.lease_ttl,
         )
         outcome: dict[str, BaseException | None] = {}
         loop = asyncio.get_running_loop()
@@ -555,27 +604,49 @@ class WorkerRuntime:
                 pass
 
     async def _release(self, ctx: WorkContext, extra: dict[str, Any]) -> None:
-        """Hand the lease back, so the released item's next worker starts at once."""
-        try:
-            await asyncio.to_thread(
-                self.store.claim, ctx.request_id, self.holder, 0.0, ctx.lease_token
-            )
-        except grpc.RpcError as exc:
-            log.warning("cannot release the build lease", extra={**extra, "error": exc.code().name})
+        """Hand the leases back (the group's too), so the released items' next worker starts
+        at once."""
+        for member in [ctx, *ctx.group]:
+            if member.finished:
+                continue
+            try:
+                await asyncio.to_thread(member.release)
+            except grpc.RpcError as exc:
+                log.warning(
+                    "cannot release the build lease",
+                    extra={**extra, "member": member.request_id, "error": exc.code().name},
+                )
 
     async def _renew(self, ctx: WorkContext, extra: dict[str, Any]) -> bool | None:
-        """Renew the build lease: False when it was lost, None when the store did not answer
-        (the build goes on; the lease outlives a few missed renewals)."""
-        try:
-            await asyncio.to_thread(
-                self.store.claim, ctx.request_id, self.holder, self.lease_ttl, ctx.lease_token
-            )
-        except grpc.RpcError as exc:
-            if error_reason(exc) == LeaseLostError.reason:
-                return False
-            log.warning("cannot renew the build lease", extra={**extra, "error": exc.code().name})
-            return None
-        return True
+        """Renew the build lease (and the group's): False when the request's own lease was
+        lost, None when the store did not answer (the build goes on; the lease outlives a few
+        missed renewals). A follower whose lease is lost is marked so."""
+        own: bool | None = True
+        for member in [ctx, *ctx.group]:
+            if member.lease_lost.is_set() or member.finished:
+                continue
+            try:
+                await asyncio.to_thread(
+                    self.store.claim,
+                    member.request_id,
+                    self.holder,
+                    self.lease_ttl,
+                    member.lease_token,
+                )
+            except grpc.RpcError as exc:
+                if error_reason(exc) == LeaseLostError.reason:
+                    if member is ctx:
+                        own = False
+                    else:
+                        member.lease_lost.set()
+                    continue
+                log.warning(
+                    "cannot renew the build lease",
+                    extra={**extra, "member": member.request_id, "error": exc.code().name},
+                )
+                if member is ctx:
+                    own = None
+        return own
 
 
 # --- guarded runs: a redelivery in a child process with memory and time limits ---------------

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,9 +39,14 @@ from services.common.registry.client import RegistryClient
 from services.common.registry.images import ImageService, PushRecord
 from services.common.registry.layers import RemoteLayer
 from services.common.registry_access import base_client, request_images
-from services.common.requestlog import request_workspace
+from services.common.requestlog import request_log, request_workspace
 from services.common.timing import StepTimer
-from services.common.worker import WorkContext
+from services.common.worker import (
+    UNKNOWN_ERROR,
+    Cancelled,
+    FinalStateReached,
+    WorkContext,
+)
 from services.index_builder.gating import GatingClient
 from services.index_builder.index_image import (
     IndexContent,
@@ -58,7 +64,10 @@ from services.index_builder.prepare import (
 )
 from services.index_builder.state import StateCache
 
-__all__ = ["IndexBuilder", "use_csv_metadata"]
+__all__ = ["GROUPABLE", "IndexBuilder", "use_csv_metadata"]
+
+#: Request kinds a serial request builds together with the ones queued behind it.
+GROUPABLE = frozenset({"add", "rm", "fbc_operations", "add_deprecations"})
 
 log = logging.getLogger(__name__)
 _OPM_VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
@@ -78,6 +87,18 @@ def use_csv_metadata(settings: Settings, ocp_version: str) -> bool:
 
 
 @dataclass
+class _Finish:
+    """What ``_finish`` does for a build: the outputs to record and what to overwrite."""
+
+    plan: BuildPlan
+    output: str
+    index: requests_pb2.IndexImageParams | None
+    reason: str
+    full_results: bool
+    overwrite: str | None
+
+
+@dataclass
 class _Build:
     """State of one request's build: its workspace, registry access and pushed images."""
 
@@ -86,6 +107,14 @@ class _Build:
     workdir: Path
     pushed: PushRecord = field(default_factory=PushRecord)
     timer: StepTimer = field(default_factory=StepTimer)
+    # In a coalesced group: the catalog the previous request left (instead of from_index's),
+    # the from_index digest this request sees (the previous request's output), whether the
+    # finish (overwrite, complete) waits for the group, and what it would have done.
+    base: IndexContent | None = None
+    from_index_resolved: str | None = None
+    deferred: bool = False
+    finish: _Finish | None = None
+    result: IndexContent | None = None
 
     def progress(self, reason: str, results: requests_pb2.RequestResults | None = None) -> None:
         self.ctx.check_cancelled()
@@ -144,12 +173,18 @@ class IndexBuilder:
     # --- entry point -----------------------------------------------------------------------
 
     def handle(self, ctx: WorkContext) -> None:
-        """Build the request's index image (or fail it with a reason)."""
+        """Build the request's index image (or fail it with a reason); a serial request builds
+        the requests queued behind it on the same index with it (``_handle_group``)."""
         kind = ctx.request.WhichOneof("params")
         handler = self._handlers.get(kind or "")
         with request_workspace(self.settings, ctx.request_id) as workdir:
             if handler is None:
                 raise IIBError(f"The index builder cannot handle {kind or 'unknown'} requests")
+            if kind in GROUPABLE and ctx.request.serial and self.settings.serial_group_max > 1:
+                followers = ctx.claim_followers(self.settings.serial_group_max - 1)
+                if followers:
+                    self._handle_group([ctx, *followers], workdir)
+                    return
             build = _Build(ctx, self._images_for(ctx.request), workdir)
             log.info("building request %s (%s), delivery %s", ctx.request_id, kind, ctx.delivery)
             try:
@@ -160,6 +195,104 @@ class IndexBuilder:
                 raise
             finally:
                 log.info(build.timer.summary())
+
+    def _handle_group(self, members: list[WorkContext], workdir: Path) -> None:
+        """Build serial requests for one index together, as IIB's serial queue would one after
+        the other: each starts from the catalog the previous one left, pushes its own image
+        and sees the previous output as its from_index; a request that fails, fails alone (the
+        next ones build without it). At the end, from_index is overwritten once (each
+        request's output is copied to its repository, the last one to its tag), then each
+        request completes with its own results."""
+        log.info(
+            "building %d serial requests for one index together: %s",
+            len(members),
+            ", ".join(str(m.request_id) for m in members),
+        )
+        current: IndexContent | None = None
+        previous_output: str | None = None
+        done: list[_Build] = []
+        head_params = getattr(members[0].request, members[0].request.WhichOneof("params") or "")
+        from_index = head_params.index.from_index
+        expected = self._images_for(members[0].request).resolve(from_index) if from_index else None
+        for n, member in enumerate(members):
+            kind = member.request.WhichOneof("params") or ""
+            # the head's log is captured already (request_workspace)
+            with nullcontext() if n == 0 else request_log(self.settings, member.request_id):
+                member_dir = workdir / f"group-{n}"
+                member_dir.mkdir()
+                build = _Build(member, self._images_for(member.request), member_dir)
+                build.deferred = True
+                if current is not None:
+                    build.base = current.fork(member_dir / "base")
+                build.from_index_resolved = previous_output
+                try:
+                    self._handlers[kind](build)
+                except Cancelled:
+                    raise
+                except BaseException as exc:
+                    self._fail_member(build, exc)
+                    continue
+                finally:
+                    log.info(build.timer.summary())
+                assert build.finish is not None and build.result is not None
+                done.append(build)
+                current = build.result
+                index = build.finish.index
+                digest = build.images.get_image_digest(build.finish.output)
+                previous_output = (
+                    f"{name_without_tag_or_digest(index.from_index)}@{digest}"
+                    if index is not None and index.from_index
+                    else None
+                )
+        self._complete_group(done, expected, members[0].request_id)
+
+    def _complete_group(self, done: list[_Build], expected: str | None, head_id: int) -> None:
+        """Overwrite from_index with the group's outputs and complete every request that built,
+        in order: each earlier output is copied to from_index's repository by digest, the last
+        one to its tag (so every request's ``index_image_resolved`` can be pulled). When the
+        last overwrite fails, that request fails and the newest earlier output takes the tag."""
+        for n, build in enumerate(done):
+            assert build.finish is not None
+            last = n == len(done) - 1
+            head = build.ctx.request_id == head_id
+            with nullcontext() if head else request_log(self.settings, build.ctx.request_id):
+                try:
+                    self._complete(build, build.finish, expected=expected, tag=last)
+                except BaseException as exc:
+                    self._fail_member(build, exc)
+                    if last:
+                        self._retag(done[:n], expected)
+                    elif isinstance(exc, Cancelled):
+                        raise
+
+    def _retag(self, done: list[_Build], expected: str | None) -> None:
+        """Point from_index's tag at the newest output of ``done`` whose overwrite works."""
+        for build in reversed(done):
+            fin = build.finish
+            if fin is None or not fin.overwrite:
+                return
+            try:
+                if build.images.resolve(fin.overwrite) != expected:
+                    return
+                build.images.copy(fin.output, [fin.overwrite])
+                log.info("from_index %s now serves %s", fin.overwrite, fin.output)
+                return
+            except RegistryError as exc:
+                log.error("cannot overwrite %s with %s: %s", fin.overwrite, fin.output, exc)
+
+    def _fail_member(self, build: _Build, error: BaseException) -> None:
+        """Fail one request of a group with its reason (as the worker runtime would)."""
+        if isinstance(error, FinalStateReached) or build.ctx.finished:
+            return
+        reason = str(error) if isinstance(error, IIBError) else UNKNOWN_ERROR
+        if not isinstance(error, IIBError):
+            log.error("request failed with an unexpected error", exc_info=error)
+        if build.ctx.may_discard(error):
+            build.images.discard(build.pushed)
+        try:
+            build.ctx.fail(reason)
+        except FinalStateReached:
+            pass
 
     def _images_for(self, request: requests_pb2.Job) -> ImageService:
         kind = request.WhichOneof("params")
@@ -194,7 +327,7 @@ class IndexBuilder:
     ) -> BuildPlan:
         build.progress("Resolving the container images")
         with build.timer.step("resolve"):
-            return prepare_build(
+            plan = prepare_build(
                 build.images,
                 from_index=index.from_index if index.HasField("from_index") else None,
                 binary_image=index.binary_image if index.HasField("binary_image") else None,
@@ -204,6 +337,10 @@ class IndexBuilder:
                 else None,
                 binary_image_config_json=build.ctx.request.binary_image_config_json,
             )
+        if build.from_index_resolved is not None:
+            # in a group, from_index is what the previous request of the group made of it
+            plan.index.resolved = build.from_index_resolved
+        return plan
 
     def _report_plan(
         self,
@@ -252,6 +389,8 @@ class IndexBuilder:
 
     def _load_catalog(self, build: _Build, plan: BuildPlan) -> tuple[IndexContent, str]:
         """The from_index's catalog and provenance (or an empty one), and the from_index kind."""
+        if build.base is not None:
+            return build.base, "fbc"
         csv_metadata = use_csv_metadata(self.settings, plan.index.ocp_version)
         if plan.index.resolved:
             kind = index_kind(build.images.get_image_labels(plan.index.resolved))
@@ -320,6 +459,7 @@ class IndexBuilder:
         )
         with build.timer.step("keep state"):
             self.states.put(state)
+        build.result = IndexContent(catalog, state.fbc_packages, state)
         log.info("pushed %s (%s)", built.resolved, ", ".join(targets))
         return targets[0]
 
@@ -369,17 +509,29 @@ class IndexBuilder:
         overwrite: str | None = None,
     ) -> None:
         """Overwrite from_index (``overwrite``: merge's target_index) if asked, then record the
-        outputs and complete (§0.8)."""
+        outputs and complete (§0.8). In a group the finish waits for the group's end."""
+        if overwrite is None and index is not None and index.overwrite_from_index:
+            overwrite = index.from_index or None
+        fin = _Finish(plan, output, index, reason, full_results, overwrite)
+        if build.deferred:
+            build.finish = fin
+            return
+        self._complete(build, fin, expected=plan.index.resolved)
+
+    def _complete(
+        self, build: _Build, fin: _Finish, *, expected: str | None, tag: bool = True
+    ) -> None:
+        """Overwrite (when asked: ``from_index`` must still be ``expected``; without ``tag``
+        only by digest, for a group's earlier requests), record the outputs and complete."""
         images = build.images
+        plan, output, reason = fin.plan, fin.output, fin.reason
         output_digest = images.get_image_digest(output)
         index_image = output
         build.ctx.check_cancelled()
-        if overwrite is None and index is not None and index.overwrite_from_index:
-            overwrite = index.from_index or None
-        if overwrite:
-            from_index = overwrite
+        if fin.overwrite:
+            from_index = fin.overwrite
             current = images.resolve(from_index)
-            if current != plan.index.resolved:
+            if current != expected:
                 raise IIBError(
                     "The supplied from_index image changed during the IIB request. Please "
                     "resubmit the request."
@@ -387,7 +539,9 @@ class IndexBuilder:
             build.progress(f"Overwriting the index image {from_index} with {output}")
             try:
                 with build.timer.step("overwrite"):
-                    images.copy(output, [from_index])
+                    images.copy(
+                        output, [from_index if tag else name_without_tag_or_digest(from_index)]
+                    )
             except RegistryError as exc:
                 raise IIBError(
                     f"Failed to overwrite the input from_index container image of {from_index}: {exc}"
@@ -400,7 +554,7 @@ class IndexBuilder:
                 self.settings.registry, self.settings.index_image_output_registry, 1
             )
         results = requests_pb2.RequestResults(arches=sorted(plan.arches), index_image=index_image)
-        if full_results:
+        if fin.full_results:
             results.index_image_resolved = (
                 f"{name_without_tag_or_digest(index_image)}@{output_digest}"
             )

@@ -127,6 +127,13 @@ class IndexContent:
     #: what the builder knows of the index when it built it (a warm start), else None
     state: IndexState | None = None
 
+    def fork(self, dest: Path) -> IndexContent:
+        """A private copy in ``dest`` (hard links) to change without touching this one."""
+        if self.state is None:
+            raise IIBError("only a catalog with a known state can be forked")
+        state = self.state.fork(dest)
+        return IndexContent(CatalogDir.open(state.configs), self.fbc_packages, state)
+
     def apply(self, changes: CatalogChanges) -> None:
         """Write ``changes`` to the catalog, noting the changed packages for the next build."""
         self.catalog.apply(changes)

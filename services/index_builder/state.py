@@ -71,6 +71,19 @@ class IndexState:
     def key(self) -> str:
         return catalog_key([part.digest for part in self.parts])
 
+    def fork(self, dest: Path) -> IndexState:
+        """A copy of the state's files in ``dest`` (hard links), with nothing changed yet."""
+        _link_tree(self.configs, dest / "configs")
+        _link_tree(self.cache_dir, dest / "cache")
+        return IndexState(
+            configs=dest / "configs",
+            cache_dir=dest / "cache",
+            cache=self.cache,
+            parts=list(self.parts),
+            fbc_packages=self.fbc_packages,
+            source=self.source,
+        )
+
     def part(self, name: str) -> PartLayer | None:
         return next((p for p in self.parts if p.name == name), None)
 

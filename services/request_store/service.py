@@ -573,6 +573,18 @@ def update_payload(request: requests_pb2.UpdateJobRequest) -> dict[str, Any]:
     return payload
 
 
+#: Request types a worker may build together with the serial request ahead of them (the
+#: index operations that overwrite from_index).
+GROUPABLE_TYPES = frozenset(
+    {
+        RequestType.ADD,
+        RequestType.RM,
+        RequestType.FBC_OPERATIONS,
+        RequestType.ADD_DEPRECATIONS,
+    }
+)
+
+
 class RequestStoreServicer(requests_pb2_grpc.RequestStoreServicer):
     """``iib.v1.RequestStore``: the typed API workers use."""
 
@@ -590,6 +602,26 @@ class RequestStoreServicer(requests_pb2_grpc.RequestStoreServicer):
             request.id, request.holder[:200] or "unknown", ttl, int(request.token)
         )
         return requests_pb2.Lease(token=token, ttl_seconds=left)
+
+    def ClaimFollowers(self, request: Any, context: grpc.ServicerContext) -> Any:
+        ttl = min(max(request.ttl_seconds, 1.0), 3600.0)
+        claimed = self.core.store.claim_followers(
+            request.id,
+            request.holder[:200],
+            ttl,
+            min(max(int(request.max_jobs), 0), 100),
+            GROUPABLE_TYPES,
+        )
+        response = requests_pb2.ClaimFollowersResponse()
+        for request_id, token in claimed:
+            stored = self.core.store.stored_request(request_id)
+            response.jobs.append(
+                requests_pb2.ClaimedJob(
+                    job=job_message(stored, self.core.settings),
+                    lease=requests_pb2.Lease(token=token, ttl_seconds=ttl),
+                )
+            )
+        return response
 
     def UpdateJob(self, request: Any, context: grpc.ServicerContext) -> Any:
         payload = check_patch_body(update_payload(request))

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -764,6 +764,65 @@ class Store:
             )
         return new_token, ttl
 
+    def claim_followers(
+        self, head_id: int, holder: str, ttl: float, limit: int, types: Collection[RequestType]
+    ) -> list[tuple[int, int]]:
+        """Claim, for ``holder`` (which holds ``head_id``'s lease), the requests queued behind a
+        serial request on the same index, in order: in progress, of one of ``types``, not held
+        by anyone else, at most ``limit``; the first that does not qualify ends the group.
+        Returns ``(request id, lease token)`` per claimed request."""
+        r = m.REQUEST
+        out: list[tuple[int, int]] = []
+        with self._write() as conn:
+            head = conn.execute(
+                select(r.c.serial_key, r.c.lease_holder, r.c.lease_expires).where(r.c.id == head_id)
+            ).first()
+            now = utcnow()
+            if (
+                head is None
+                or not head.serial_key
+                or head.lease_holder != holder
+                or head.lease_expires is None
+                or head.lease_expires <= now
+                or limit <= 0
+            ):
+                return out
+            stmt = (
+                select(
+                    r.c.id,
+                    r.c.type,
+                    r.c.state,
+                    r.c.lease_token,
+                    r.c.lease_holder,
+                    r.c.lease_expires,
+                )
+                .where(r.c.serial_key == head.serial_key, r.c.id > head_id)
+                .order_by(r.c.id)
+                .limit(limit)
+            )
+            if not self._sqlite:
+                stmt = stmt.with_for_update()
+            for row in conn.execute(stmt).all():
+                leased = row.lease_expires is not None and row.lease_expires > now
+                if (
+                    row.state != int(RequestState.IN_PROGRESS)
+                    or RequestType(row.type) not in types
+                    or (leased and row.lease_holder != holder)
+                ):
+                    break
+                token = int(row.lease_token) + 1
+                conn.execute(
+                    update(r)
+                    .where(r.c.id == row.id)
+                    .values(
+                        lease_token=token,
+                        lease_holder=holder,
+                        lease_expires=now + timedelta(seconds=ttl),
+                    )
+                )
+                out.append((int(row.id), token))
+        return out
+
     def check_lease(self, conn: Connection, request_id: int, token: int) -> None:
         """Refuse (``LeaseLostError``) a worker update whose lease token is not current."""
         r = m.REQUEST
@@ -828,6 +887,14 @@ class Store:
                 # Secrets are only needed while the request runs.
                 conn.execute(
                     delete(m.REQUEST_SECRET).where(m.REQUEST_SECRET.c.request_id == request_id)
+                )
+                # a work item still held back (a coalesced request finished in its group) is
+                # never needed now
+                o = m.OUTBOX
+                conn.execute(
+                    update(o)
+                    .where(o.c.request_id == request_id, o.c.kind == "work", o.c.sent_at.is_(None))
+                    .values(sent_at=now)
                 )
         if values:
             conn.execute(update(r).where(r.c.id == request_id).values(**values))
@@ -934,6 +1001,10 @@ class Store:
             .outerjoin(r, (o.c.request_id == r.c.id) & (o.c.kind == "work"))
             .where(o.c.sent_at.is_(None), o.c.dead_at.is_(None))
             .where((o.c.kind != "work") | r.c.serial_key.is_(None) | ~blocked)
+            # a request a worker has claimed with its group's head is being built already
+            .where(
+                (o.c.kind != "work") | r.c.lease_expires.is_(None) | (r.c.lease_expires < utcnow())
+            )
             .order_by(o.c.id)
             .limit(limit)
         )

@@ -286,6 +286,32 @@ class ClaimJobRequest(_message.Message):
     token: int
     def __init__(self, id: _Optional[int] = ..., holder: _Optional[str] = ..., ttl_seconds: _Optional[float] = ..., token: _Optional[int] = ...) -> None: ...
 
+class ClaimFollowersRequest(_message.Message):
+    __slots__ = ("id", "holder", "ttl_seconds", "max_jobs")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    HOLDER_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_JOBS_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    holder: str
+    ttl_seconds: float
+    max_jobs: int
+    def __init__(self, id: _Optional[int] = ..., holder: _Optional[str] = ..., ttl_seconds: _Optional[float] = ..., max_jobs: _Optional[int] = ...) -> None: ...
+
+class ClaimedJob(_message.Message):
+    __slots__ = ("job", "lease")
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    LEASE_FIELD_NUMBER: _ClassVar[int]
+    job: Job
+    lease: Lease
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., lease: _Optional[_Union[Lease, _Mapping]] = ...) -> None: ...
+
+class ClaimFollowersResponse(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[ClaimedJob]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[ClaimedJob, _Mapping]]] = ...) -> None: ...
+
 class Lease(_message.Message):
     __slots__ = ("token", "ttl_seconds")
     TOKEN_FIELD_NUMBER: _ClassVar[int]

@@ -50,6 +50,11 @@ class RequestStoreStub:
                 request_serializer=iib_dot_v1_dot_requests__pb2.ClaimJobRequest.SerializeToString,
                 response_deserializer=iib_dot_v1_dot_requests__pb2.Lease.FromString,
                 _registered_method=True)
+        self.ClaimFollowers = channel.unary_unary(
+                '/iib.v1.RequestStore/ClaimFollowers',
+                request_serializer=iib_dot_v1_dot_requests__pb2.ClaimFollowersRequest.SerializeToString,
+                response_deserializer=iib_dot_v1_dot_requests__pb2.ClaimFollowersResponse.FromString,
+                _registered_method=True)
         self.UpdateJob = channel.unary_unary(
                 '/iib.v1.RequestStore/UpdateJob',
                 request_serializer=iib_dot_v1_dot_requests__pb2.UpdateJobRequest.SerializeToString,
@@ -82,6 +87,15 @@ class RequestStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ClaimFollowers(self, request, context):
+        """For the holder of a serial request's lease: claims the requests queued behind it on the
+        same index (in order, up to max_jobs), so one worker builds them together. Their work
+        items are held back while the claim lasts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def UpdateJob(self, request, context):
         """Changes a request's state and/or records results, with IIB's PATCH rules (a final state is
         final, only the request type's mutable fields may change).
@@ -102,6 +116,11 @@ def add_RequestStoreServicer_to_server(servicer, server):
                     servicer.ClaimJob,
                     request_deserializer=iib_dot_v1_dot_requests__pb2.ClaimJobRequest.FromString,
                     response_serializer=iib_dot_v1_dot_requests__pb2.Lease.SerializeToString,
+            ),
+            'ClaimFollowers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimFollowers,
+                    request_deserializer=iib_dot_v1_dot_requests__pb2.ClaimFollowersRequest.FromString,
+                    response_serializer=iib_dot_v1_dot_requests__pb2.ClaimFollowersResponse.SerializeToString,
             ),
             'UpdateJob': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateJob,
@@ -169,6 +188,33 @@ class RequestStore:
             '/iib.v1.RequestStore/ClaimJob',
             iib_dot_v1_dot_requests__pb2.ClaimJobRequest.SerializeToString,
             iib_dot_v1_dot_requests__pb2.Lease.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimFollowers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iib.v1.RequestStore/ClaimFollowers',
+            iib_dot_v1_dot_requests__pb2.ClaimFollowersRequest.SerializeToString,
+            iib_dot_v1_dot_requests__pb2.ClaimFollowersResponse.FromString,
             options,
             channel_credentials,
             insecure,
