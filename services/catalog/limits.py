@@ -34,3 +34,9 @@ MAX_NESTING_DEPTH = 512
 
 #: Most documents one bundle directory may hold (manifests + metadata files).
 MAX_BUNDLE_FILES = 1000
+
+#: Longest value (text or blob) read from a legacy index.db (SQLITE_LIMIT_LENGTH).
+MAX_SQLITE_VALUE_BYTES = 64 * 1024 * 1024
+
+#: Longest one query of a legacy index.db may run (a progress handler interrupts it).
+MAX_SQLITE_QUERY_SECONDS = 120

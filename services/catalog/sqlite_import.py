@@ -24,6 +24,7 @@ import binascii
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from typing import Any
 
 from services.common.errors import CatalogError, CatalogValidationError
 
+from . import limits
 from .model import (
     PROP_BUNDLE_OBJECT,
     PROP_DEPRECATED,
@@ -65,6 +67,28 @@ class _Entry:
     bundle: str
     replaces: int | None
     depth: int | None
+
+
+#: The tables (and optional tables) a conversion reads.
+_READ_TABLES = {
+    "package",
+    "channel",
+    "channel_entry",
+    "operatorbundle",
+    "properties",
+    "dependencies",
+    "related_image",
+}
+
+
+def _bound(db: sqlite3.Connection, owner: SqliteCatalog) -> None:
+    """Limits of a connection to an untrusted database: no value longer than
+    ``MAX_SQLITE_VALUE_BYTES``, no SQL function of its schema that is not innocuous, every
+    query interrupted at ``owner._deadline``."""
+    db.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.MAX_SQLITE_VALUE_BYTES)
+    db.execute("PRAGMA trusted_schema = OFF")
+    db.execute("PRAGMA query_only = ON")
+    db.set_progress_handler(lambda: int(time.monotonic() > owner._deadline), 10_000)
 
 
 def _split_objects(text: str, bundle: str) -> list[str]:
@@ -111,21 +135,27 @@ class SqliteCatalog:
         if not self.db_path.is_file():
             raise CatalogError(f"index.db {db_path} does not exist")
         uri = self.db_path.resolve().as_uri() + "?mode=ro"
+        self._deadline = 0.0
         try:
             self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            _bound(self._db, self)
             tables = {
-                row[0]
-                for row in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                name: sql or ""
+                for name, sql in self._db.execute(
+                    "SELECT name, sql FROM sqlite_master WHERE type='table'"
+                )
             }
         except sqlite3.DatabaseError as exc:
             raise CatalogError(f"{db_path}: not a readable SQLite index database: {exc}") from None
         required = {"package", "channel", "channel_entry", "operatorbundle"}
-        if not required <= tables:
+        if not required <= tables.keys():
             raise CatalogError(
                 f"{db_path}: not an operator-registry index database (missing tables "
-                f"{', '.join(sorted(required - tables))})"
+                f"{', '.join(sorted(required - tables.keys()))})"
             )
-        self._tables = tables
+        for table in sorted(_READ_TABLES & tables.keys()):
+            self._refuse_computed(table, tables[table])
+        self._tables = set(tables)
         self._summaries: dict[str, PackageSummary] = {}
         self._load_graph()
 
@@ -133,10 +163,32 @@ class SqliteCatalog:
         """Close the database connection."""
         self._db.close()
 
+    def _refuse_computed(self, table: str, sql: str) -> None:
+        """A table this reads must hold data only: no virtual table, no generated column
+        (an expression evaluated on every read: ``hex(zeroblob(1e8))`` took 1.4 GiB)."""
+        if re.match(r"\s*CREATE\s+VIRTUAL\b", sql, re.IGNORECASE):
+            raise CatalogError(f"{self.db_path}: table {table} is a virtual table (refused)")
+        generated = [
+            str(row[1])
+            for row in self._rows(f'SELECT * FROM pragma_table_xinfo("{table}")')
+            if row[6] in (2, 3)
+        ]
+        if generated:
+            raise CatalogError(
+                f"{self.db_path}: table {table} has generated columns (refused): "
+                f"{', '.join(generated[:5])}"
+            )
+
     def _rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        self._deadline = time.monotonic() + limits.MAX_SQLITE_QUERY_SECONDS
         try:
             return list(self._db.execute(sql, args))
         except sqlite3.DatabaseError as exc:
+            if time.monotonic() > self._deadline:
+                raise CatalogError(
+                    f"{self.db_path}: a query took longer than "
+                    f"{limits.MAX_SQLITE_QUERY_SECONDS} seconds (refused)"
+                ) from None
             raise CatalogError(f"{self.db_path}: query failed: {exc}") from None
 
     def _load_graph(self) -> None:
