@@ -114,6 +114,8 @@ class _Build:
     from_index_resolved: str | None = None
     deferred: bool = False
     finish: _Finish | None = None
+    # the worker's registry traffic counters when the build began
+    traffic: dict[str, int] = field(default_factory=dict)
     result: IndexContent | None = None
 
     def progress(self, reason: str, results: requests_pb2.RequestResults | None = None) -> None:
@@ -186,6 +188,7 @@ class IndexBuilder:
                     self._handle_group([ctx, *followers], workdir)
                     return
             build = _Build(ctx, self._images_for(ctx.request), workdir)
+            build.traffic = self.client.stats.snapshot()
             log.info("building request %s (%s), delivery %s", ctx.request_id, kind, ctx.delivery)
             try:
                 handler(build)
@@ -194,7 +197,7 @@ class IndexBuilder:
                     build.images.discard(build.pushed)
                 raise
             finally:
-                log.info(build.timer.summary())
+                log.info(self._summary(build))
 
     def _handle_group(self, members: list[WorkContext], workdir: Path) -> None:
         """Build serial requests for one index together, as IIB's serial queue would one after
@@ -221,6 +224,7 @@ class IndexBuilder:
                 member_dir = workdir / f"group-{n}"
                 member_dir.mkdir()
                 build = _Build(member, self._images_for(member.request), member_dir)
+                build.traffic = self.client.stats.snapshot()
                 build.deferred = True
                 if current is not None:
                     build.base = current.fork(member_dir / "base")
@@ -233,7 +237,7 @@ class IndexBuilder:
                     self._fail_member(build, exc)
                     continue
                 finally:
-                    log.info(build.timer.summary())
+                    log.info(self._summary(build))
                 assert build.finish is not None and build.result is not None
                 done.append(build)
                 current = build.result
@@ -279,6 +283,17 @@ class IndexBuilder:
                 return
             except RegistryError as exc:
                 log.error("cannot overwrite %s with %s: %s", fin.overwrite, fin.output, exc)
+
+    def _summary(self, build: _Build) -> str:
+        """The step durations and the registry traffic of the worker since the build began
+        (other requests the worker runs at the same time count too)."""
+        now = self.client.stats.snapshot()
+        up = now["bytes_uploaded"] - build.traffic.get("bytes_uploaded", 0)
+        down = now["bytes_downloaded"] - build.traffic.get("bytes_downloaded", 0)
+        return (
+            f"{build.timer.summary()}; registry traffic: {up / 1e6:.1f} MB uploaded, "
+            f"{down / 1e6:.1f} MB downloaded"
+        )
 
     def _fail_member(self, build: _Build, error: BaseException) -> None:
         """Fail one request of a group with its reason (as the worker runtime would)."""
