@@ -106,6 +106,27 @@ def p_str_list(name: str, raw: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def p_host_patterns(name: str, raw: Any) -> tuple[str, ...] | None:
+    """Host patterns (``quay.io``, ``*.example.com``, ``127.0.0.1:5000``, ``host:*``); unset:
+    None (any host)."""
+    if raw is None or raw == "":
+        return None
+    patterns = p_str_list(name, raw)
+    for pattern in patterns:
+        host, _, port = pattern.rpartition(":") if pattern.count(":") == 1 else (pattern, "", "")
+        bare = host.removeprefix("*.")
+        if (
+            not bare
+            or any(c in bare for c in "*/@[] \t")
+            or (port and port != "*" and not port.isdigit())
+        ):
+            raise ConfigError(
+                f"Invalid setting {name}: {pattern!r} is not a host pattern (host, *.domain, "
+                "optionally :port or :*; no scheme, path or user)"
+            )
+    return patterns
+
+
 def p_dict(name: str, raw: Any) -> dict[str, Any]:
     value = _json_if_str(name, raw, "an object")
     if not isinstance(value, dict):
@@ -633,6 +654,12 @@ class Settings:
     )
     registry_ca_bundle: str | None = _setting(
         "IIB_REGISTRY_CA_BUNDLE", None, p_opt_str, "CA file for TLS registries."
+    )
+    allowed_registries: tuple[str, ...] | None = _setting(
+        "IIB_ALLOWED_REGISTRIES",
+        None,
+        p_host_patterns,
+        "Host patterns workers may contact (registries, redirects, token realms); unset: any.",
     )
     greenwave_url: str | None = _setting(
         "IIB_GREENWAVE_URL", None, p_opt_str, "Greenwave API URL for gating (iib_greenwave_url)."

@@ -34,7 +34,16 @@ def registry_settings(settings: Settings) -> RegistrySettings:
         insecure_registries=frozenset(settings.insecure_registries),
         temp_dir=settings.work_dir,
         request_unpack_limit=settings.request_disk_limit,
+        allowed_registries=_allowed(settings),
     )
+
+
+def _allowed(settings: Settings) -> tuple[str, ...] | None:
+    """IIB_ALLOWED_REGISTRIES plus the registry the workers push to (None: any host)."""
+    if settings.allowed_registries is None:
+        return None
+    own = [settings.registry] if settings.registry else []
+    return tuple(dict.fromkeys([*settings.allowed_registries, *own]))
 
 
 def base_client(settings: Settings) -> RegistryClient:

@@ -66,6 +66,8 @@ def dev_defaults(var: Path) -> dict[str, str]:
         "IIB_WORKER_USERNAMES": '["iib-worker"]',
         "IIB_REGISTRY": DEV_REGISTRY,
         "IIB_INSECURE_REGISTRIES": f'["{DEV_REGISTRY}"]',
+        # workers contact only the local registry unless told otherwise (SSRF)
+        "IIB_ALLOWED_REGISTRIES": f'["{DEV_REGISTRY}"]',
     }
 
 

@@ -56,6 +56,9 @@ class EndToEnd(System):
             {
                 "IIB_REGISTRY": self.registry.registry,
                 "IIB_INSECURE_REGISTRIES": json.dumps([self.registry.registry]),
+                "IIB_ALLOWED_REGISTRIES": json.dumps(
+                    [self.registry.registry, self.secure.registry]
+                ),
                 "IIB_REGISTRY_CA_BUNDLE": str(self.secure.ca_path),
                 "IIB_DOCKER_CONFIG_TEMPLATE": str(docker_config),
                 "IIB_REQUEST_LOGS_DIR": str(base / "request-logs"),

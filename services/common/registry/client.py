@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import json
 import logging
 import re
 import tempfile
@@ -54,7 +55,7 @@ from services.common.registry.errors import (
 from services.common.registry.manifest import Descriptor, Manifest
 from services.common.registry.retry import RetryPolicy
 
-__all__ = ["BlobReader", "RegistryClient", "RegistrySettings", "TransferStats"]
+__all__ = ["BlobReader", "RegistryClient", "RegistrySettings", "TransferStats", "host_allowed"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class RegistrySettings:
     every other TLS registry when set (else the certifi bundle). Registries in
     ``insecure_registries`` are spoken to over HTTPS without verification, falling back to plain
     HTTP when they do not speak TLS (what ``skopeo --tls-verify=false`` does).
+    ``allowed_registries`` bounds where the client goes (image registries, redirects, token
+    realms): see :func:`host_allowed`; credentials never follow a redirect to another host.
     """
 
     total_attempts: int = 5
@@ -104,6 +107,15 @@ class RegistrySettings:
     user_agent: str = "iib-ng-registry-client/1"
     #: bytes all the unpacks of one request may write (``request_images``); None: no limit
     request_unpack_limit: int | None = None
+    #: host patterns this client may contact (registries, redirects, token realms); None: any.
+    #: ``quay.io`` (that host, default port), ``*.example.com`` (its subdomains),
+    #: ``127.0.0.1:5000`` (that port), ``host:*`` (any port).
+    allowed_registries: tuple[str, ...] | None = None
+    #: largest body read from any answer other than a manifest or a blob (the ``/v2/`` ping,
+    #: token answers, error bodies, tag list pages); a larger one is an error
+    max_response_bytes: int = 1 * MiB
+    #: most tags ``list_tags`` collects (over every page)
+    max_tags: int = 100_000
 
     def retry_policy(self) -> RetryPolicy:
         """The ``RetryPolicy`` these settings describe."""
@@ -249,11 +261,82 @@ class _UploadBody:
             self._file = None
 
 
+def host_allowed(host: str, patterns: Sequence[str] | None) -> bool:
+    """Whether ``host`` (``name[:port]``) matches one of ``patterns`` (None: every host).
+
+    A pattern is a host name or address, optionally ``*.`` + a domain (any name under it, not
+    the domain itself), optionally followed by ``:<port>`` or ``:*``; without a port it
+    matches only a host named without one (the scheme's default port).
+    """
+    if patterns is None:
+        return True
+    name, port = _split_host(host)
+    for pattern in patterns:
+        want_name, want_port = _split_host(pattern)
+        if want_port != "*" and want_port != port:
+            continue
+        if want_name.startswith("*."):
+            if name.endswith(want_name[1:]) and len(name) > len(want_name) - 1:
+                return True
+        elif name == want_name:
+            return True
+    return False
+
+
+def _split_host(host: str) -> tuple[str, str]:
+    host = host.strip().lower().rstrip(".")
+    if host.startswith("["):  # [v6]:port
+        name, _, rest = host[1:].partition("]")
+        return name, rest.removeprefix(":")
+    if host.count(":") == 1:
+        name, port = host.split(":")
+        return name, port
+    return host, ""
+
+
+def _netloc_host(url: str) -> str:
+    """``host[:port]`` of a URL, without user info."""
+    parts = urllib.parse.urlsplit(url)
+    name = parts.hostname or ""
+    if ":" in name:
+        name = f"[{name}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{name}:{port}" if port is not None else name
+
+
+def _read_body(response: requests.Response, limit: int, what: str) -> bytes:
+    """At most ``limit`` bytes of a streamed answer's body (``RegistryError`` beyond it)."""
+    buffer = bytearray()
+    try:
+        for chunk in response.iter_content(64 * 1024):
+            buffer += chunk
+            if len(buffer) > limit:
+                response.close()
+                raise RegistryError(f"{what} answered with more than {limit} bytes")
+    except _NETWORK_ERRORS as exc:
+        raise _Retryable(f"connection dropped ({type(exc).__name__})", network=True) from None
+    return bytes(buffer)
+
+
+def _buffer_body(response: requests.Response, limit: int, what: str) -> None:
+    """Read a streamed answer's body, bounded, so ``.json()``/``.content`` use it."""
+    response._content = _read_body(response, limit, what)
+    setattr(response, "_content_consumed", True)  # noqa: B010 (requests' own flag)
+    response.close()
+
+
+_REDIRECTS = (301, 302, 303, 307, 308)
+_MAX_REDIRECTS = 5
+
+
 def _error_detail(response: requests.Response) -> str:
     """``CODE: message`` items of a registry error body (never headers, never our request)."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     errors = body.get("errors") if isinstance(body, dict) else None
     if not isinstance(errors, list):
@@ -274,6 +357,12 @@ def _retry_after(response: requests.Response) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+def _with_params(url: str, params: Sequence[tuple[str, str]]) -> str:
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True) + list(params)
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
 
 
 def _with_query(url: str, **params: str) -> str:
@@ -493,12 +582,22 @@ class RegistryClient:
                 )
                 if response.status_code != 200:
                     self._raise_for(response, ref, "list the tags of")
-                body = response.json()
-                page = [str(t) for t in (body.get("tags") or [])]
+                try:
+                    body = response.json()
+                    listed = body.get("tags") or [] if isinstance(body, dict) else []
+                except ValueError:
+                    raise RegistryError(f"Failed to list the tags of {ref}: not JSON") from None
+                page = [str(t) for t in listed] if isinstance(listed, list) else []
+                if not page and response.links.get("next"):
+                    raise RegistryError(f"Failed to list the tags of {ref}: an empty page")
                 return page, response.links.get("next", {}).get("url")
 
             page, next_url = self._retrying(ref, "list the tags of", op)
             tags.extend(page)
+            if len(tags) > self.settings.max_tags:
+                raise RegistryError(
+                    f"Failed to list the tags of {ref}: more than {self.settings.max_tags} tags"
+                )
             if next_url:
                 parts = urllib.parse.urlsplit(next_url)
                 prefix = f"/v2/{ref.repository}"
@@ -799,11 +898,22 @@ class RegistryClient:
         insecure = self._is_insecure(registry)
         verify = self._verify_for(registry)
         last_error: Exception | None = None
+        if not host_allowed(registry, self.settings.allowed_registries):
+            raise RegistryAuthError(
+                f"The registry {registry} is not allowed (it matches no IIB_ALLOWED_REGISTRIES "
+                "entry)"
+            )
         for scheme in ("https", "http") if insecure else ("https",):
             base_url = f"{scheme}://{host}"
             try:
-                response = self._session(registry).get(
-                    f"{base_url}/v2/", timeout=self._timeout, verify=verify
+                response = self._request(
+                    self._session(registry),
+                    "GET",
+                    f"{base_url}/v2/",
+                    headers={},
+                    stream=True,  # the body is never needed: not read at all
+                    timeout=self._timeout,
+                    verify=verify,
                 )
             except requests.exceptions.SSLError as exc:
                 if insecure and scheme == "https":
@@ -888,7 +998,12 @@ class RegistryClient:
             raise RegistryAuthError(
                 f"Failed to {what} {ref}: the registry {ref.registry} sent a Bearer challenge without a usable realm"
             )
-        realm_host = urllib.parse.urlsplit(realm).netloc
+        realm_host = _netloc_host(realm)
+        if not host_allowed(realm_host, self.settings.allowed_registries):
+            raise RegistryAuthError(
+                f"Failed to {what} {ref}: the registry {ref.registry} sends clients for tokens to "
+                f"{realm_host}, which is not allowed (IIB_ALLOWED_REGISTRIES)"
+            )
         verify: bool | str
         if realm_host in self.settings.ca_bundles or self._is_insecure(realm_host):
             verify = self._verify_for(realm_host)
@@ -903,8 +1018,14 @@ class RegistryClient:
             params.append(("account", credentials.username))
             headers["Authorization"] = credentials.basic_header()
         try:
-            response = self._session(realm_host).get(
-                realm, params=params, headers=headers, timeout=self._timeout, verify=verify
+            response = self._request(
+                self._session(realm_host),
+                "GET",
+                _with_params(realm, params),
+                headers=headers,
+                stream=True,
+                timeout=self._timeout,
+                verify=verify,
             )
         except requests.exceptions.SSLError as exc:
             raise RegistryError(
@@ -930,9 +1051,14 @@ class RegistryClient:
                     f"Failed to {what} {ref}: the token service of {ref.registry} refused {who} "
                     f"(HTTP {response.status_code})"
                 )
+            body = _read_body(
+                response,
+                self.settings.max_response_bytes,
+                f"The token service of {ref.registry}",
+            )
             try:
-                return Token.from_response(response.json())
-            except ValueError:
+                return Token.from_response(json.loads(body))
+            except (ValueError, RecursionError):
                 raise RegistryAuthError(
                     f"Failed to {what} {ref}: the token service of {ref.registry} sent no usable token"
                 ) from None
@@ -971,16 +1097,19 @@ class RegistryClient:
             data = body() if body is not None else None
             started = time.monotonic()
             try:
-                response = self._session(ref.registry).request(
+                response = self._request(
+                    self._session(ref.registry),
                     method,
                     url,
                     headers=request_headers,
                     data=data,
-                    stream=stream,
+                    stream=True,
                     timeout=self._timeout,
                     verify=endpoint.verify,
-                    allow_redirects=method in ("GET", "HEAD"),
+                    follow=method in ("GET", "HEAD"),
                 )
+                if not stream and method != "HEAD":
+                    _buffer_body(response, self.settings.max_response_bytes, ref.registry)
             except requests.exceptions.SSLError as exc:
                 raise RegistryError(
                     f"Failed to {what} {ref}: TLS error ({type(exc.__cause__ or exc).__name__})"
@@ -1031,12 +1160,53 @@ class RegistryClient:
                 )
             return response
 
+    def _request(
+        self,
+        session: requests.Session,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        follow: bool = True,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """One HTTP exchange; redirects (GET/HEAD) are followed here, at most five, only to
+        allowed hosts, and ``Authorization`` never goes to a host other than the first."""
+        origin = _netloc_host(url)
+        current = dict(headers)
+        for _ in range(_MAX_REDIRECTS + 1):
+            response = session.request(
+                method, url, headers=current, allow_redirects=False, **kwargs
+            )
+            location = response.headers.get("Location")
+            if not follow or response.status_code not in _REDIRECTS or not location:
+                return response
+            response.close()
+            url = urllib.parse.urljoin(url, location)
+            host = _netloc_host(url)
+            if urllib.parse.urlsplit(url).scheme not in ("https", "http") or not host:
+                raise RegistryError(f"{origin} redirected to an unusable address")
+            if not host_allowed(host, self.settings.allowed_registries):
+                raise RegistryAuthError(
+                    f"{origin} redirected to {host}, which is not allowed (IIB_ALLOWED_REGISTRIES)"
+                )
+            if host != origin:
+                current = {k: v for k, v in current.items() if k.lower() != "authorization"}
+            if response.status_code == 303:
+                method = "GET"
+        raise RegistryError(f"{origin} redirected more than {_MAX_REDIRECTS} times")
+
     def _raise_for(
         self, response: requests.Response, ref: ImageReference | str, what: str
     ) -> NoReturn:
         """Raise the error a non-success response means (never returns)."""
         status = response.status_code
-        detail = _error_detail(response)
+        try:
+            if not getattr(response, "_content_consumed", False):  # a streamed answer
+                _buffer_body(response, self.settings.max_response_bytes, "")
+            detail = _error_detail(response)
+        except (RegistryError, _Retryable):
+            detail = ""
         response.close()
         suffix = f"HTTP {status}" + (f" {detail}" if detail else "")
         if status == 401:

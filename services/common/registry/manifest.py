@@ -18,6 +18,8 @@ from services.common.registry.digests import compute_digest
 from services.common.registry.errors import UnsupportedManifestError
 
 __all__ = [
+    "MAX_LAYERS",
+    "MAX_LIST_ENTRIES",
     "Descriptor",
     "Manifest",
     "Platform",
@@ -123,6 +125,14 @@ class Descriptor:
         return data
 
 
+#: Most entries of a manifest list / OCI index (each may be fetched with its config; real lists
+#: have a few architectures, twice that with attestations).
+MAX_LIST_ENTRIES = 256
+
+#: Most layers of an image manifest (Docker's own limit is 127).
+MAX_LAYERS = 1000
+
+
 @dataclass(frozen=True)
 class Manifest:
     """A manifest of any supported type: exact ``raw`` bytes, ``media_type`` and ``digest``."""
@@ -145,6 +155,8 @@ class Manifest:
             document = json.loads(raw)
         except ValueError as exc:
             raise UnsupportedManifestError(f"The manifest is not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise UnsupportedManifestError("The manifest is nested too deeply") from None
         if not isinstance(document, dict):
             raise UnsupportedManifestError("The manifest is not a JSON object")
         media_type = document.get("mediaType")
@@ -219,14 +231,25 @@ class Manifest:
         """The layer descriptors of an image manifest, base layer first."""
         if not self.is_image:
             raise UnsupportedManifestError(f"A {self.media_type} manifest has no layers")
-        return [Descriptor.from_json(layer) for layer in self.json.get("layers") or []]
+        layers = self.json.get("layers") or []
+        if len(layers) > MAX_LAYERS:
+            raise UnsupportedManifestError(
+                f"The image {self.digest} has {len(layers)} layers, more than {MAX_LAYERS}"
+            )
+        return [Descriptor.from_json(layer) for layer in layers]
 
     @property
     def manifests(self) -> list[Descriptor]:
         """The entries of a manifest list / OCI index, in document order."""
         if not self.is_index:
             raise UnsupportedManifestError(f"A {self.media_type} manifest is not a list")
-        return [Descriptor.from_json(entry) for entry in self.json.get("manifests") or []]
+        entries = self.json.get("manifests") or []
+        if len(entries) > MAX_LIST_ENTRIES:
+            raise UnsupportedManifestError(
+                f"The manifest list {self.digest} has {len(entries)} entries, more than "
+                f"{MAX_LIST_ENTRIES}"
+            )
+        return [Descriptor.from_json(entry) for entry in entries]
 
     def descriptor(self, platform: Platform | None = None) -> Descriptor:
         """A descriptor pointing at this manifest (for a list entry, with ``platform``)."""
