@@ -147,7 +147,11 @@ def read_bounded(path: Path, *, max_bytes: int = limits.MAX_FILE_BYTES, label: s
 
 
 def iter_json_documents(text: str, *, name: str) -> Iterator[Any]:
-    """Yield each value of a stream of concatenated JSON values."""
+    """Yield each value of a stream of concatenated JSON values (at most
+    ``limits.MAX_JSON_VALUES`` values in the stream, counted from its commas and brackets)."""
+    values = text.count(",") + text.count("{") + text.count("[")
+    if values > limits.MAX_JSON_VALUES:
+        raise CatalogError(f"{name}: more than {limits.MAX_JSON_VALUES} JSON values (refused)")
     idx = 0
     end = len(text)
     number = 0

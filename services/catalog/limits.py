@@ -28,6 +28,11 @@ MAX_YAML_EXPANSION_RATIO = 10
 #: so nodes *after* alias expansion are bounded, with no ratio (~12 s and ~250 MB at most).
 MAX_ROUND_TRIP_YAML_NODES = 200_000
 
+#: Most JSON values one file may hold, counted as its commas and opening brackets (strings
+#: included: an over-estimate). Decoded values take ~80 bytes each, so this bounds a file to
+#: ~400 MB however its bytes are spent (a 66 MiB ``[{},{},...]`` took 1.7 GiB).
+MAX_JSON_VALUES = 5_000_000
+
 #: Deepest nesting of YAML/JSON collections accepted (counted through aliases for YAML).
 #: libyaml's composer recurses in C: a few tens of thousands of levels overflow the stack.
 MAX_NESTING_DEPTH = 512

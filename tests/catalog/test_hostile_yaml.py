@@ -99,3 +99,12 @@ def test_round_trip_files_refuse_deep_nesting_and_bad_syntax(tmp_path: Path) -> 
     (manifests / "sub" / "crd.yml").write_text("kind: CustomResourceDefinition\n")
     (manifests / "notes.txt").write_bytes(deep(600))  # not read by operator-manifest
     check_yaml_files(manifests)
+
+
+def test_a_json_file_with_too_many_values_is_refused_before_decoding() -> None:
+    # 12 MB of [1,1,...]; 66 MiB of [{},{},...] took 1.7 GiB to decode
+    flat = b'{"a": [' + b"1," * (limits.MAX_JSON_VALUES + 1) + b"1]}"
+    with pytest.raises(CatalogError, match=r"^flat\.json: more than 5000000 JSON values"):
+        list(decode_stream(flat, name="flat.json"))
+    ok = b'{"a": [' + b"1," * 1_000_000 + b"1]}"
+    assert len(next(iter(decode_stream(ok, name="ok.json")))["a"]) == 1_000_001
