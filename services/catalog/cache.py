@@ -31,6 +31,7 @@ from typing import Any
 from services.common.errors import CatalogError, CatalogValidationError
 
 from . import gojson
+from .documents import loads_bounded
 from .gotar import TreeEntry, fnv1a64, tree_digest
 from .graph import channel_head
 from .model import (
@@ -159,7 +160,7 @@ def _api_bundle(
     csv_json = ""
     for text in objects:
         try:
-            parsed = json.loads(text)
+            parsed = loads_bounded(text)
         except ValueError:
             continue
         if isinstance(parsed, dict) and parsed.get("kind") == "ClusterServiceVersion":

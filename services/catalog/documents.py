@@ -29,6 +29,7 @@ __all__ = [
     "decode_stream",
     "iter_json_documents",
     "iter_yaml_documents",
+    "loads_bounded",
     "read_bounded",
 ]
 
@@ -146,11 +147,29 @@ def read_bounded(path: Path, *, max_bytes: int = limits.MAX_FILE_BYTES, label: s
     return data
 
 
+def json_values(text: str | bytes) -> int:
+    """An over-estimate of the values in JSON text: its commas and opening brackets."""
+    if isinstance(text, bytes):
+        return text.count(b",") + text.count(b"{") + text.count(b"[")
+    return text.count(",") + text.count("{") + text.count("[")
+
+
+def loads_bounded(text: str | bytes) -> Any:
+    """``json.loads`` for JSON found inside untrusted documents (annotations, bundle objects,
+    index.db columns): at most ``limits.MAX_JSON_VALUES`` values, nesting within the
+    interpreter's recursion limit. Every refusal is a ``ValueError``, like invalid JSON."""
+    if json_values(text) > limits.MAX_JSON_VALUES:
+        raise ValueError(f"more than {limits.MAX_JSON_VALUES} JSON values")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def iter_json_documents(text: str, *, name: str) -> Iterator[Any]:
     """Yield each value of a stream of concatenated JSON values (at most
     ``limits.MAX_JSON_VALUES`` values in the stream, counted from its commas and brackets)."""
-    values = text.count(",") + text.count("{") + text.count("[")
-    if values > limits.MAX_JSON_VALUES:
+    if json_values(text) > limits.MAX_JSON_VALUES:
         raise CatalogError(f"{name}: more than {limits.MAX_JSON_VALUES} JSON values (refused)")
     idx = 0
     end = len(text)

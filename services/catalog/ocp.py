@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from services.common.errors import CatalogError
 
 from . import semver
+from .documents import loads_bounded
 from .model import PROP_MAX_OCP, Property
 from .properties import canonical_properties
 from .render import RenderedBundle
@@ -132,7 +132,7 @@ def requires_max_ocp_version(bundle: RenderedBundle) -> bool:
     if not properties:
         return True
     try:
-        entries = json.loads(properties)
+        entries = loads_bounded(properties)
         if not isinstance(entries, list):
             raise ValueError("not a list")
         typed: list[tuple[str, str]] = []

@@ -10,13 +10,13 @@ empty ``omitempty`` fields disappear and the two definition structs are always p
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from services.common.errors import CatalogError
 
 from . import gojson
+from .documents import loads_bounded
 from .model import (
     PROP_BUNDLE_OBJECT,
     PROP_CSV_METADATA,
@@ -99,7 +99,7 @@ def csv_from_bundle(bundle: Bundle) -> dict[str, Any] | None:
     """The CSV carried in a bundle's ``olm.bundle.object`` properties, if any."""
     for text in bundle_objects(bundle):
         try:
-            obj = json.loads(text)
+            obj = loads_bounded(text)
         except ValueError:
             continue
         if isinstance(obj, dict) and obj.get("kind") == "ClusterServiceVersion":

@@ -41,7 +41,7 @@ from services.catalog.labels import (
 from services.common.errors import CatalogError
 
 from . import gojson, limits
-from .documents import decode_stream, read_bounded
+from .documents import decode_stream, loads_bounded, read_bounded
 from .model import (
     PROP_BUNDLE_OBJECT,
     PROP_GVK,
@@ -523,7 +523,7 @@ def render_bundle(
     olm_properties = csv_annotations.get("olm.properties")
     if olm_properties:
         try:
-            parsed = json.loads(olm_properties)
+            parsed = loads_bounded(olm_properties)
             if not isinstance(parsed, list):
                 raise ValueError("not a list")
             for item in parsed:

@@ -33,6 +33,7 @@ from typing import Any
 from services.common.errors import CatalogError, CatalogValidationError
 
 from . import limits
+from .documents import json_values, loads_bounded
 from .model import (
     PROP_BUNDLE_OBJECT,
     PROP_DEPRECATED,
@@ -93,6 +94,10 @@ def _bound(db: sqlite3.Connection, owner: SqliteCatalog) -> None:
 
 def _split_objects(text: str, bundle: str) -> list[str]:
     """The raw JSON text of each object of a ``bundle`` column (concatenated JSON values)."""
+    if json_values(text) > limits.MAX_JSON_VALUES:
+        raise CatalogError(
+            f"index.db: bundle {bundle!r}: more than {limits.MAX_JSON_VALUES} JSON values"
+        )
     out: list[str] = []
     idx = 0
     while True:
@@ -102,6 +107,8 @@ def _split_objects(text: str, bundle: str) -> list[str]:
             return out
         try:
             _, end = _DECODER.raw_decode(text, idx)
+        except RecursionError:
+            raise CatalogError(f"index.db: bundle {bundle!r}: JSON nested too deeply") from None
         except ValueError as exc:
             raise CatalogError(
                 f"index.db: bundle {bundle!r}: invalid bundle column: {exc}"
@@ -112,7 +119,7 @@ def _split_objects(text: str, bundle: str) -> list[str]:
 
 def _loads(text: str, what: str) -> Any:
     try:
-        return json.loads(text)
+        return loads_bounded(text)
     except ValueError as exc:
         raise CatalogError(f"index.db: {what} is not valid JSON: {exc}") from None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.catalog import limits
-from services.catalog.documents import check_yaml, check_yaml_files, decode_stream
+from services.catalog.documents import check_yaml, check_yaml_files, decode_stream, loads_bounded
 from services.catalog.yaml_to_json import normalize_yaml_to_json
 from services.common.errors import CatalogError
 from tests.conftest import REPO
@@ -108,3 +108,12 @@ def test_a_json_file_with_too_many_values_is_refused_before_decoding() -> None:
         list(decode_stream(flat, name="flat.json"))
     ok = b'{"a": [' + b"1," * 1_000_000 + b"1]}"
     assert len(next(iter(decode_stream(ok, name="ok.json")))["a"]) == 1_000_001
+
+
+def test_json_inside_documents_is_bounded_too() -> None:
+    # annotations (olm.properties), bundle objects, index.db columns
+    with pytest.raises(ValueError, match="more than 5000000 JSON values"):
+        loads_bounded("[" + "{}," * limits.MAX_JSON_VALUES + "{}]")
+    with pytest.raises(ValueError, match="nested too deeply"):
+        loads_bounded("[" * 100_000 + "]" * 100_000)
+    assert loads_bounded('[{"type": "olm.maxOpenShiftVersion", "value": "4.8"}]')
