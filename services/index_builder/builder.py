@@ -14,6 +14,7 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -198,6 +199,7 @@ class IndexBuilder:
                 raise
             finally:
                 log.info(self._summary(build))
+            self._keep(build.result)
 
     def _handle_group(self, members: list[WorkContext], workdir: Path) -> None:
         """Build serial requests for one index together, as IIB's serial queue would one after
@@ -227,7 +229,8 @@ class IndexBuilder:
                 build.traffic = self.client.stats.snapshot()
                 build.deferred = True
                 if current is not None:
-                    build.base = current.fork(member_dir / "base")
+                    with build.timer.step("fork"):
+                        build.base = current.fork(member_dir / "base")
                 build.from_index_resolved = previous_output
                 try:
                     self._handlers[kind](build)
@@ -249,6 +252,7 @@ class IndexBuilder:
                     else None
                 )
         self._complete_group(done, expected, members[0].request_id)
+        self._keep(current)
 
     def _complete_group(self, done: list[_Build], expected: str | None, head_id: int) -> None:
         """Overwrite from_index with the group's outputs and complete every request that built,
@@ -283,6 +287,14 @@ class IndexBuilder:
                 return
             except RegistryError as exc:
                 log.error("cannot overwrite %s with %s: %s", fin.overwrite, fin.output, exc)
+
+    def _keep(self, result: IndexContent | None) -> None:
+        """Keep the newest state for the next build (after the requests completed: it is not
+        on their path)."""
+        if result is not None and result.state is not None:
+            started = time.perf_counter()
+            self.states.put(result.state)
+            log.info("kept the index state in %.3f s", time.perf_counter() - started)
 
     def _summary(self, build: _Build) -> str:
         """The step durations and the registry traffic of the worker since the build began
@@ -472,8 +484,6 @@ class IndexBuilder:
             base=base,
             timer=build.timer,
         )
-        with build.timer.step("keep state"):
-            self.states.put(state)
         build.result = IndexContent(catalog, state.fbc_packages, state)
         log.info("pushed %s (%s)", built.resolved, ", ".join(targets))
         return targets[0]

@@ -7,7 +7,8 @@ layers that are the same for all architectures, so they are uploaded once:
    with an opaque whiteout of ``/configs`` (nothing of the base's ``/configs`` shows through),
    then up to ``BUCKETS`` part layers, each holding the top-level entries of ``/configs`` whose
    name falls into that bucket (a stable hash of the name);
-2. ``/tmp/cache`` — opm's JSON serving cache, owned 1001:0: up to ``BUCKETS`` part layers with the
+2. ``/tmp/cache`` — opm's JSON serving cache, owned 1001:0: up to ``CACHE_BUCKETS`` part layers
+   (finer than the catalog's: the cache is some ten times larger) with the
    cache files of the packages in each bucket, then a tail layer with the catalog-wide files
    (``packages.json``) and the ``digest``, which matches ``/configs`` byte for byte, so
    ``opm serve /configs --cache-dir=/tmp/cache`` starts without rebuilding it.
@@ -102,6 +103,10 @@ _MAX_PROVENANCE = 8 * 1024 * 1024
 # how many parts /configs and the cache are split into (by a stable hash of the package name).
 # Changing it changes every part's content, so the first build after a change reuses nothing.
 BUCKETS = 16
+# the serving cache is split finer: it is much larger than /configs (one file per bundle and
+# channel, each with its CSV), so a changed package costs a smaller part; parts + the binary
+# image's layers stay well under the 127 layers container runtimes accept
+CACHE_BUCKETS = 64
 # gzip level of the catalog layers: JSON compresses well at 1 and this is 3-4x faster than 6
 COMPRESS_LEVEL = 1
 SCRATCH = "scratch"
@@ -273,7 +278,16 @@ def _own_configs_layer(layers: list[Descriptor], created_by: list[str]) -> list[
 
 def bucket_of(name: str) -> int:
     """The part (0 .. BUCKETS-1) a package or top-level ``/configs`` entry belongs to."""
-    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big") % BUCKETS
+    return _hash32(name) % BUCKETS
+
+
+def cache_bucket_of(package: str) -> int:
+    """The cache part (0 .. CACHE_BUCKETS-1) a package's serving cache files belong to."""
+    return _hash32(package) % CACHE_BUCKETS
+
+
+def _hash32(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big")
 
 
 @dataclass
@@ -343,7 +357,7 @@ def _catalog_layers(
         else:
             part.append(LayerFile(path, source=Path(str(entry.content)), mode=entry.mode))
 
-    cache_parts: list[list[LayerEntry]] = [[] for _ in range(BUCKETS)]
+    cache_parts: list[list[LayerEntry]] = [[] for _ in range(CACHE_BUCKETS)]
     tail: list[LayerEntry] = [
         *_CACHE_DIRS,
         LayerFile("tmp/cache/digest", data=cache.digest.encode(), mode=0o640, uid=CACHE_OWNER),
@@ -353,7 +367,7 @@ def _catalog_layers(
         if entry.is_dir:
             continue
         owner = cache.owners.get(entry.path, "")
-        part = cache_parts[bucket_of(owner)] if owner else tail
+        part = cache_parts[cache_bucket_of(owner)] if owner else tail
         part.append(
             LayerFile(
                 f"tmp/cache/cache/{entry.path}",

@@ -11,7 +11,12 @@ import pytest
 from iiblib.iib_client import IIBClient
 
 from services.catalog import directory_tree, render_bundle, tree_digest
-from services.index_builder.index_image import CACHE_CREATED_BY, CONFIGS_CREATED_BY, bucket_of
+from services.index_builder.index_image import (
+    CACHE_CREATED_BY,
+    CONFIGS_CREATED_BY,
+    bucket_of,
+    cache_bucket_of,
+)
 from services.tooling.demo import images as fixture_images
 from tests.e2e.conftest import (
     ARCHES,
@@ -268,10 +273,11 @@ def test_rm_removes_a_package(
         _catalog_parts(e2e, removed["index_image"]),
     )
     cert, keda = bucket_of("cert-utils-operator"), bucket_of("keda")
-    assert cert != keda
-    for text in (f"{CONFIGS_CREATED_BY} (part {cert})", f"{CACHE_CREATED_BY} (part {cert})"):
+    cert_cache, keda_cache = cache_bucket_of("cert-utils-operator"), cache_bucket_of("keda")
+    assert cert != keda and cert_cache != keda_cache
+    for text in (f"{CONFIGS_CREATED_BY} (part {cert})", f"{CACHE_CREATED_BY} (part {cert_cache})"):
         assert after[text] == before[text]
-    for text in (f"{CONFIGS_CREATED_BY} (part {keda})", f"{CACHE_CREATED_BY} (part {keda})"):
+    for text in (f"{CONFIGS_CREATED_BY} (part {keda})", f"{CACHE_CREATED_BY} (part {keda_cache})"):
         assert text in before and text not in after
     assert after[CACHE_CREATED_BY] != before[CACHE_CREATED_BY]
 

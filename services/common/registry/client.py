@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,6 +183,12 @@ class _Shared:
     tokens: TokenCache = field(default_factory=TokenCache)
     stats: TransferStats = field(default_factory=TransferStats)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: (registry, repository, digest) -> size of blobs seen in a repository (see blob_exists)
+    known_blobs: OrderedDict[tuple[str, str, str], int] = field(default_factory=OrderedDict)
+
+
+#: How many (repository, blob) facts a client remembers.
+_KNOWN_BLOBS = 200_000
 
 
 class _BlobSource:
@@ -540,6 +547,9 @@ class RegistryClient:
                 body=lambda: raw,
             )
             if response.status_code not in (200, 201, 202):
+                if response.status_code == 400:
+                    # a blob thought present may have been garbage-collected: ask next time
+                    self.forget_blobs(ref)
                 self._raise_for(response, ref, "push the manifest of")
             self.stats.add(manifests_pushed=1, bytes_uploaded=len(raw))
             return digest
@@ -609,8 +619,18 @@ class RegistryClient:
     # ------------------------------------------------------------------ blobs
 
     def blob_exists(self, ref: ImageReference | str, digest: str) -> int | None:
-        """The size of blob ``digest`` in ``ref``'s repository, or None when it is absent."""
+        """The size of blob ``digest`` in ``ref``'s repository, or None when it is absent.
+
+        A blob this client (or one sharing its state) saw, uploaded or mounted in a repository
+        is remembered there and not asked for again: blobs are immutable and only garbage
+        collection removes them, after which pushing a manifest fails with ``BLOB_UNKNOWN``
+        and :meth:`forget_blobs` makes the next attempt check again."""
         ref = _as_ref(ref)
+        key = (ref.registry, ref.repository, digest)
+        with self._shared.lock:
+            known = self._shared.known_blobs.get(key)
+        if known is not None:
+            return known
 
         def op() -> int | None:
             response = self._send(
@@ -622,7 +642,26 @@ class RegistryClient:
                 self._raise_for(response, ref, f"check the blob {digest} of")
             return int(response.headers.get("Content-Length") or 0)
 
-        return self._retrying(ref, f"check the blob {digest} of", op)
+        size = self._retrying(ref, f"check the blob {digest} of", op)
+        if size is not None:
+            self._remember_blob(ref, digest, size)
+        return size
+
+    def _remember_blob(self, ref: ImageReference, digest: str, size: int) -> None:
+        with self._shared.lock:
+            blobs = self._shared.known_blobs
+            blobs[(ref.registry, ref.repository, digest)] = size
+            while len(blobs) > _KNOWN_BLOBS:
+                blobs.popitem(last=False)
+
+    def forget_blobs(self, ref: ImageReference | str) -> None:
+        """Forget what is known of ``ref``'s repository's blobs (they are asked for again)."""
+        ref = _as_ref(ref)
+        with self._shared.lock:
+            for key in [
+                k for k in self._shared.known_blobs if k[:2] == (ref.registry, ref.repository)
+            ]:
+                del self._shared.known_blobs[key]
 
     def open_blob(
         self, ref: ImageReference | str, digest: str, size: int | None = None
@@ -685,6 +724,7 @@ class RegistryClient:
         else:
             self._upload_chunked(ref, blob, chunk, what)
         self.stats.add(blobs_uploaded=1)
+        self._remember_blob(ref, blob.digest, blob.size)
         return blob.digest
 
     def mount_blob(self, ref: ImageReference | str, digest: str, from_repository: str) -> bool:
@@ -745,6 +785,8 @@ class RegistryClient:
     def delete_blob(self, ref: ImageReference | str, digest: str) -> None:
         """Delete blob ``digest`` from ``ref``'s repository."""
         ref = _as_ref(ref)
+        with self._shared.lock:
+            self._shared.known_blobs.pop((ref.registry, ref.repository, digest), None)
 
         def op() -> None:
             response = self._send(

@@ -425,6 +425,55 @@ class ImageService:
         per-arch manifest ``<first tag>-<arch>`` as IIB does. ``record`` collects the
         manifests the build created (``discard`` deletes them).
         """
+        try:
+            return self._build(
+                base,
+                targets,
+                layers,
+                changes,
+                arches=arches,
+                created=created,
+                author=author,
+                arch_tags=arch_tags,
+                scratch_format=scratch_format,
+                scratch_platform=scratch_platform,
+                record=record,
+            )
+        except RegistryError as exc:
+            if "BLOB_UNKNOWN" not in str(exc):
+                raise
+            # a blob remembered as present was gone (garbage collection): the client forgot
+            # the repository's blobs; pushing again checks and uploads them
+            log.warning("a blob was missing from the registry; pushing %s again", targets[0])
+            return self._build(
+                base,
+                targets,
+                layers,
+                changes,
+                arches=arches,
+                created=created,
+                author=author,
+                arch_tags=arch_tags,
+                scratch_format=scratch_format,
+                scratch_platform=scratch_platform,
+                record=record,
+            )
+
+    def _build(
+        self,
+        base: str,
+        targets: Sequence[str],
+        layers: Sequence[AnyLayer],
+        changes: ConfigChanges | None,
+        *,
+        arches: Collection[str] | None,
+        created: str,
+        author: str | None,
+        arch_tags: bool,
+        scratch_format: mt.ImageFormat,
+        scratch_platform: Platform | None,
+        record: PushRecord | None,
+    ) -> BuildResult:
         if not targets:
             raise ValueError("build needs at least one target")
         refs = [parse_reference(t) for t in targets]
