@@ -165,7 +165,7 @@ def plain_builder(
     site = tmp_path_factory.mktemp("site")
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE.format(repo=str(REPO)))
     assert stack.builder.env is not None
-    env = {**stack.builder.env, "PYTHONPATH": str(site), "IIB_WORK_ACK_WAIT": "2"}
+    env = {**stack.builder.env, "PYTHONPATH": str(site), "IIB_WORK_ACK_WAIT": "1"}
     plain = ManagedProcess(
         "index-builder-plain-parser",
         [sys.executable, "-m", "services.tooling.cli", "serve", "index-builder"],
