@@ -333,6 +333,16 @@ def p_cidr_list(name: str, raw: Any) -> tuple[str, ...]:
     return values
 
 
+def p_choice(*choices: str) -> Parser:
+    def parse(name: str, raw: Any) -> str:
+        value = p_str(name, raw).lower()
+        if value not in choices:
+            raise ConfigError(f"Invalid setting {name}: must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
 def p_opt_path(name: str, raw: Any) -> Path | None:
     if raw is None or raw == "":
         return None
@@ -732,6 +742,13 @@ class Settings:
     )
     work_dir: Path | None = _setting(
         "IIB_WORK_DIR", None, p_opt_path, "Scratch space of the builders (default: system temp)."
+    )
+    output_manifest_format: str = _setting(
+        "IIB_OUTPUT_MANIFEST_FORMAT",
+        "docker",
+        p_choice("docker", "oci"),
+        "Format of output index images: docker (v2s2 manifests and a manifest list, as IIB "
+        "pushes them) or oci (OCI manifests and index).",
     )
     serial_group_max: int = _setting(
         "IIB_SERIAL_GROUP_MAX",

@@ -36,6 +36,7 @@ from services.common.errors import IIBError, RegistryError
 from services.common.grpc_auth import internal_tls
 from services.common.pb.iib.v1 import requests_pb2
 from services.common.reference import name_without_tag_or_digest
+from services.common.registry import mediatypes as mt
 from services.common.registry.client import RegistryClient
 from services.common.registry.images import ImageService, PushRecord
 from services.common.registry.layers import RemoteLayer
@@ -483,6 +484,7 @@ class IndexBuilder:
             fbc_packages=fbc_packages,
             base=base,
             timer=build.timer,
+            output_format=mt.ImageFormat(self.settings.output_manifest_format),
         )
         build.result = IndexContent(catalog, state.fbc_packages, state)
         log.info("pushed %s (%s)", built.resolved, ", ".join(targets))

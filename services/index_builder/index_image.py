@@ -455,6 +455,7 @@ def build_index_image(
     fbc_packages: Collection[str] = (),
     base: IndexState | None = None,
     timer: StepTimer | None = None,
+    output_format: mt.ImageFormat = mt.ImageFormat.DOCKER,
 ) -> tuple[BuiltIndex, IndexState]:
     """Assemble and push the index image for ``arches`` at every tag in ``targets``.
 
@@ -518,6 +519,7 @@ def build_index_image(
         arches=set(arches),
         arch_tags=True,
         record=record,
+        output_format=output_format,
     )
     timer.add("upload and manifests", time.perf_counter() - push_started)
     return BuiltIndex(result.digest, list(targets), sorted(arches)), state

@@ -179,6 +179,18 @@ class _Present:
         return True
 
 
+def _in_format(descriptor: Descriptor, fmt: mt.ImageFormat, image: ImageReference) -> Descriptor:
+    """A base layer's descriptor for a manifest of ``fmt`` (same blob, that format's type)."""
+    media_type = mt.layer_type_in(descriptor.media_type, fmt)
+    if media_type is None:
+        raise UnsupportedManifestError(
+            f"Cannot write {image} as {fmt.value}: its base has a {descriptor.media_type} layer"
+        )
+    if media_type == descriptor.media_type:
+        return descriptor
+    return Descriptor(media_type, descriptor.digest, descriptor.size, urls=descriptor.urls)
+
+
 class ImageService:
     """Image-level operations through one ``RegistryClient`` (see the module docstring).
 
@@ -412,6 +424,7 @@ class ImageService:
         scratch_format: mt.ImageFormat = mt.ImageFormat.DOCKER,
         scratch_platform: Platform | None = _DEFAULT_PLATFORM,
         record: PushRecord | None = None,
+        output_format: mt.ImageFormat | None = None,
     ) -> BuildResult:
         """Build ``base`` + ``layers`` + ``changes`` for each architecture and push it.
 
@@ -423,7 +436,9 @@ class ImageService:
         ``scratch_format`` whose config carries ``scratch_platform`` (none when None).
         ``arches`` restricts (and requires) architectures. ``arch_tags`` also tags each
         per-arch manifest ``<first tag>-<arch>`` as IIB does. ``record`` collects the
-        manifests the build created (``discard`` deletes them).
+        manifests the build created (``discard`` deletes them). ``output_format``: write the
+        per-arch manifests and the list in that format whatever the base's (IIB always writes
+        Docker v2s2); by default the base's format is kept.
         """
         try:
             return self._build(
@@ -438,6 +453,7 @@ class ImageService:
                 scratch_format=scratch_format,
                 scratch_platform=scratch_platform,
                 record=record,
+                output_format=output_format,
             )
         except RegistryError as exc:
             if "BLOB_UNKNOWN" not in str(exc):
@@ -457,6 +473,7 @@ class ImageService:
                 scratch_format=scratch_format,
                 scratch_platform=scratch_platform,
                 record=record,
+                output_format=output_format,
             )
 
     def _build(
@@ -473,6 +490,7 @@ class ImageService:
         scratch_format: mt.ImageFormat,
         scratch_platform: Platform | None,
         record: PushRecord | None,
+        output_format: mt.ImageFormat | None = None,
     ) -> BuildResult:
         if not targets:
             raise ValueError("build needs at least one target")
@@ -501,13 +519,11 @@ class ImageService:
             base_manifest = self.client.get_manifest(base_ref)
             images = self._platform_images(base_ref, base_manifest, arches)
             entries_raw: dict[str, dict[str, Any]] = {}
-            if base_manifest.is_index:
-                list_format = base_manifest.format
+            list_format = output_format or base_manifest.format
+            if base_manifest.is_index and list_format is base_manifest.format:
                 for entry in base_manifest.manifests:
                     if entry.raw is not None:
                         entries_raw[entry.digest] = dict(entry.raw)
-            else:
-                list_format = base_manifest.format
             ordered = sorted(
                 images, key=lambda i: (i.platform.architecture, i.platform.variant or "")
             )
@@ -527,7 +543,7 @@ class ImageService:
                 tag = f"{primary.tag}-{key.replace('/', '-')}" if arch_tags else None
                 digest, raw = self._push_image(
                     primary,
-                    image.manifest.format,
+                    output_format or image.manifest.format,
                     config,
                     image.manifest.layers,
                     base_ref,
@@ -544,7 +560,7 @@ class ImageService:
                 }
                 entry_json.update(
                     {
-                        "mediaType": image.manifest.format.manifest_type,
+                        "mediaType": (output_format or image.manifest.format).manifest_type,
                         "size": len(raw),
                         "digest": digest,
                     }
@@ -637,7 +653,10 @@ class ImageService:
         raw = image_manifest_bytes(
             fmt,
             config_descriptor,
-            [*base_layers, *(layer.descriptor(fmt) for layer in layers)],
+            [
+                *(_in_format(d, fmt, target) for d in base_layers),
+                *(layer.descriptor(fmt) for layer in layers),
+            ],
         )
         target_ref = target.with_tag(tag) if tag else target.with_digest(compute_digest(raw))
         digest = self.put_manifest(target_ref, raw, fmt.manifest_type, record)

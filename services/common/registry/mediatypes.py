@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 
 __all__ = [
+    "layer_type_in",
     "ALL_MANIFEST_TYPES",
     "DOCKER_CONFIG",
     "DOCKER_FOREIGN_LAYER",
@@ -83,6 +84,11 @@ class ImageFormat(enum.Enum):
         return DOCKER_LAYER_GZIP if self is ImageFormat.DOCKER else OCI_LAYER_GZIP
 
     @classmethod
+    def of_layer(cls, media_type: str) -> ImageFormat:
+        """The format whose manifests name layers with ``media_type``."""
+        return cls.DOCKER if media_type.startswith("application/vnd.docker.") else cls.OCI
+
+    @classmethod
     def of(cls, media_type: str) -> ImageFormat:
         """The format a manifest or index media type belongs to."""
         if media_type in (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST):
@@ -95,3 +101,22 @@ class ImageFormat(enum.Enum):
 def is_foreign_layer(media_type: str) -> bool:
     """True for layers that registries may not hold (Windows foreign / OCI non-distributable)."""
     return media_type == DOCKER_FOREIGN_LAYER or media_type.startswith(_OCI_NONDISTRIBUTABLE_PREFIX)
+
+
+_DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
+_LAYER_TYPES = {
+    (OCI_LAYER_GZIP, ImageFormat.DOCKER): DOCKER_LAYER_GZIP,
+    (OCI_LAYER, ImageFormat.DOCKER): _DOCKER_LAYER_TAR,
+    (DOCKER_LAYER_GZIP, ImageFormat.OCI): OCI_LAYER_GZIP,
+    (_DOCKER_LAYER_TAR, ImageFormat.OCI): OCI_LAYER,
+    (DOCKER_FOREIGN_LAYER, ImageFormat.OCI): f"{_OCI_NONDISTRIBUTABLE_PREFIX}+gzip",
+    (f"{_OCI_NONDISTRIBUTABLE_PREFIX}+gzip", ImageFormat.DOCKER): DOCKER_FOREIGN_LAYER,
+}
+
+
+def layer_type_in(media_type: str, fmt: ImageFormat) -> str | None:
+    """The media type a layer of ``media_type`` has in a manifest of ``fmt`` (the blob is the
+    same), or None when ``fmt`` cannot carry it (a zstd layer in a Docker manifest)."""
+    if ImageFormat.of_layer(media_type) is fmt:
+        return media_type
+    return _LAYER_TYPES.get((media_type, fmt))

@@ -379,3 +379,34 @@ def test_copy_to_another_registry_keeps_the_digest(
     )
     # shared base layer + 2 own layers + catalog layer + 2 configs, all mounted, none uploaded
     assert images.client.stats.blobs_mounted - mounted_before == 6
+
+
+def test_an_oci_base_can_be_written_as_docker_v2s2_like_iib_does(
+    images, plain_registry, repo, tmp_path, catalog_layer
+):
+    """IIB pushes its index images with buildah --format v2s2: an OCI binary image gives a
+    Docker manifest list of Docker v2s2 manifests (the blobs are the same, their media types
+    are Docker's)."""
+    base = f"{plain_registry.registry}/{repo}:oci-base"
+    push_base_image(images.client, base, tmp_path, fmt=ImageFormat.OCI)
+    target = f"{plain_registry.registry}/{repo}:as-docker"
+    images.build(base, [target], [catalog_layer], FBC_CHANGES, output_format=ImageFormat.DOCKER)
+    listing = json.loads(
+        skopeo("inspect", "--raw", *skopeo_args(plain_registry), f"docker://{target}")
+    )
+    assert listing["mediaType"] == mt.DOCKER_MANIFEST_LIST
+    for entry in listing["manifests"]:
+        assert entry["mediaType"] == mt.DOCKER_MANIFEST
+        child = images.client.get_manifest(f"{plain_registry.registry}/{repo}@{entry['digest']}")
+        document = json.loads(child.raw)
+        assert document["config"]["mediaType"] == mt.DOCKER_CONFIG
+        assert {layer["mediaType"] for layer in document["layers"]} == {mt.DOCKER_LAYER_GZIP}
+    # and the default keeps the base's format
+    kept = f"{plain_registry.registry}/{repo}:as-base"
+    images.build(base, [kept], [catalog_layer], FBC_CHANGES)
+    assert (
+        json.loads(skopeo("inspect", "--raw", *skopeo_args(plain_registry), f"docker://{kept}"))[
+            "mediaType"
+        ]
+        == mt.OCI_INDEX
+    )
