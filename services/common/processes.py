@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -78,9 +79,13 @@ class ManagedProcess:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         user: str | None = None,
+        die_with_parent: bool = True,
     ) -> None:
+        """``die_with_parent``: the child gets SIGTERM when the process (thread) that started it
+        dies, even by SIGKILL (util-linux ``setpriv --pdeathsig``), so nothing is orphaned."""
         self.name = name
         self.argv = list(argv)
+        self.die_with_parent = die_with_parent
         self.log_path = log_path
         self.env = env
         self.cwd = cwd
@@ -96,8 +101,12 @@ class ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         try:
+            argv = self.argv
+            setpriv = shutil.which("setpriv") if self.die_with_parent else None
+            if setpriv:
+                argv = [setpriv, "--pdeathsig", "TERM", "--", *argv]
             self.proc = subprocess.Popen(
-                self.argv,
+                argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from services.common.config import load_settings
-from services.common.processes import ManagedProcess
+from services.common.processes import ManagedProcess, http_ok
 from services.common.secrets import generate_key
 from services.common.tls import ServicePKI, make_self_signed
 from services.tooling.components import SERVICES
@@ -116,23 +118,91 @@ def _start_registry(env: dict[str, str], var: Path) -> ManagedProcess | None:
     return start_registry(var / "registry", port=port, log_level="warn").process
 
 
+@dataclass
+class _Child:
+    """A supervised child: how to know it is ready, and its restart schedule."""
+
+    process: ManagedProcess
+    ready: Callable[[], bool] | None
+    timeout: float = 60.0
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = 0.0
+
+
+def _ports(env: dict[str, str]) -> list[tuple[str, int, str]]:
+    """(host, port, what) of every port iib dev's children listen on."""
+    settings = load_settings(env)
+    nats = urlparse(settings.nats_urls[0])
+    out = [
+        ("127.0.0.1", nats.port or 4222, "nats-server"),
+        ("127.0.0.1", settings.nats_monitor_port, "nats-server monitoring"),
+    ]
+    if settings.registry == DEV_REGISTRY:
+        out.append(("127.0.0.1", int(DEV_REGISTRY.rpartition(":")[2]), "docker-registry"))
+    for address, what in (
+        (settings.request_store_listen, "the request store (IIB_REQUEST_STORE_LISTEN)"),
+        (settings.gating_listen, "the gating service (IIB_GATING_LISTEN)"),
+        (settings.auth_service_listen, "the gateway's auth service (IIB_AUTH_SERVICE_LISTEN)"),
+        (settings.gateway_listen, "the gateway (IIB_GATEWAY_LISTEN)"),
+    ):
+        host, _, port = address.rpartition(":")
+        out.append((host.strip("[]") or "127.0.0.1", int(port), what))
+    out.append(("127.0.0.1", settings.gateway_admin_port, "Envoy's admin (IIB_GATEWAY_ADMIN_PORT)"))
+    return out
+
+
+def taken_ports(env: dict[str, str]) -> list[str]:
+    """The ports iib dev needs that something else holds, described for the user."""
+    taken = []
+    for host, port, what in _ports(env):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                taken.append(f"{host}:{port} ({what})")
+    return taken
+
+
 def run_dev(var_dir: Path | None = None) -> int:
-    """Start every component, print where things are, and stop them all on Ctrl-C."""
+    """Start every component, print where things are, keep them running (a child that exits
+    is restarted with backoff) and stop them all on Ctrl-C or SIGTERM."""
     var = (var_dir or Path(os.environ.get("IIB_VAR_DIR", "var"))).resolve()
     env = {**dev_defaults(var), **os.environ}
     env["IIB_VAR_DIR"] = str(var)
+    taken = taken_ports(env)
+    if taken:
+        print(
+            "iib dev: these ports are taken, nothing was started (another iib dev, or a "
+            "leftover process: `ss -ltnp` names it):\n  " + "\n  ".join(taken),
+            file=sys.stderr,
+        )
+        return 1
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    started: list[ManagedProcess] = []
+    children: list[_Child] = []
     try:
         print("iib dev: starting nats-server ...", flush=True)
         nats = _start_nats(env, var)
-        started.append(nats.process)
+        children.append(
+            _Child(
+                nats.process,
+                lambda: http_ok(f"{nats.monitor}/healthz?js-enabled-only=true"),
+                started_at=time.monotonic(),
+            )
+        )
         print("iib dev: starting docker-registry ...", flush=True)
         registry = _start_registry(env, var)
         if registry is not None:
-            started.append(registry)
+            children.append(
+                _Child(
+                    registry,
+                    lambda: http_ok(f"http://{DEV_REGISTRY}/v2/"),
+                    started_at=time.monotonic(),
+                )
+            )
         pki = ServicePKI(var / "pki")
         for component in _components(env):
             proc = ManagedProcess(
@@ -147,7 +217,9 @@ def run_dev(var_dir: Path | None = None) -> int:
             )
             print(f"iib dev: starting {component.name} ...", flush=True)
             proc.start(ready=component.ready, timeout=component.timeout)
-            started.append(proc)
+            children.append(
+                _Child(proc, component.ready, component.timeout, started_at=time.monotonic())
+            )
         settings = load_settings(env)
         scheme = "https" if settings.gateway_tls_cert else "http"
         print(
@@ -160,19 +232,50 @@ def run_dev(var_dir: Path | None = None) -> int:
             f"  logs: {var / 'logs'}\n  Ctrl-C stops everything.",
             flush=True,
         )
-        while not stop.wait(1.0):
-            for proc in started:
-                if not proc.running():
-                    print(
-                        f"iib dev: {proc.name} exited; see {proc.log_path}:\n{proc.log_tail()}",
-                        file=sys.stderr,
-                    )
-                    return 1
+        while not stop.wait(0.5):
+            for child in children:
+                _supervise(child, stop)
         return 0
     except Exception as exc:
         print(f"iib dev: {exc}", file=sys.stderr)
         return 1
     finally:
-        for proc in reversed(started):
-            print(f"iib dev: stopping {proc.name}", flush=True)
-            proc.stop()
+        for child in reversed(children):
+            print(f"iib dev: stopping {child.process.name}", flush=True)
+            child.process.stop()
+
+
+#: Restart delays of a child that keeps exiting: 1 s, doubling up to 30 s; a child that ran for
+#: a minute is forgiven its earlier exits.
+_BACKOFF_START, _BACKOFF_MAX, _FORGIVE_AFTER = 1.0, 30.0, 60.0
+
+
+def _supervise(child: _Child, stop: threading.Event) -> None:
+    """Restart ``child`` (with backoff) when it has exited."""
+    proc = child.process
+    if proc.running() or stop.is_set():
+        return
+    now = time.monotonic()
+    if child.next_start == 0.0:
+        if now - child.started_at > _FORGIVE_AFTER:
+            child.restarts = 0
+        delay = min(_BACKOFF_START * 2**child.restarts, _BACKOFF_MAX)
+        child.next_start = now + delay
+        status = proc.proc.returncode if proc.proc is not None else "?"
+        print(
+            f"iib dev: {proc.name} exited (status {status}); restarting it in {delay:.0f} s. "
+            f"Its log: {proc.log_path}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    if now < child.next_start:
+        return
+    child.restarts += 1
+    child.next_start = 0.0
+    child.started_at = time.monotonic()
+    try:
+        proc.start(ready=child.ready, timeout=child.timeout)
+        print(f"iib dev: {proc.name} restarted", flush=True)
+    except Exception as exc:
+        print(f"iib dev: {proc.name} did not restart: {exc}", file=sys.stderr, flush=True)
