@@ -15,11 +15,13 @@ service refuses to start instead of misbehaving later. ``docs/configuration.md``
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import ipaddress
 import json
+import logging
 import os
-import runpy
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from services.common.errors import ConfigError
 __all__ = ["CUSTOMIZATION_PARAMETERS", "Settings", "describe_settings", "load_settings"]
 
 Parser = Callable[[str, Any], Any]
+log = logging.getLogger(__name__)
 
 
 # --- parsers: (setting name, raw value) -> typed value; raw is a str from the environment or
@@ -349,6 +352,45 @@ def p_opt_path(name: str, raw: Any) -> Path | None:
     return Path(p_str(name, raw))
 
 
+AMQP_SCHEMES = ("amqp", "amqps")
+NATS_SCHEMES = ("nats", "tls", "ws", "wss")
+
+
+def p_messaging_urls(name: str, raw: Any) -> tuple[str, ...]:
+    """IIB's AMQP 1.0 broker URLs (``amqps://host:5671``), or NATS URLs for the events; one
+    kind only."""
+    urls = p_str_list(name, raw)
+    schemes = {url.partition("://")[0].lower() for url in urls}
+    if any("://" not in url for url in urls) or not schemes <= {*AMQP_SCHEMES, *NATS_SCHEMES}:
+        raise ConfigError(
+            f"Invalid setting {name}: expected amqp://, amqps:// (an AMQP 1.0 broker, as IIB) "
+            f"or nats:// URLs, got {list(urls)!r}"
+        )
+    if schemes & set(AMQP_SCHEMES) and schemes & set(NATS_SCHEMES):
+        raise ConfigError(
+            f"Invalid setting {name}: AMQP and NATS URLs cannot be mixed, got {list(urls)!r}"
+        )
+    return urls
+
+
+def p_gitlab_tokens(name: str, raw: Any) -> dict[str, str]:
+    """Git repository URL → ``token_name:token_value`` (IIB's
+    ``iib_index_configs_gitlab_tokens_map``). Errors name the repository, never the token."""
+    value = _json_if_str(name, raw, "an object")
+    if not isinstance(value, dict):
+        raise ConfigError(f"Invalid setting {name}: expected an object (dict)")
+    for repo, token in value.items():
+        if not isinstance(repo, str) or not isinstance(token, str):
+            raise ConfigError(f"Invalid setting {name}: keys and values must be strings")
+        token_name, sep, token_value = token.partition(":")
+        if not sep or not token_name or not token_value.split(":")[0]:
+            raise ConfigError(
+                f"Invalid setting {name}: invalid token format for {repo!r}, expected "
+                "'token_name:token_value'"
+            )
+    return dict(value)
+
+
 def _setting(env: str, default: Any, parser: Parser, doc: str) -> Any:
     if isinstance(default, dict | list):
         return field(
@@ -388,12 +430,22 @@ class Settings:
         "IIB_GREENWAVE_CONFIG", {}, p_greenwave_config, "Queue → Greenwave decision query."
     )
     index_to_gitlab_push_map: dict[str, str] = _setting(
-        "IIB_INDEX_TO_GITLAB_PUSH_MAP", {}, p_str_dict, "Index repo → GitLab repo (passed through)."
+        "IIB_INDEX_TO_GITLAB_PUSH_MAP",
+        {},
+        p_str_dict,
+        "Index repository (registry/namespace/repo) → Git repository URL its /configs are pushed "
+        "to on overwrite_from_index add and rm requests.",
     )
     log_format: str | None = _setting(
         "IIB_LOG_FORMAT", None, p_opt_str, "A logging format string; unset = JSON lines."
     )
     log_level: str = _setting("IIB_LOG_LEVEL", "INFO", p_log_level, "Log level.")
+    worker_log_level: str | None = _setting(
+        "IIB_WORKER_LOG_LEVEL",
+        None,
+        lambda name, raw: None if raw in (None, "") else p_log_level(name, raw),
+        "Log level of the workers (iib_log_level); unset = IIB_LOG_LEVEL.",
+    )
     max_per_page: int = _setting("IIB_MAX_PER_PAGE", 20, p_int(1), "Largest page of GET /builds.")
     max_request_bytes: int = _setting(
         "IIB_MAX_REQUEST_BYTES",
@@ -417,31 +469,49 @@ class Settings:
         "IIB_MESSAGING_BATCH_STATE_DESTINATION",
         None,
         p_opt_str,
-        "NATS subject of batch state messages; unset = not sent.",
+        "AMQP 1.0 destination of batch state messages (its NATS subject: without topic://); "
+        "unset = not sent.",
     )
     messaging_build_state_destination: str | None = _setting(
         "IIB_MESSAGING_BUILD_STATE_DESTINATION",
         None,
         p_opt_str,
-        "NATS subject of build state messages; unset = not sent.",
+        "AMQP 1.0 destination of build state messages (its NATS subject: without topic://); "
+        "unset = not sent.",
     )
     messaging_ca: str | None = _setting(
-        "IIB_MESSAGING_CA", None, p_opt_str, "CA file for the messaging (NATS) connection."
+        "IIB_MESSAGING_CA",
+        None,
+        p_opt_str,
+        "CA file for the messaging connection (AMQP: /etc/pki/tls/certs/ca-bundle.crt if unset).",
     )
     messaging_cert: str | None = _setting(
-        "IIB_MESSAGING_CERT", None, p_opt_str, "Client certificate for the messaging connection."
+        "IIB_MESSAGING_CERT",
+        None,
+        p_opt_str,
+        "Client certificate for the messaging connection (AMQP: /etc/iib/messaging.crt if unset).",
     )
     messaging_durable: bool = _setting(
-        "IIB_MESSAGING_DURABLE", True, p_bool, "Publish events to a JetStream stream (durable)."
+        "IIB_MESSAGING_DURABLE",
+        True,
+        p_bool,
+        "Durable AMQP messages; events kept in a JetStream stream on NATS.",
     )
     messaging_key: str | None = _setting(
-        "IIB_MESSAGING_KEY", None, p_opt_str, "Client key for the messaging connection."
+        "IIB_MESSAGING_KEY",
+        None,
+        p_opt_str,
+        "Client key for the messaging connection (AMQP: /etc/iib/messaging.key if unset).",
     )
     messaging_timeout: float = _setting(
         "IIB_MESSAGING_TIMEOUT", 30.0, p_float(0.1), "Seconds per messaging operation."
     )
     messaging_urls: tuple[str, ...] = _setting(
-        "IIB_MESSAGING_URLS", (), p_str_list, "NATS URLs for events; empty = IIB_NATS_URLS."
+        "IIB_MESSAGING_URLS",
+        (),
+        p_messaging_urls,
+        "amqp(s):// URLs of IIB's AMQP 1.0 broker (UMB), or nats:// URLs for the events; empty = "
+        "events on IIB_NATS_URLS only.",
     )
     request_data_days_to_live: int = _setting(
         "IIB_REQUEST_DATA_DAYS_TO_LIVE", 3, p_int(0), "Days request artifacts are kept."
@@ -789,6 +859,14 @@ class Settings:
         "(iib_max_recursive_related_bundles).",
     )
 
+    index_configs_gitlab_tokens_map: dict[str, str] = _setting(
+        "IIB_INDEX_CONFIGS_GITLAB_TOKENS_MAP",
+        {},
+        p_gitlab_tokens,
+        "Git repository URL → 'token_name:token_value' used to push its configs "
+        "(iib_index_configs_gitlab_tokens_map).",
+    )
+
     # --- processes and addresses --------------------------------------------------------------
     var_dir: Path = _setting("IIB_VAR_DIR", Path("var"), p_path, "Runtime files of iib dev.")
     request_store_listen: str = _setting(
@@ -896,15 +974,8 @@ class Settings:
                 'One of "IIB_AWS_S3_BUCKET_NAME" or "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR" '
                 "must be set"
             )
-        if self.aws_s3_bucket_name and (
-            self.request_recursive_related_bundles_dir
-            or self.request_logs_dir
-            or self.request_related_bundles_dir
-        ):
-            raise ConfigError(
-                "S3 bucket and local artifacts directories cannot be set together: set either "
-                '"IIB_AWS_S3_BUCKET_NAME" or the "IIB_REQUEST_*_DIR" settings'
-            )
+        # With S3, the IIB_REQUEST_*_DIR directories are where workers write the files before
+        # uploading them (IIB's workers require them; its REST API refuses them): both accepted.
         if self.aws_s3_bucket_name and not (
             os.environ.get("AWS_ACCESS_KEY_ID")
             and os.environ.get("AWS_SECRET_ACCESS_KEY")
@@ -921,10 +992,35 @@ class Settings:
                 '"OTEL_EXPORTER_OTLP_ENDPOINT" and "OTEL_SERVICE_NAME" environment variables '
                 "must be set when IIB_OTEL_TRACING is true"
             )
+        if self.gitlab_push_enabled:
+            for repo in self.index_to_gitlab_push_map.values():
+                if not repo.startswith(("https://", "http://")):
+                    raise ConfigError(
+                        f"Invalid setting IIB_INDEX_TO_GITLAB_PUSH_MAP: {repo!r} is not an "
+                        "http(s):// Git repository URL"
+                    )
         if bool(self.gateway_tls_cert) != bool(self.gateway_tls_key):
             raise ConfigError(
                 "Invalid setting IIB_GATEWAY_TLS_CERT/IIB_GATEWAY_TLS_KEY: set both or neither"
             )
+
+    @property
+    def gitlab_push_enabled(self) -> bool:
+        """Whether some index's /configs are pushed to a Git repository."""
+        return bool(self.index_to_gitlab_push_map)
+
+    @property
+    def amqp_messaging(self) -> bool:
+        """IIB_MESSAGING_URLS name an AMQP 1.0 broker: state events also go there (UMB)."""
+        return bool(self.messaging_urls) and all(
+            url.partition("://")[0].lower() in AMQP_SCHEMES for url in self.messaging_urls
+        )
+
+    @property
+    def events_nats_urls(self) -> tuple[str, ...]:
+        """Where the state events go on NATS: IIB_MESSAGING_URLS when they are NATS URLs, else
+        empty (the system's NATS, IIB_NATS_URLS)."""
+        return () if self.amqp_messaging else self.messaging_urls
 
     def secret_keys(self) -> list[str]:
         """The Fernet keys (first one encrypts), from IIB_SECRETS_KEY or IIB_SECRETS_KEY_FILE."""
@@ -975,63 +1071,256 @@ _ALIASES = {
             "iib_aws_s3_bucket_name",
             "iib_organization_customizations",
             "iib_max_recursive_related_bundles",
+            "iib_index_configs_gitlab_tokens_map",
         )
     },
     "iib_request_recursive_related_bundles_dir": "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR",
     "IIB_RECURSIVE_REQUEST_RELATED_BUNDLES_DIR": "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR",
+    # the worker's level (IIB: of the iib.workers logger); IIB_LOG_LEVEL is the REST API's
+    "iib_log_level": "IIB_WORKER_LOG_LEVEL",
+    # the name of IIB_REQUEST_DATA_DAYS_TO_LIVE before IIB 7
+    "IIB_REQUEST_LOGS_DAYS_TO_LIVE": "IIB_REQUEST_DATA_DAYS_TO_LIVE",
 }
+
+_API = "workers reach the request store over gRPC (IIB_REQUEST_STORE_ADDRESS)"
+_CACHE = "registry answers are cached by the workers' registry client, no dogpile cache"
+_OPM = "no opm process is started: the catalog engine is native"
+_PATHS = "an internal path of IIB's worker; the index builder has its own layout"
+_KONFLUX = "index images are built natively by the index builder, not in Konflux pipelines"
+_OLD = "a setting of an older IIB release, without effect there either"
+_CELERY = "a Celery setting: work goes through NATS JetStream here (docs/dispatch.md)"
+_FLASK = "a Flask setting: the REST API is served by Envoy and the request store"
+
+#: IIB's settings (its REST API's settings.py and its workers' celery.py, this release and
+#: earlier ones) that mean nothing here, with why. They are accepted and logged once as ignored.
+IGNORED_IIB_SETTINGS: dict[str, str] = {
+    "iib_api_url": _API,
+    "iib_api_timeout": _API,
+    "iib_poll_api_frequency": _API,
+    "iib_dogpile_backend": _CACHE,
+    "iib_dogpile_expiration_time": _CACHE,
+    "iib_dogpile_arguments": _CACHE,
+    "iib_sac_queues": "SERIAL requests are ordered by the request store, per index; no "
+    "single-active-consumer queue is needed (docs/dispatch.md)",
+    "iib_sac_queue": _OLD,
+    "IIB_SAC_QUEUES": _OLD,
+    "iib_grpc_init_wait_time": _OPM,
+    "iib_grpc_max_tries": _OPM,
+    "iib_grpc_max_port_tries": _OPM,
+    "iib_grpc_start_port": _OPM,
+    "iib_opm_port_ranges": _OPM,
+    "iib_opm_pprof_lock_required_min_version": _OPM,
+    "iib_opm_new_migrate_version": _OPM,
+    "hidden_index_db_path": _PATHS,
+    "temp_index_db_path": _PATHS,
+    "temp_fbc_fragment_path": _PATHS,
+    "fbc_fragment_catalog_path": _PATHS,
+    "operator_deprecations_dir": _PATHS,
+    "iib_konflux_cluster_url": _KONFLUX,
+    "iib_konflux_cluster_token": _KONFLUX,
+    "iib_konflux_cluster_ca_cert": _KONFLUX,
+    "iib_konflux_namespace": _KONFLUX,
+    "iib_konflux_pipeline_timeout": _KONFLUX,
+    "iib_omps_url": _OLD,
+    "iib_arch": _OLD,
+    "iib_arches": _OLD,
+    "iib_arch_image_push_template": _OLD,
+    "iib_registry_credentials": _OLD,
+    "iib_otel_tracing": "tracing is IIB_OTEL_TRACING (environment), as in IIB",
+    "IIB_FORCE_OVERWRITE_FROM_INDEX": _OLD,
+    "IIB_PRIVILEGED_USERNAMES": _OLD,
+    "SQLALCHEMY_TRACK_MODIFICATIONS": _FLASK,
+    "broker_url": _CELERY,
+    "include": _CELERY,
+}
+# Celery's lower-case setting names (its "new" names) and Flask's own upper-case ones.
+_CELERY_PREFIXES = (
+    "accept_content",
+    "beat_",
+    "broker_",
+    "cache_",
+    "control_",
+    "database_",
+    "enable_utc",
+    "event_",
+    "imports",
+    "result_",
+    "security_",
+    "task_",
+    "timezone",
+    "worker_",
+)
+_FLASK_NAMES = frozenset(
+    {
+        "DEBUG",
+        "TESTING",
+        "SECRET_KEY",
+        "SERVER_NAME",
+        "APPLICATION_ROOT",
+        "PREFERRED_URL_SCHEME",
+        "PROPAGATE_EXCEPTIONS",
+        "JSON_SORT_KEYS",
+        "MAX_CONTENT_LENGTH",
+        "SESSION_COOKIE_SECURE",
+        "SQLALCHEMY_ECHO",
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        "SQLALCHEMY_BINDS",
+        "SQLALCHEMY_RECORD_QUERIES",
+    }
+)
+
+#: Where IIB reads its files: the REST API's settings and the workers' Celery configuration
+#: (``IIB_CELERY_CONFIG`` names another one, as in IIB).
+IIB_API_SETTINGS_FILE = Path("/etc/iib/settings.py")
+IIB_CELERY_CONFIG_FILE = Path("/etc/iib/celery.py")
+
+_logged_ignored: set[str] = set()
 
 
 def _fields() -> dict[str, dataclasses.Field[Any]]:
     return {f.metadata["env"]: f for f in dataclasses.fields(Settings)}
 
 
-def _read_settings_file(path: Path) -> dict[str, Any]:
+class _AbsentModule(types.ModuleType):
+    """What ``import kombu`` gives in an IIB celery.py here: any attribute, callable. Only the
+    Celery settings built with it (task_queues) use it, and those are ignored."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _absent
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return _absent
+
+
+_absent = _AbsentModule("absent")
+_CELERY_MODULES = frozenset({"celery", "kombu"})
+
+
+def _run_python_settings(path: Path) -> dict[str, Any]:
+    """Execute an IIB-style settings file; ``celery``/``kombu`` imports work without Celery."""
+    real_import = builtins.__import__
+
+    def _import(name: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return real_import(name, *args, **kwargs)
+        except ModuleNotFoundError:
+            if name.partition(".")[0] in _CELERY_MODULES:
+                return _AbsentModule(name)
+            raise
+
+    namespace: dict[str, Any] = {
+        "__builtins__": {**vars(builtins), "__import__": _import},
+        "__file__": str(path),
+        "__name__": "iib_settings",
+    }
+    try:
+        exec(
+            compile(path.read_bytes(), str(path), "exec"), namespace
+        )  # the operator's own file, as IIB runs it
+    except Exception as exc:
+        raise ConfigError(f"Invalid settings file {path}: it failed to load: {exc}") from None
+    return {
+        k: v
+        for k, v in namespace.items()
+        if not k.startswith("_")
+        and not isinstance(v, types.ModuleType)
+        and not callable(v)  # functions and classes the file defines for itself
+    }
+
+
+def _read_settings_file(path: Path, origin: str = "IIB_SETTINGS_FILE") -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError(f"Invalid setting IIB_SETTINGS_FILE: {path} does not exist")
+        raise ConfigError(f"Invalid setting {origin}: {path} does not exist")
     if path.suffix == ".json":
         try:
             data = json.loads(path.read_text())
         except ValueError as exc:
-            raise ConfigError(
-                f"Invalid setting IIB_SETTINGS_FILE: {path} is not JSON ({exc})"
-            ) from None
+            raise ConfigError(f"Invalid setting {origin}: {path} is not JSON ({exc})") from None
         if not isinstance(data, dict):
-            raise ConfigError(f"Invalid setting IIB_SETTINGS_FILE: {path} must hold a JSON object")
+            raise ConfigError(f"Invalid setting {origin}: {path} must hold a JSON object")
         return data
     if path.suffix == ".py":
-        try:
-            namespace = runpy.run_path(str(path))
-        except Exception as exc:
-            raise ConfigError(
-                f"Invalid setting IIB_SETTINGS_FILE: {path} failed to load: {exc}"
-            ) from None
-        return {k: v for k, v in namespace.items() if not k.startswith("_")}
-    raise ConfigError(f"Invalid setting IIB_SETTINGS_FILE: {path} must be a .py or .json file")
+        return _run_python_settings(path)
+    raise ConfigError(f"Invalid setting {origin}: {path} must be a .py or .json file")
+
+
+def _ignored_reason(key: str) -> str | None:
+    """Why a name of a settings file that is no setting here is ignored; None: it is unknown
+    (an error: a typo of an IIB setting)."""
+    if key in IGNORED_IIB_SETTINGS:
+        return IGNORED_IIB_SETTINGS[key]
+    if key.upper().startswith("IIB_"):
+        return None
+    if key.islower() and key.startswith(_CELERY_PREFIXES):
+        return _CELERY
+    if key in _FLASK_NAMES or key.startswith("SQLALCHEMY_"):
+        return _FLASK
+    return "not a setting of IIB or of this service"
+
+
+def _log_ignored(key: str, source: Path, reason: str) -> None:
+    if key in _logged_ignored:
+        return
+    _logged_ignored.add(key)
+    log.warning("setting %s in %s is ignored: %s", key, source, reason)
+
+
+def _settings_files(env: Mapping[str, str], iib_settings_file: Path | None) -> list[Path]:
+    """The settings files, in order: IIB's REST API settings.py and workers' celery.py where
+    IIB reads them (when they exist), then IIB_SETTINGS_FILE."""
+    files: list[Path] = []
+    if iib_settings_file is not None and iib_settings_file.is_file():
+        files.append(iib_settings_file)
+    celery = env.get("IIB_CELERY_CONFIG")
+    if celery:
+        if not Path(celery).is_file():
+            raise ConfigError(f"Invalid setting IIB_CELERY_CONFIG: {celery} does not exist")
+        files.append(Path(celery))
+    elif IIB_CELERY_CONFIG_FILE.is_file():
+        files.append(IIB_CELERY_CONFIG_FILE)
+    if env.get("IIB_SETTINGS_FILE"):
+        files.append(Path(env["IIB_SETTINGS_FILE"]))
+    return files
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    iib_settings_file: Path | None = IIB_API_SETTINGS_FILE,
 ) -> Settings:
     """Build and validate the settings.
 
     :param environ: the environment to read (default ``os.environ``)
     :param overrides: values by setting name that win over every other source (for tests and
         for ``iib dev``'s embedded defaults)
+    :param iib_settings_file: IIB's REST API settings file, read when it exists (tests point
+        it elsewhere or pass None)
     :raises ConfigError: naming the setting that is missing or malformed
     """
     env = dict(os.environ if environ is None else environ)
     fields = _fields()
     raw: dict[str, Any] = {}
+    origin: dict[str, Path] = {}
 
-    settings_file = env.get("IIB_SETTINGS_FILE")
-    if settings_file:
-        for key, value in _read_settings_file(Path(settings_file)).items():
-            key = _ALIASES.get(key, key)
+    for path in _settings_files(env, iib_settings_file):
+        origin_name = "IIB_CELERY_CONFIG" if path.name == "celery.py" else "IIB_SETTINGS_FILE"
+        for name, value in _read_settings_file(path, origin_name).items():
+            key = _ALIASES.get(name, name)
             if key in fields:
+                if key in raw and raw[key] != value and origin[key] != path:
+                    log.warning(
+                        "setting %s of %s replaces the value from %s", name, path, origin[key]
+                    )
                 raw[key] = value
-            elif key.upper().startswith("IIB_"):
-                raise ConfigError(f"Unknown setting {key} in {settings_file}")
+                origin[key] = path
+                continue
+            reason = _ignored_reason(name)
+            if reason is None:
+                raise ConfigError(f"Unknown setting {name} in {path}")
+            _log_ignored(name, path, reason)
     for key, value in env.items():
         key = _ALIASES.get(key, key)
         if key in fields:

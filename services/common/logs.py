@@ -102,8 +102,10 @@ def configure_logging(
     ``capture_level`` lowers the root logger's level (not the console's) so that other handlers
     (per-request log files) can receive more detail.
     """
+    # a worker (it captures request logs) takes IIB's worker level, iib_log_level, when set
+    level = (settings.worker_log_level if capture_level else None) or settings.log_level
     handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(settings.log_level)
+    handler.setLevel(level)
     if settings.log_format:
         handler.setFormatter(RedactingFormatter(settings.log_format))
     else:
@@ -111,9 +113,9 @@ def configure_logging(
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    levels = [logging.getLevelName(settings.log_level)]
+    levels = [logging.getLevelName(level)]
     if capture_level:
         levels.append(logging.getLevelName(capture_level))
     root.setLevel(min(levels))
     for name in settings.additional_loggers:
-        logging.getLogger(name).setLevel(settings.log_level)
+        logging.getLogger(name).setLevel(level)

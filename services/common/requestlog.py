@@ -22,7 +22,7 @@ from services.common.artifacts import ArtifactKind, S3ArtifactStore
 from services.common.config import Settings
 from services.common.logs import RedactingFilter, RedactingFormatter
 
-__all__ = ["current_request", "request_log", "request_workspace"]
+__all__ = ["current_request", "request_log", "request_log_format", "request_workspace"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,12 @@ class _RequestFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return current_request.get() == self.request_id
+
+
+def request_log_format(settings: Settings, request_id: int) -> str:
+    """``IIB_REQUEST_LOGS_FORMAT`` with IIB's ``{request_id}`` placeholder replaced by
+    ``request-<id>`` (as IIB's workers do, so one request's lines can be found in a log search)."""
+    return settings.request_logs_format.replace("{request_id}", f"request-{request_id}")
 
 
 @contextmanager
@@ -57,7 +63,7 @@ def request_log(settings: Settings, request_id: int) -> Iterator[Path | None]:
     path = directory / f"{request_id}.log"
     handler = logging.FileHandler(path, mode="a", encoding="utf-8")
     handler.setLevel(settings.request_logs_level)
-    handler.setFormatter(RedactingFormatter(settings.request_logs_format))
+    handler.setFormatter(RedactingFormatter(request_log_format(settings, request_id)))
     handler.addFilter(_RequestFilter(request_id))
     handler.addFilter(RedactingFilter())
     root = logging.getLogger()  # its level is lowered at start-up (configure_logging)

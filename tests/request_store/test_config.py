@@ -81,8 +81,6 @@ def test_bad_setting_fails_naming_it(env: dict, named: str) -> None:
 def test_artifact_location_rules() -> None:
     with pytest.raises(ConfigError, match="IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR"):
         load_settings(environ={})
-    with pytest.raises(ConfigError, match="cannot be set together"):
-        load_settings(environ={**BASE, "IIB_AWS_S3_BUCKET_NAME": "b"})
     with pytest.raises(ConfigError, match="AWS_ACCESS_KEY_ID"):
         load_settings(environ={"IIB_AWS_S3_BUCKET_NAME": "b"})
 
