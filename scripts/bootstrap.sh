@@ -24,6 +24,10 @@ for bin in "${!PKGS[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/lib/postgresql/15/bin/$bin" ] || missing+=("${PKGS[$bin]}")
 done
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then missing+=(postgresql); fi
+# the AMQP 1.0 broker of the UMB tests (RabbitMQ with its AMQP 1.0 plugin)
+if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then missing+=(rabbitmq-server); fi
+# OpenSSL headers: python-qpid-proton builds with TLS support (amqps://) only with them
+if [ ! -f /usr/include/openssl/ssl.h ]; then missing+=(libssl-dev); fi
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "bootstrap: installing Debian packages: ${missing[*]}"

@@ -5,8 +5,8 @@ Streams (created idempotently by whoever connects first):
 * ``IIB_WORK`` — subjects ``iib.work.>``, work-queue retention, file storage, duplicate window
   ``IIB_WORK_DUPLICATE_WINDOW`` (``Nats-Msg-Id`` = ``work-<request id>``). One durable pull
   consumer per (service, queue): ``index-<queue>`` filters ``iib.work.index.<queue>``.
-* ``IIB_EVENTS`` — the two ``IIB_MESSAGING_*_DESTINATION`` subjects, limits retention, when
-  ``IIB_MESSAGING_DURABLE`` (otherwise events are plain NATS publishes).
+* ``IIB_EVENTS`` — the subjects of the two ``IIB_MESSAGING_*_DESTINATION`` (``event_subject``),
+  limits retention, when ``IIB_MESSAGING_DURABLE`` (otherwise events are plain NATS publishes).
 * ``IIB_ADVISORIES`` — JetStream's max-deliveries advisories for ``IIB_WORK``, so the request
   store fails requests whose work item could not be finished even if it was down at the time.
 """
@@ -30,7 +30,12 @@ from nats.js.api import (
 from nats.js.errors import BadRequestError, NotFoundError
 
 from services.common.config import Settings
-from services.common.subjects import WORK_STREAM, WORK_SUBJECT_PREFIX, queue_token
+from services.common.subjects import (
+    WORK_STREAM,
+    WORK_SUBJECT_PREFIX,
+    event_subject,
+    queue_token,
+)
 
 __all__ = [
     "ADVISORY_STREAM",
@@ -62,14 +67,15 @@ async def connect(settings: Settings, *, events: bool = False, name: str = "iib"
     """A NATS connection that reconnects forever.
 
     ``events=True`` uses ``IIB_MESSAGING_URLS`` and the ``IIB_MESSAGING_CA/CERT/KEY`` TLS files
-    when set, so events can go to another NATS deployment than the work queue.
+    when they name NATS servers, so events can go to another NATS deployment than the work
+    queue (AMQP URLs are IIB's broker: the events then stay on the system's NATS too).
     """
     urls = (
-        list(settings.messaging_urls)
-        if events and settings.messaging_urls
+        list(settings.events_nats_urls)
+        if events and settings.events_nats_urls
         else list(settings.nats_urls)
     )
-    if events and settings.messaging_urls:
+    if events and settings.events_nats_urls:
         tls = _tls(settings.messaging_ca, settings.messaging_cert, settings.messaging_key)
     else:
         tls = _tls(settings.nats_tls_ca, settings.nats_tls_cert, settings.nats_tls_key)
@@ -132,7 +138,7 @@ async def ensure_work_stream(js: JetStreamContext, settings: Settings) -> None:
 
 async def ensure_events_stream(js: JetStreamContext, settings: Settings) -> None:
     subjects = [
-        s
+        event_subject(s)
         for s in (
             settings.messaging_build_state_destination,
             settings.messaging_batch_state_destination,

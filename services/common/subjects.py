@@ -9,6 +9,7 @@ from services.common.pb.iib.v1 import requests_pb2
 __all__ = [
     "BUNDLE_TYPES",
     "WORK_STREAM",
+    "event_subject",
     "queue_token",
     "service_for_type",
     "work_subject",
@@ -28,6 +29,16 @@ BUNDLE_TYPES = frozenset(
 )
 DEFAULT_QUEUE_TOKEN = "default"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def event_subject(destination: str) -> str:
+    """The NATS subject of a state event destination: IIB's AMQP address without its
+    ``topic://``/``queue://`` prefix (``topic://VirtualTopic.eng.iib.build.state`` →
+    ``VirtualTopic.eng.iib.build.state``); a plain subject stays as it is."""
+    for prefix in ("topic://", "queue://"):
+        if destination.startswith(prefix):
+            return destination[len(prefix) :]
+    return destination
 
 
 def queue_token(queue: str | None) -> str:

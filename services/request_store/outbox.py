@@ -7,6 +7,14 @@
   ``IIB_MESSAGING_BUILD_STATE_DESTINATION`` is set.
 * ``batch_state``: IIB's batch state message when a batch is created and when it reaches a final
   state, when ``IIB_MESSAGING_BATCH_STATE_DESTINATION`` is set.
+* ``umb_build_state`` / ``umb_batch_state``: the same two messages for IIB's AMQP 1.0 broker
+  (UMB) when ``IIB_MESSAGING_URLS`` are ``amqp(s)://`` URLs: subject = the AMQP destination,
+  payload = the body as IIB's ``json.dumps`` writes it, headers = IIB's application properties
+  with their types (``id`` and ``batch`` integers, ``user`` possibly null). The UMB publisher
+  (``umb.py``) sends them; they have their own sent mark, attempts and dead letters, so a broker
+  outage never holds back work items or the NATS events.
+
+The NATS subject of an event is its destination without ``topic://`` (``event_subject``).
 
 Secrets never appear in any of them.
 """
@@ -19,13 +27,28 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from services.common.pb.iib.v1 import requests_pb2
-from services.common.subjects import work_subject
+from services.common.subjects import event_subject, work_subject
 from services.request_store import models as m
 from services.request_store.domain import FINAL_STATES, RequestState
 from services.request_store.serialize import RenderContext, dumps, request_json
 from services.request_store.store import OutboxMessage, Store
 
 __all__ = ["OutboxPlanner", "batch_state"]
+
+
+def _umb_copy(
+    message: OutboxMessage, destination: str, properties: dict[str, Any]
+) -> OutboxMessage:
+    """The AMQP twin of a NATS event: IIB's destination, body text and typed properties."""
+    return OutboxMessage(
+        kind=f"umb_{message.kind}",
+        subject=destination,
+        msg_id=message.msg_id,
+        # IIB sends json.dumps(content): default separators, keys in the JSON's order
+        payload=json.dumps(json.loads(message.payload)).encode(),
+        headers=properties,
+        request_id=message.request_id,
+    )
 
 
 def batch_state(states: list[int]) -> str:
@@ -44,13 +67,20 @@ class OutboxPlanner:
         self,
         store: Store,
         render: RenderContext,
-        build_state_subject: str | None,
-        batch_state_subject: str | None,
+        build_state_destination: str | None,
+        batch_state_destination: str | None,
+        *,
+        amqp: bool = False,
     ) -> None:
+        """``*_destination``: IIB_MESSAGING_*_DESTINATION (NATS subject: ``event_subject``);
+        ``amqp``: also write the UMB twins of the events."""
         self._store = store
         self._render = render
-        self._build_subject = build_state_subject
-        self._batch_subject = batch_state_subject
+        self._build_destination = build_state_destination
+        self._batch_destination = batch_state_destination
+        self._build_subject = event_subject(build_state_destination or "") or None
+        self._batch_subject = event_subject(batch_state_destination or "") or None
+        self._amqp = amqp
 
     def __call__(
         self, conn: Connection, change: str, request_ids: list[int]
@@ -96,21 +126,28 @@ class OutboxPlanner:
             )
             for view in views:
                 body = request_json(view, False, self._render)
-                out.append(
-                    OutboxMessage(
-                        kind="build_state",
-                        subject=self._build_subject,
-                        msg_id=f"build-state-{view.id}-{last_state.get(view.id, 0)}",
-                        payload=dumps(body),
-                        headers={
-                            "batch": str(view.batch_id),
-                            "id": str(view.id),
-                            "state": view.state.api_name,
-                            "user": view.user or "",
-                        },
-                        request_id=view.id,
-                    )
+                message = OutboxMessage(
+                    kind="build_state",
+                    subject=self._build_subject,
+                    msg_id=f"build-state-{view.id}-{last_state.get(view.id, 0)}",
+                    payload=dumps(body),
+                    headers={
+                        "batch": str(view.batch_id),
+                        "id": str(view.id),
+                        "state": view.state.api_name,
+                        "user": view.user or "",
+                    },
+                    request_id=view.id,
                 )
+                out.append(message)
+                if self._amqp and self._build_destination:
+                    properties = {
+                        "batch": view.batch_id,
+                        "id": view.id,
+                        "state": view.state.api_name,
+                        "user": view.user,
+                    }
+                    out.append(_umb_copy(message, self._build_destination, properties))
         if self._batch_subject:
             out.extend(self._batch_messages(conn, change, views))
         return out
@@ -128,10 +165,16 @@ class OutboxPlanner:
                 state != "in_progress"
                 and any(v.batch_id == batch_id and v.state in FINAL_STATES for v in views)
             ):
-                out.append(self._batch_message(conn, batch_id, state))
+                message, user = self._batch_message(conn, batch_id, state)
+                out.append(message)
+                if self._amqp and self._batch_destination:
+                    properties = {"batch": batch_id, "state": state, "user": user}
+                    out.append(_umb_copy(message, self._batch_destination, properties))
         return out
 
-    def _batch_message(self, conn: Connection, batch_id: int, state: str) -> OutboxMessage:
+    def _batch_message(
+        self, conn: Connection, batch_id: int, state: str
+    ) -> tuple[OutboxMessage, str | None]:
         r, b, u = m.REQUEST, m.BATCH, m.USER
         annotations = conn.execute(select(b.c.annotations).where(b.c.id == batch_id)).scalar()
         rows = conn.execute(
@@ -157,10 +200,11 @@ class OutboxPlanner:
             "state": state,
             "user": user,
         }
-        return OutboxMessage(
+        message = OutboxMessage(
             kind="batch_state",
             subject=self._batch_subject or "",
             msg_id=f"batch-state-{batch_id}-{state}",
             payload=dumps(body),
             headers={"batch": str(batch_id), "state": state, "user": user or ""},
         )
+        return message, user

@@ -94,7 +94,7 @@ class OutboxRelay:
                 await messaging.ensure_work_stream(js, self.settings)
                 await messaging.ensure_advisory_stream(js)
                 events_nc = nc
-                if self.settings.messaging_urls:
+                if self.settings.events_nats_urls:
                     events_nc = await messaging.connect(
                         self.settings, events=True, name="iib-request-store-events"
                     )

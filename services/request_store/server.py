@@ -37,6 +37,7 @@ def build_core(settings: Settings, *, migrate: bool = True) -> RequestStoreCore:
         core.render_context(settings_public_url(settings)),
         settings.messaging_build_state_destination,
         settings.messaging_batch_state_destination,
+        amqp=settings.amqp_messaging,
     )
     return core
 
@@ -59,23 +60,41 @@ def build_server(core: RequestStoreCore, address: str | None = None) -> GrpcServ
     )
 
 
-def serve(settings: Settings, *, migrate: bool = True) -> None:
-    """Serve the gRPC APIs and run the outbox relay until SIGTERM/SIGINT."""
+def serve(settings: Settings, *, migrate: bool = True, publish_umb: bool = True) -> None:
+    """Serve the gRPC APIs and run the outbox relay (and, with AMQP ``IIB_MESSAGING_URLS``
+    and ``publish_umb``, the UMB publisher) until SIGTERM/SIGINT."""
     from services.request_store.relay import OutboxRelay
+    from services.request_store.umb import UmbPublisher
 
     core = build_core(settings, migrate=migrate)
     relay = OutboxRelay(settings, core.store)
     relay.start()
-    build_server(core).serve_forever(on_stop=relay.stop)
+    stoppers = [relay.stop]
+    if settings.amqp_messaging and publish_umb:
+        umb = UmbPublisher(settings, core.store)
+        umb.start()
+        stoppers.append(umb.stop)
+
+        def wake_both() -> None:
+            relay.wake()
+            umb.wake()
+
+        core.store.on_outbox = wake_both
+
+    def stop() -> None:
+        for stopper in stoppers:
+            stopper()
+
+    build_server(core).serve_forever(on_stop=stop)
 
 
-def _serve_child(settings: Settings) -> None:
+def _serve_child(settings: Settings, publish_umb: bool = True) -> None:
     from services.common.logs import configure_logging
     from services.common.telemetry import setup_telemetry
 
     configure_logging(settings, "request-store")
     setup_telemetry(settings, "request-store")
-    serve(settings, migrate=False)
+    serve(settings, migrate=False, publish_umb=publish_umb)
 
 
 def serve_processes(settings: Settings) -> None:
@@ -91,7 +110,8 @@ def serve_processes(settings: Settings) -> None:
     upgrade(make_engine(settings.database_uri, pool_size=1))
     ctx = multiprocessing.get_context("spawn")
     children = [
-        ctx.Process(target=_serve_child, args=(settings,), name=f"request-store-{n}")
+        # one process sends to the AMQP broker (several would send each message several times)
+        ctx.Process(target=_serve_child, args=(settings, n == 0), name=f"request-store-{n}")
         for n in range(settings.request_store_processes)
     ]
     stopped = threading.Event()

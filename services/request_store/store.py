@@ -56,9 +56,19 @@ from services.request_store.domain import (
 )
 from services.request_store.serialize import RequestView
 
-__all__ = ["Created", "ListFilters", "OutboxMessage", "Store", "StoredRequest", "make_engine"]
+__all__ = [
+    "UMB_KINDS",
+    "Created",
+    "ListFilters",
+    "OutboxMessage",
+    "Store",
+    "StoredRequest",
+    "make_engine",
+]
 
 INITIAL_REASON = "The request was initiated"
+#: Outbox kinds published to IIB's AMQP broker (UMB) by the UMB publisher, not to NATS.
+UMB_KINDS = ("umb_build_state", "umb_batch_state")
 
 
 def utcnow() -> datetime:
@@ -148,7 +158,8 @@ class OutboxMessage:
     subject: str
     msg_id: str
     payload: bytes
-    headers: dict[str, str] | None = None
+    # NATS headers (strings); for the UMB kinds, AMQP application properties (typed)
+    headers: dict[str, Any] | None = None
     request_id: int | None = None
 
 
@@ -977,7 +988,8 @@ class Store:
     # --- outbox (the relay's side) ----------------------------------------------------------
 
     def publishable_outbox(self, limit: int = 500) -> list[Any]:
-        """Unsent outbox rows in order, without the work items SERIAL ordering holds back.
+        """Unsent outbox rows for NATS in order, without the work items SERIAL ordering holds
+        back (nor the UMB rows: ``publishable_umb``).
 
         A serial request's work item waits until every earlier request writing the same index
         (``serial_key``) is final, so requests for one index never run at once and run in
@@ -1000,11 +1012,24 @@ class Store:
             )
             .outerjoin(r, (o.c.request_id == r.c.id) & (o.c.kind == "work"))
             .where(o.c.sent_at.is_(None), o.c.dead_at.is_(None))
+            .where(o.c.kind.not_in(UMB_KINDS))
             .where((o.c.kind != "work") | r.c.serial_key.is_(None) | ~blocked)
             # a request a worker has claimed with its group's head is being built already
             .where(
                 (o.c.kind != "work") | r.c.lease_expires.is_(None) | (r.c.lease_expires < utcnow())
             )
+            .order_by(o.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return list(conn.execute(stmt).all())
+
+    def publishable_umb(self, limit: int = 500) -> list[Any]:
+        """Unsent outbox rows for IIB's AMQP broker (UMB), in order."""
+        o = m.OUTBOX
+        stmt = (
+            select(o.c.id, o.c.kind, o.c.subject, o.c.msg_id, o.c.headers, o.c.payload)
+            .where(o.c.sent_at.is_(None), o.c.dead_at.is_(None), o.c.kind.in_(UMB_KINDS))
             .order_by(o.c.id)
             .limit(limit)
         )
