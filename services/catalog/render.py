@@ -451,8 +451,9 @@ def render_bundle(
         plural, dot, group = name.partition(".")
         if not dot:
             raise CatalogError(f"{csv_file}: couldn't parse plural.group from crd name: {name}")
+        # (group, kind, version), the order every gvk tuple here uses.
         required[
-            (group, _str_field(crd, "version", csv_file), _str_field(crd, "kind", csv_file))
+            (group, _str_field(crd, "kind", csv_file), _str_field(crd, "version", csv_file))
         ] = None
     for api in required_apis:
         required[
