@@ -50,6 +50,7 @@ from services.common.worker import (
     WorkContext,
 )
 from services.index_builder.gating import GatingClient
+from services.index_builder.gitlab import push_configs_to_git
 from services.index_builder.index_image import (
     IndexContent,
     build_index_image,
@@ -564,12 +565,15 @@ class IndexBuilder:
                     "resubmit the request."
                 )
             build.progress(f"Overwriting the index image {from_index} with {output}")
+            pushed = push_configs_to_git(self.settings, build, expected)
             try:
                 with build.timer.step("overwrite"):
                     images.copy(
                         output, [from_index if tag else name_without_tag_or_digest(from_index)]
                     )
             except RegistryError as exc:
+                if pushed is not None:
+                    pushed.revert()
                 raise IIBError(
                     f"Failed to overwrite the input from_index container image of {from_index}: {exc}"
                 ) from None
