@@ -24,6 +24,7 @@ a manifest that cannot be decoded is an error here (opm logs a warning and skips
 from __future__ import annotations
 
 import base64
+import decimal
 import json
 import math
 import os
@@ -378,12 +379,7 @@ def render_bundle(
         raise CatalogError(
             f"{csv_file}: field spec.version must be a string, got {json.dumps(version)}"
         )
-    release = spec.get("release")
-    release_text = ""
-    if isinstance(release, str):
-        release_text = release
-    elif isinstance(release, (int, float)) and not isinstance(release, bool):
-        release_text = str(int(release)) if float(release).is_integer() else repr(release)
+    release_text = _release_text(spec.get("release"), csv_file)
     replaces = _str_field(spec, "replaces", f"{csv_file}: spec")
     skips = _spec_list(spec, "skips", csv_file)
     if not all(isinstance(s, str) for s in skips):
@@ -629,6 +625,44 @@ def render_bundle(
         ),
         warnings=warnings,
     )
+
+
+def _release_text(release: Any, where: str) -> str:
+    """``spec.release`` as opm's ``GetRelease`` reads it: a string, or a JSON number printed
+    with ``%d`` when integral (in int64 range) and ``%g`` otherwise; anything else is an error.
+    """
+    if release is None:
+        return ""
+    if isinstance(release, str):
+        return release
+    if isinstance(release, bool) or not isinstance(release, (int, float)):
+        raise CatalogError(f"{where}: field spec.release must be a string or number")
+    number = float(release)  # Go decodes the JSON number into a float64
+    if number.is_integer() and -(2**63) <= number < 2**63:
+        return str(int(number))
+    return _go_format_g(number)
+
+
+def _go_format_g(value: float) -> str:
+    """Go ``fmt.Sprintf("%g", value)``: shortest digits, exponent form below 1e-4 or from 1e6."""
+    if math.isinf(value) or math.isnan(value):
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    sign = "-" if value < 0 else ""
+    # repr() gives the shortest digits that read back as the same float64, as Go does.
+    _, digit_tuple, exp = decimal.Decimal(repr(abs(value))).as_tuple()
+    assert isinstance(exp, int)
+    digits = "".join(map(str, digit_tuple))
+    point = len(digits) + exp  # position of the decimal point after the first digit
+    digits = digits.rstrip("0") or "0"
+    exponent = point - 1
+    if exponent < -4 or exponent >= 6:
+        head = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{head}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
 
 
 def _typed_items(raw: list[Any], rel: str, key: str) -> list[dict[str, Any]]:

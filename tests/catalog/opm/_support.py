@@ -335,3 +335,63 @@ def valid_declarative_config(
             )
         ]
     return cfg
+
+
+# -- bundle directories -----------------------------------------------------------------------
+
+DEFAULT_ANNOTATIONS = {
+    "operators.operatorframework.io.bundle.package.v1": "foo",
+    "operators.operatorframework.io.bundle.channels.v1": "alpha,stable",
+    "operators.operatorframework.io.bundle.channel.default.v1": "stable",
+}
+
+
+def csv_doc(
+    name: str, spec: Mapping[str, Any], annotations: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A ClusterServiceVersion object with ``spec`` as given."""
+    metadata: dict[str, Any] = {"name": name}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {
+        "apiVersion": "operators.coreos.com/v1alpha1",
+        "kind": "ClusterServiceVersion",
+        "metadata": metadata,
+        "spec": dict(spec),
+    }
+
+
+def crd_doc(group: str, plural: str, kind: str, versions: Sequence[str]) -> dict[str, Any]:
+    """An apiextensions.k8s.io/v1 CustomResourceDefinition serving ``versions``."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "plural": plural},
+            "versions": [{"name": v} for v in versions],
+        },
+    }
+
+
+def write_bundle(
+    root: Path,
+    manifests: Mapping[str, Any],
+    *,
+    annotations: Mapping[str, str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> Path:
+    """A bundle directory: ``manifests/`` (dicts written as JSON, strings as is), and
+    ``metadata/annotations.yaml`` plus any other ``metadata`` files."""
+    (root / "manifests").mkdir(parents=True, exist_ok=True)
+    (root / "metadata").mkdir(exist_ok=True)
+    for name, content in manifests.items():
+        text = content if isinstance(content, str) else json.dumps(content)
+        (root / "manifests" / name).write_text(text)
+    values = DEFAULT_ANNOTATIONS if annotations is None else annotations
+    lines = ["annotations:"] + [f"  {k}: {json.dumps(v)}" for k, v in values.items()]
+    (root / "metadata" / "annotations.yaml").write_text("\n".join(lines) + "\n")
+    for name, text in (metadata or {}).items():
+        (root / "metadata" / name).write_text(text)
+    return root
