@@ -18,10 +18,16 @@ declare -A PKGS=(
   [krb5-config]=libkrb5-dev
   [pg_ctlcluster]=postgresql
   [gcc]=gcc
+  # the MIT Kerberos KDC of the gateway's Kerberos tests (services/tooling/servers/kdc.py)
+  [krb5kdc]=krb5-kdc
+  [kdb5_util]=krb5-admin-server
+  [kadmin.local]=krb5-admin-server
+  [kinit]=krb5-user
 )
 missing=()
 for bin in "${!PKGS[@]}"; do
-  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/lib/postgresql/15/bin/$bin" ] || missing+=("${PKGS[$bin]}")
+  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || [ -x "/usr/lib/postgresql/15/bin/$bin" ] \
+    || missing+=("${PKGS[$bin]}")
 done
 if [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then missing+=(postgresql); fi
 # the AMQP 1.0 broker of the UMB tests (RabbitMQ with its AMQP 1.0 plugin)
