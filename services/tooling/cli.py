@@ -10,6 +10,7 @@
     iib demo                     push fixture images and build an index through the REST API
     iib queues                   pending and in-flight work per queue
     iib db upgrade               migrate the database to the newest schema
+    iib db import-iib --from URL copy an IIB 9.5 database's requests (docs/migrating-from-iib.md)
     iib secrets-key              print a new IIB_SECRETS_KEY
     iib settings                 list every setting with its default
 """
@@ -40,7 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="push fixture images, build an index through the API")
     demo.add_argument("--var-dir", type=Path, default=None, help="runtime directory (default var/)")
     db = sub.add_parser("db", help="database schema")
-    db.add_argument("action", choices=["upgrade"])
+    db.add_argument("action", choices=["upgrade", "import-iib"])
+    db.add_argument(
+        "--from", dest="source", help="import-iib: IIB's database, postgresql://user@host/iib"
+    )
+    db.add_argument(
+        "--chunk", type=int, default=500, help="import-iib: requests per transaction (500)"
+    )
     sub.add_parser("queues", help="pending and in-flight work per queue")
     sub.add_parser("secrets-key", help="print a new random IIB_SECRETS_KEY")
     sub.add_parser("settings", help="list every setting with its default")
@@ -88,7 +95,14 @@ def main(argv: list[str] | None = None) -> int:
             from services.request_store.db import upgrade
             from services.request_store.store import make_engine
 
-            upgrade(make_engine(settings.database_uri))
+            engine = make_engine(settings.database_uri)
+            upgrade(engine)
+            if args.action == "import-iib":
+                from services.tooling.iib_import_cli import run_import
+
+                if not args.source:
+                    parser.error("import-iib needs --from postgresql://...")
+                return run_import(args.source, engine, args.chunk)
             print("database is at the newest schema")
             return 0
         assert service is not None
