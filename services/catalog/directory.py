@@ -39,6 +39,7 @@ from .model import (
     BundleRef,
     Channel,
     Deprecation,
+    Other,
     Package,
     PackageDocs,
     PackageSummary,
@@ -453,7 +454,8 @@ def write_catalog(view: Any, dest: Path) -> list[str]:
     """Write every package of a catalog view to an empty directory in opm's layout.
 
     ``<dest>/<package>/catalog.json`` per package (plus the package's verbatim aux files),
-    package-less documents in ``<dest>/catalog.json``. Returns the files written. Writing the
+    package-less documents of other schemas in ``<dest>/catalog.json`` (as opm's ``WriteFS``;
+    package-less olm.* documents are dropped). Returns the files written. Writing the
     same catalog twice yields identical bytes.
     """
     from .views import iter_packages
@@ -481,7 +483,8 @@ def write_catalog(view: Any, dest: Path) -> list[str]:
             written.append(rel)
     root_docs = getattr(view, "root_documents", None)
     if root_docs is not None:
-        docs_list = root_docs()
+        # opm's WriteFS keeps only package-less documents of other schemas (Others).
+        docs_list = [doc for doc in root_docs() if isinstance(doc, Other)]
         if docs_list:
             (dest / "catalog.json").write_bytes(encode_documents(docs_list))
             written.append("catalog.json")

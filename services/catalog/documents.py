@@ -359,4 +359,8 @@ def decode_stream(data: bytes, *, name: str) -> Iterator[Any]:
     head = text[:4096].lstrip(_BLANK)
     if head.startswith("{"):
         return iter_json_documents(text, name=name)
+    if text and not text.endswith("\n"):
+        # Kubernetes' YAMLReader reads the stream line by line and ends every line, the last
+        # one included, with "\n": a block scalar on a file's unterminated last line keeps it.
+        text += "\n"
     return iter_yaml_documents(text, name=name)

@@ -11,6 +11,7 @@ __all__ = [
     "Version",
     "build_id_compare",
     "parse",
+    "parse_prerelease",
     "parse_range",
 ]
 
@@ -58,11 +59,18 @@ def _pre(text: str) -> _Pre:
         raise SemverError("Prerelease is empty")
     if _only(text, _DIGITS):
         if len(text) > 1 and text[0] == "0":
-            raise SemverError(f"Version contains leading zeroes {text!r}".replace("'", '"'))
+            raise SemverError(
+                f'Numeric PreRelease version must not contain leading zeroes "{text}"'
+            )
         return _Pre(text, _parse_uint(text))
     if _only(text, _ALNUM):
         return _Pre(text, None)
     raise SemverError(f'Invalid character(s) found in prerelease "{text}"')
+
+
+def parse_prerelease(text: str) -> str:
+    """blang's ``NewPRVersion``: one prerelease identifier, returned as blang prints it."""
+    return _pre(text).text
 
 
 @functools.total_ordering

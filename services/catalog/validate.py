@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +77,10 @@ class Problem:
         return out
 
 
-def _render(node: Problem, prefix: str, last: bool, out: list[str]) -> None:
+def _render(node: Problem, prefix: str, last: bool, out: list[str], seen: list[int]) -> None:
+    if id(node) in seen:  # a node already on this path is left out, as opm does
+        return
+    seen = [*seen, id(node)]
     out.append(f"{prefix}{node.message}{':' if node.children else ''}\n")
     for i, child in enumerate(node.children):
         sub = prefix
@@ -84,13 +88,13 @@ def _render(node: Problem, prefix: str, last: bool, out: list[str]) -> None:
             sub = sub[:-4] + ("    " if last else "│   ")
         sub_last = i == len(node.children) - 1
         sub += "└── " if sub_last else "├── "
-        _render(child, sub, sub_last, out)
+        _render(child, sub, sub_last, out, seen)
 
 
 def render_tree(node: Problem) -> str:
     """Render a problem tree exactly as opm's ``validationError.Error()`` does."""
     out: list[str] = []
-    _render(node, "", True, out)
+    _render(node, "", True, out, [])
     return "".join(out).strip()
 
 
@@ -103,14 +107,23 @@ class ValidationOptions:
     image_references: bool = True
 
 
+_RELEASE_MAX_LENGTH = 20
+
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
 def _dns1123_errors(name: str) -> list[str]:
+    """k8s.io/apimachinery ``validation.IsDNS1123Label``."""
     errs: list[str] = []
     if len(name) > 63:
         errs.append("must be no more than 63 characters")
-    import re
-
-    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name):
-        errs.append(_DNS1123_MESSAGE)
+    if not _DNS1123_LABEL.fullmatch(name):
+        if _DNS1123_SUBDOMAIN.fullmatch(name):
+            # A valid subdomain that is not a label: the length is checked, so it has dots.
+            errs.append("must not contain dots")
+        else:
+            errs.append(_DNS1123_MESSAGE)
     return errs
 
 
@@ -204,6 +217,7 @@ def validate_package(docs: PackageDocs, options: ValidationOptions | None = None
 
     bundles: dict[str, Bundle] = {}
     versions: dict[str, semver.Version] = {}
+    releases: dict[str, str] = {}
     for bundle in docs.bundles:
         if bundle.name in bundles:
             node.add(f'package "{name}" has duplicate bundle "{bundle.name}"')
@@ -250,6 +264,14 @@ def validate_package(docs: PackageDocs, options: ValidationOptions | None = None
             versions[bundle.name] = semver.parse(raw_version)
         except semver.SemverError as exc:
             node.add(f'error parsing bundle "{bundle.name}" version "{raw_version}": {exc}')
+        raw_release = value.get("release") or ""
+        if raw_release:
+            try:
+                releases[bundle.name] = _parse_release(raw_release)
+            except semver.SemverError as exc:
+                node.add(
+                    f'error parsing bundle "{bundle.name}" release version "{raw_release}": {exc}'
+                )
         if not any(bundle.name in entries for entries in channels.values()):
             node.add(f'package "{name}", bundle "{bundle.name}" not found in any channel entries')
 
@@ -327,7 +349,14 @@ def validate_package(docs: PackageDocs, options: ValidationOptions | None = None
             member = bundles.get(entry_name)
             if member is None:
                 continue
-            b_node = _validate_bundle(member, entries[entry_name], deprecation_messages)
+            b_node = _validate_bundle(
+                member,
+                entries[entry_name],
+                deprecation_messages,
+                name,
+                versions.get(entry_name),
+                releases.get(entry_name, ""),
+            )
             if b_node is not None:
                 ch_node.add(b_node)
         message = deprecation_messages.get((SCHEMA_CHANNEL, channel_name))
@@ -340,7 +369,8 @@ def validate_package(docs: PackageDocs, options: ValidationOptions | None = None
         for entries in channels.values():
             for entry_name in entries:
                 if entry_name in versions:
-                    by_version.setdefault(str(versions[entry_name]), set()).add(entry_name)
+                    text = _version_string(versions[entry_name], releases.get(entry_name, ""))
+                    by_version.setdefault(text, set()).add(entry_name)
         dups = [
             f"{{{v}: [{', '.join(sorted(by_version[v]))}]}}"
             for v in sorted(by_version)
@@ -353,12 +383,45 @@ def validate_package(docs: PackageDocs, options: ValidationOptions | None = None
     return node.or_none()
 
 
+def _parse_release(text: str) -> str:
+    """opm's ``model.NewRelease``: dot-separated semver prerelease identifiers, at most 20
+    characters; returns the release as opm prints it."""
+    if len(text.encode("utf-8")) > _RELEASE_MAX_LENGTH:
+        raise semver.SemverError(
+            f'invalid release "{text}": exceeds maximum length of {_RELEASE_MAX_LENGTH} characters'
+        )
+    errors: list[str] = []
+    parts: list[str] = []
+    for i, segment in enumerate(text.split(".")):
+        try:
+            parts.append(semver.parse_prerelease(segment))
+        except semver.SemverError as exc:
+            errors.append(f"segment {i}: {exc}")
+    if errors:
+        raise semver.SemverError(f'invalid release "{text}": ' + "\n".join(errors))
+    return ".".join(parts)
+
+
+def _version_string(version: semver.Version, release: str) -> str:
+    """opm's ``Bundle.VersionString``: the version, then ``-<release>`` when there is one."""
+    return f"{version}-{release}" if release else str(version)
+
+
 def _validate_bundle(
-    bundle: Bundle, entry: ChannelEntry, deprecations: dict[tuple[str, str], str]
+    bundle: Bundle,
+    entry: ChannelEntry,
+    deprecations: dict[tuple[str, str], str],
+    package: str,
+    version: semver.Version | None,
+    release: str,
 ) -> Problem | None:
     node = Problem(f'invalid bundle "{bundle.name}"')
     if not bundle.name:
         node.add("name must be set")
+    if release and version is not None:
+        normalized = f"{package}-v{_version_string(version, release)}"
+        if bundle.name != normalized:
+            node.add(f'name "{bundle.name}" does not match normalized name "{normalized}"')
     for i, skip in enumerate(entry.skips):
         if not skip:
             node.add(f"skip[{i}] is empty")
@@ -373,6 +436,8 @@ def _validate_bundle(
         node.add("bundle image must be set")
     if deprecations.get((SCHEMA_BUNDLE, bundle.name)) == "":
         node.add("invalid deprecation: message must be set")
+    if release and version is not None and version.build:
+        node.add("cannot use build metadata in version with a release version")
     return node.or_none()
 
 

@@ -164,6 +164,33 @@ class Config:
         """A memory catalog of the config's packages."""
         return MemoryCatalog(self.package_docs())
 
+    def root_documents(self) -> list[Any]:
+        """Documents that name no package (opm keeps them in the config; the engine's views
+        expose them as ``root_documents``)."""
+        return [
+            *(p for p in self.packages if not p.name),
+            *(c for c in self.channels if not c.package),
+            *(b for b in self.bundles if not b.package),
+            *(d for d in self.deprecations if not d.package),
+            *(o for o in self.others if not o.package),
+        ]
+
+    def view(self) -> RootedCatalog:
+        """The config as a catalog view, package-less documents included."""
+        return RootedCatalog(self.package_docs(), self.root_documents())
+
+
+class RootedCatalog(MemoryCatalog):
+    """A memory catalog that also has package-less documents (as a catalog directory can)."""
+
+    def __init__(self, packages: Iterable[PackageDocs], root: list[Any]) -> None:
+        super().__init__(packages)
+        self._root = root
+
+    def root_documents(self) -> list[Any]:
+        """The package-less documents."""
+        return list(self._root)
+
 
 def load_config(root: Path) -> Config:
     """Every document of a catalog directory (opm ``LoadFS``): packages, then root documents."""
