@@ -346,6 +346,26 @@ def p_choice(*choices: str) -> Parser:
     return parse
 
 
+AUTH_MODES = ("kerberos", "client_certificate", "trusted_header")
+
+
+def p_auth_modes(name: str, raw: Any) -> tuple[str, ...] | None:
+    """The gateway's identity modes, tried in order; unset: None (derived from the other
+    IIB_AUTH_* settings)."""
+    if raw is None or raw == "":
+        return None
+    modes = tuple(mode.strip().lower() for mode in p_str_list(name, raw))
+    unknown = [mode for mode in modes if mode not in AUTH_MODES]
+    if unknown:
+        raise ConfigError(
+            f"Invalid setting {name}: unknown mode {unknown[0]!r} "
+            f"(expected some of {', '.join(AUTH_MODES)})"
+        )
+    if len(set(modes)) != len(modes):
+        raise ConfigError(f"Invalid setting {name}: a mode is listed twice")
+    return modes
+
+
 def p_opt_path(name: str, raw: Any) -> Path | None:
     if raw is None or raw == "":
         return None
@@ -573,6 +593,33 @@ class Settings:
         ("127.0.0.0/8", "::1/128"),
         p_cidr_list,
         "Networks (CIDR) of the front proxies whose IIB_AUTH_TRUSTED_HEADER is honoured.",
+    )
+    auth_modes: tuple[str, ...] | None = _setting(
+        "IIB_AUTH_MODES",
+        None,
+        p_auth_modes,
+        "Identity modes of the gateway, tried in order (kerberos, client_certificate, "
+        "trusted_header); unset = each mode whose setting is set, in that order.",
+    )
+    auth_kerberos_principal: str | None = _setting(
+        "IIB_AUTH_KERBEROS_PRINCIPAL",
+        None,
+        p_opt_str,
+        "Service principal the gateway accepts Kerberos/SPNEGO tokens for (HTTP/host@REALM or "
+        "HTTP@host); its keys come from the keytab named by KRB5_KTNAME.",
+    )
+    auth_client_ca: Path | None = _setting(
+        "IIB_AUTH_CLIENT_CA",
+        None,
+        p_opt_path,
+        "CA bundle (PEM) Envoy verifies client certificates against (client_certificate mode).",
+    )
+    auth_client_cert_field: str = _setting(
+        "IIB_AUTH_CLIENT_CERT_FIELD",
+        "cn",
+        p_choice("cn", "subject", "email", "uri", "dns"),
+        "Which part of a verified client certificate is the user: the subject's common name, "
+        "the whole subject (RFC 4514), or the first email, URI or DNS subject alternative name.",
     )
 
     # --- secrets -----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -27,11 +28,34 @@ class EnvoyLayout:
     tls_key: Path | None = None
     #: Internal mutual TLS towards the request store and the auth service (CA, cert, key).
     internal_tls: tuple[Path, Path, Path] | None = None
+    #: CA bundle client certificates are verified against (client_certificate mode): Envoy
+    #: asks HTTPS clients for a certificate and passes the verified one to the auth service.
+    client_ca: Path | None = None
 
 
 def _split(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def _verify_clients(config: dict[str, Any], tls_context: dict[str, Any], ca: Path) -> None:
+    """Ask every client for a certificate, verify one that is sent against ``ca`` (a bad one
+    fails the handshake; none leaves the client anonymous), and hand the verified certificate
+    to the auth service. Envoy replaces any client-sent ``x-forwarded-client-cert``."""
+    if not ca.is_file():
+        raise ConfigError(f"Invalid setting IIB_AUTH_CLIENT_CA: {ca} does not exist")
+    typed = tls_context["typed_config"]
+    typed["require_client_certificate"] = False
+    typed["common_tls_context"]["validation_context"] = {
+        "trusted_ca": {"filename": str(ca.resolve())}
+    }
+    chain = config["static_resources"]["listeners"][0]["filter_chains"][0]
+    for network_filter in chain["filters"]:
+        manager = network_filter["typed_config"]
+        manager["forward_client_cert_details"] = "SANITIZE"
+        for http_filter in manager["http_filters"]:
+            if http_filter["name"] == "envoy.filters.http.ext_authz":
+                http_filter["typed_config"]["include_peer_certificate"] = True
 
 
 def render_envoy_config(layout: EnvoyLayout, deploy_dir: Path = DEPLOY_DIR) -> str:
@@ -62,7 +86,7 @@ def render_envoy_config(layout: EnvoyLayout, deploy_dir: Path = DEPLOY_DIR) -> s
             if not path.is_file():
                 raise ConfigError(f"Invalid setting {name}: {path} does not exist")
         chain = config["static_resources"]["listeners"][0]["filter_chains"][0]
-        chain["transport_socket"] = {
+        tls_context: dict[str, Any] = {
             "name": "envoy.transport_sockets.tls",
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
@@ -78,6 +102,13 @@ def render_envoy_config(layout: EnvoyLayout, deploy_dir: Path = DEPLOY_DIR) -> s
                 },
             },
         }
+        chain["transport_socket"] = tls_context
+        if layout.client_ca is not None:
+            _verify_clients(config, tls_context, layout.client_ca)
+    elif layout.client_ca is not None:
+        raise ConfigError(
+            "IIB_AUTH_CLIENT_CA needs HTTPS: set IIB_GATEWAY_TLS_CERT and IIB_GATEWAY_TLS_KEY"
+        )
     if layout.internal_tls is not None:
         ca, cert, key = (path.resolve() for path in layout.internal_tls)
         for cluster in config["static_resources"]["clusters"]:

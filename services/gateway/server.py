@@ -9,7 +9,7 @@ from pathlib import Path
 from services.common.config import Settings
 from services.common.errors import ExternalServiceError
 from services.common.processes import ManagedProcess, http_ok
-from services.gateway.auth import build_auth_server
+from services.gateway.auth import auth_modes, build_auth_server
 from services.gateway.envoy_config import EnvoyLayout, render_envoy_config
 
 __all__ = ["Gateway", "envoy_binary"]
@@ -51,6 +51,7 @@ class Gateway:
                 if s.internal_tls_ca and s.internal_tls_cert and s.internal_tls_key
                 else None
             ),
+            client_ca=s.auth_client_ca if "client_certificate" in auth_modes(s) else None,
         )
 
     def start(self) -> None:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)envoy/service/auth/v3/external_auth.proto\x12\x15\x65nvoy.service.auth.v3\x1a\x17google/rpc/status.proto\"K\n\x0c\x43heckRequest\x12;\n\nattributes\x18\x01 \x01(\x0b\x32\'.envoy.service.auth.v3.AttributeContext\"\xd3\x05\n\x10\x41ttributeContext\x12<\n\x06source\x18\x01 \x01(\x0b\x32,.envoy.service.auth.v3.AttributeContext.Peer\x12@\n\x07request\x18\x04 \x01(\x0b\x32/.envoy.service.auth.v3.AttributeContext.Request\x12Z\n\x12\x63ontext_extensions\x18\n \x03(\x0b\x32>.envoy.service.auth.v3.AttributeContext.ContextExtensionsEntry\x1a\x38\n\x16\x43ontextExtensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a_\n\x04Peer\x12/\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0b\x32\x1e.envoy.service.auth.v3.Address\x12\x11\n\tprincipal\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x05 \x01(\t\x1aL\n\x07Request\x12\x41\n\x04http\x18\x02 \x01(\x0b\x32\x33.envoy.service.auth.v3.AttributeContext.HttpRequest\x1a\xf9\x01\n\x0bHttpRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12Q\n\x07headers\x18\x03 \x03(\x0b\x32@.envoy.service.auth.v3.AttributeContext.HttpRequest.HeadersEntry\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0c\n\x04host\x18\x05 \x01(\t\x12\x0e\n\x06scheme\x18\x06 \x01(\t\x12\r\n\x05query\x18\x07 \x01(\t\x12\x10\n\x08protocol\x18\n \x01(\t\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"G\n\x07\x41\x64\x64ress\x12<\n\x0esocket_address\x18\x01 \x01(\x0b\x32$.envoy.service.auth.v3.SocketAddress\"4\n\rSocketAddress\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x12\n\nport_value\x18\x03 \x01(\r\"\xb3\x01\n\rCheckResponse\x12\"\n\x06status\x18\x01 \x01(\x0b\x32\x12.google.rpc.Status\x12\x42\n\x0f\x64\x65nied_response\x18\x02 \x01(\x0b\x32).envoy.service.auth.v3.DeniedHttpResponse\x12:\n\x0bok_response\x18\x03 \x01(\x0b\x32%.envoy.service.auth.v3.OkHttpResponse\"f\n\x0eOkHttpResponse\x12\x39\n\x07headers\x18\x02 \x03(\x0b\x32(.envoy.service.auth.v3.HeaderValueOption\x12\x19\n\x11headers_to_remove\x18\x05 \x03(\t\"\x90\x01\n\x12\x44\x65niedHttpResponse\x12\x31\n\x06status\x18\x01 \x01(\x0b\x32!.envoy.service.auth.v3.HttpStatus\x12\x39\n\x07headers\x18\x02 \x03(\x0b\x32(.envoy.service.auth.v3.HeaderValueOption\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\"\x1a\n\nHttpStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\"\x9a\x02\n\x11HeaderValueOption\x12\x32\n\x06header\x18\x01 \x01(\x0b\x32\".envoy.service.auth.v3.HeaderValue\x12R\n\rappend_action\x18\x03 \x01(\x0e\x32;.envoy.service.auth.v3.HeaderValueOption.HeaderAppendAction\"}\n\x12HeaderAppendAction\x12\x1b\n\x17\x41PPEND_IF_EXISTS_OR_ADD\x10\x00\x12\x11\n\rADD_IF_ABSENT\x10\x01\x12\x1e\n\x1aOVERWRITE_IF_EXISTS_OR_ADD\x10\x02\x12\x17\n\x13OVERWRITE_IF_EXISTS\x10\x03\")\n\x0bHeaderValue\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t2c\n\rAuthorization\x12R\n\x05\x43heck\x12#.envoy.service.auth.v3.CheckRequest\x1a$.envoy.service.auth.v3.CheckResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)envoy/service/auth/v3/external_auth.proto\x12\x15\x65nvoy.service.auth.v3\x1a\x17google/rpc/status.proto\"K\n\x0c\x43heckRequest\x12;\n\nattributes\x18\x01 \x01(\x0b\x32\'.envoy.service.auth.v3.AttributeContext\"\xd3\x05\n\x10\x41ttributeContext\x12<\n\x06source\x18\x01 \x01(\x0b\x32,.envoy.service.auth.v3.AttributeContext.Peer\x12@\n\x07request\x18\x04 \x01(\x0b\x32/.envoy.service.auth.v3.AttributeContext.Request\x12Z\n\x12\x63ontext_extensions\x18\n \x03(\x0b\x32>.envoy.service.auth.v3.AttributeContext.ContextExtensionsEntry\x1a\x38\n\x16\x43ontextExtensionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a_\n\x04Peer\x12/\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0b\x32\x1e.envoy.service.auth.v3.Address\x12\x11\n\tprincipal\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x65rtificate\x18\x05 \x01(\t\x1aL\n\x07Request\x12\x41\n\x04http\x18\x02 \x01(\x0b\x32\x33.envoy.service.auth.v3.AttributeContext.HttpRequest\x1a\xf9\x01\n\x0bHttpRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12Q\n\x07headers\x18\x03 \x03(\x0b\x32@.envoy.service.auth.v3.AttributeContext.HttpRequest.HeadersEntry\x12\x0c\n\x04path\x18\x04 \x01(\t\x12\x0c\n\x04host\x18\x05 \x01(\t\x12\x0e\n\x06scheme\x18\x06 \x01(\t\x12\r\n\x05query\x18\x07 \x01(\t\x12\x10\n\x08protocol\x18\n \x01(\t\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"G\n\x07\x41\x64\x64ress\x12<\n\x0esocket_address\x18\x01 \x01(\x0b\x32$.envoy.service.auth.v3.SocketAddress\"4\n\rSocketAddress\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x12\n\nport_value\x18\x03 \x01(\r\"\xb3\x01\n\rCheckResponse\x12\"\n\x06status\x18\x01 \x01(\x0b\x32\x12.google.rpc.Status\x12\x42\n\x0f\x64\x65nied_response\x18\x02 \x01(\x0b\x32).envoy.service.auth.v3.DeniedHttpResponse\x12:\n\x0bok_response\x18\x03 \x01(\x0b\x32%.envoy.service.auth.v3.OkHttpResponse\"\xb1\x01\n\x0eOkHttpResponse\x12\x39\n\x07headers\x18\x02 \x03(\x0b\x32(.envoy.service.auth.v3.HeaderValueOption\x12\x19\n\x11headers_to_remove\x18\x05 \x03(\t\x12I\n\x17response_headers_to_add\x18\x06 \x03(\x0b\x32(.envoy.service.auth.v3.HeaderValueOption\"\x90\x01\n\x12\x44\x65niedHttpResponse\x12\x31\n\x06status\x18\x01 \x01(\x0b\x32!.envoy.service.auth.v3.HttpStatus\x12\x39\n\x07headers\x18\x02 \x03(\x0b\x32(.envoy.service.auth.v3.HeaderValueOption\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\"\x1a\n\nHttpStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\"\x9a\x02\n\x11HeaderValueOption\x12\x32\n\x06header\x18\x01 \x01(\x0b\x32\".envoy.service.auth.v3.HeaderValue\x12R\n\rappend_action\x18\x03 \x01(\x0e\x32;.envoy.service.auth.v3.HeaderValueOption.HeaderAppendAction\"}\n\x12HeaderAppendAction\x12\x1b\n\x17\x41PPEND_IF_EXISTS_OR_ADD\x10\x00\x12\x11\n\rADD_IF_ABSENT\x10\x01\x12\x1e\n\x1aOVERWRITE_IF_EXISTS_OR_ADD\x10\x02\x12\x17\n\x13OVERWRITE_IF_EXISTS\x10\x03\")\n\x0bHeaderValue\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t2c\n\rAuthorization\x12R\n\x05\x43heck\x12#.envoy.service.auth.v3.CheckRequest\x1a$.envoy.service.auth.v3.CheckResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -56,18 +56,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SOCKETADDRESS']._serialized_end=1021
   _globals['_CHECKRESPONSE']._serialized_start=1024
   _globals['_CHECKRESPONSE']._serialized_end=1203
-  _globals['_OKHTTPRESPONSE']._serialized_start=1205
-  _globals['_OKHTTPRESPONSE']._serialized_end=1307
-  _globals['_DENIEDHTTPRESPONSE']._serialized_start=1310
-  _globals['_DENIEDHTTPRESPONSE']._serialized_end=1454
-  _globals['_HTTPSTATUS']._serialized_start=1456
-  _globals['_HTTPSTATUS']._serialized_end=1482
-  _globals['_HEADERVALUEOPTION']._serialized_start=1485
-  _globals['_HEADERVALUEOPTION']._serialized_end=1767
-  _globals['_HEADERVALUEOPTION_HEADERAPPENDACTION']._serialized_start=1642
-  _globals['_HEADERVALUEOPTION_HEADERAPPENDACTION']._serialized_end=1767
-  _globals['_HEADERVALUE']._serialized_start=1769
-  _globals['_HEADERVALUE']._serialized_end=1810
-  _globals['_AUTHORIZATION']._serialized_start=1812
-  _globals['_AUTHORIZATION']._serialized_end=1911
+  _globals['_OKHTTPRESPONSE']._serialized_start=1206
+  _globals['_OKHTTPRESPONSE']._serialized_end=1383
+  _globals['_DENIEDHTTPRESPONSE']._serialized_start=1386
+  _globals['_DENIEDHTTPRESPONSE']._serialized_end=1530
+  _globals['_HTTPSTATUS']._serialized_start=1532
+  _globals['_HTTPSTATUS']._serialized_end=1558
+  _globals['_HEADERVALUEOPTION']._serialized_start=1561
+  _globals['_HEADERVALUEOPTION']._serialized_end=1843
+  _globals['_HEADERVALUEOPTION_HEADERAPPENDACTION']._serialized_start=1718
+  _globals['_HEADERVALUEOPTION_HEADERAPPENDACTION']._serialized_end=1843
+  _globals['_HEADERVALUE']._serialized_start=1845
+  _globals['_HEADERVALUE']._serialized_end=1886
+  _globals['_AUTHORIZATION']._serialized_start=1888
+  _globals['_AUTHORIZATION']._serialized_end=1987
 # @@protoc_insertion_point(module_scope)

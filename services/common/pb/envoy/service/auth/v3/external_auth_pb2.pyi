@@ -96,12 +96,14 @@ class CheckResponse(_message.Message):
     def __init__(self, status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ..., denied_response: _Optional[_Union[DeniedHttpResponse, _Mapping]] = ..., ok_response: _Optional[_Union[OkHttpResponse, _Mapping]] = ...) -> None: ...
 
 class OkHttpResponse(_message.Message):
-    __slots__ = ("headers", "headers_to_remove")
+    __slots__ = ("headers", "headers_to_remove", "response_headers_to_add")
     HEADERS_FIELD_NUMBER: _ClassVar[int]
     HEADERS_TO_REMOVE_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_HEADERS_TO_ADD_FIELD_NUMBER: _ClassVar[int]
     headers: _containers.RepeatedCompositeFieldContainer[HeaderValueOption]
     headers_to_remove: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, headers: _Optional[_Iterable[_Union[HeaderValueOption, _Mapping]]] = ..., headers_to_remove: _Optional[_Iterable[str]] = ...) -> None: ...
+    response_headers_to_add: _containers.RepeatedCompositeFieldContainer[HeaderValueOption]
+    def __init__(self, headers: _Optional[_Iterable[_Union[HeaderValueOption, _Mapping]]] = ..., headers_to_remove: _Optional[_Iterable[str]] = ..., response_headers_to_add: _Optional[_Iterable[_Union[HeaderValueOption, _Mapping]]] = ...) -> None: ...
 
 class DeniedHttpResponse(_message.Message):
     __slots__ = ("status", "headers", "body")
