@@ -105,7 +105,7 @@ class UmbPublisher:
                     extra={"error": str(exc)},
                 )
                 self._sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, 5.0)
             except Exception:
                 self.connected.clear()
                 log.exception("the UMB publisher failed; restarting it")
