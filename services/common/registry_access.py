@@ -61,9 +61,11 @@ def request_images(
     """An ImageService with a request's own credentials, kept in memory only, whose unpacks
     share the request's disk budget (``RegistrySettings.request_unpack_limit``).
 
-    ``token`` (IIB's ``overwrite_from_index_token``, ``user:password``) applies to the registry
-    of ``token_for``, as IIB sets it in the docker config for the from_index registry;
-    ``registry_auths_json`` is regenerate-bundle's ``{"auths": {...}}``.
+    ``token`` (IIB's ``overwrite_from_index_token``, ``user:password``) applies to the repository
+    of ``token_for`` only (``registry/namespace/repo``, the docker config key IIB 9.5.3's
+    ``set_registry_token`` writes): reading from_index and the overwrite push use it; bundles,
+    the binary image and the push to ``iib_registry`` keep the service's credentials, even on
+    the same host. ``registry_auths_json`` is regenerate-bundle's ``{"auths": {...}}``.
     """
     store = (
         CredentialStore.from_docker_config(json.loads(registry_auths_json), "registry_auths")
@@ -71,8 +73,9 @@ def request_images(
         else CredentialStore()
     )
     if token and token_for:
+        ref = parse_reference(token_for)
         store = store.with_overrides(
-            {parse_reference(token_for).registry: Credentials.from_token(token)}
+            {f"{ref.registry}/{ref.repository}": Credentials.from_token(token)}
         )
     limit = client.settings.request_unpack_limit
     return ImageService(

@@ -4,7 +4,7 @@ Credentials come from three places, the later overriding the earlier for a regis
 
 1. the docker ``config.json`` template (setting ``iib_docker_config_template``),
 2. per-request ``registry_auths`` (``{"auths": {"<registry>": {"auth": "<b64 user:pass>"}}}``),
-3. an ``overwrite_from_index_token`` (``"user:password"``) for the from_index registry.
+3. an ``overwrite_from_index_token`` (``"user:password"``) for the from_index repository.
 
 They stay in memory only. ``Credentials`` hides the password in its repr, and no message of this
 package contains a credential or a token.

@@ -774,7 +774,12 @@ class RegistryClient:
         if source.registry == target.registry:
             if source.repository == target.repository:
                 raise ImageNotFoundError(f"The blob {digest} is missing from {source.name}")
-            if self.mount_blob(target, digest, source.repository):
+            # A mount is one request with one set of credentials, which must read the source
+            # too: with different credentials per repository (an overwrite token scoped to
+            # from_index) the blob goes through this worker instead.
+            if self.credentials_for(source) == self.credentials_for(target) and self.mount_blob(
+                target, digest, source.repository
+            ):
                 return "mounted"
         with tempfile.TemporaryDirectory(dir=self.settings.temp_dir) as tmp:
             path = Path(tmp) / "blob"
