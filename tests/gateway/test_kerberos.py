@@ -29,7 +29,8 @@ import requests_kerberos  # type: ignore[import-untyped]
 from iiblib.iib_authentication import IIBKrbAuth
 from iiblib.iib_client import IIBClient
 
-from services.common.errors import UNAUTHORIZED_TEXT
+from services.common.errors import UNAUTHORIZED_TEXT, ConfigError
+from services.gateway.kerberos import KerberosProvider
 from services.tooling.servers.kdc import KdcServer, start_kdc
 from tests.gateway.conftest import USER_HEADER, Stack, stack_settings
 
@@ -243,3 +244,11 @@ def test_an_expired_token_is_refused(gateway: Stack, realm: Realm) -> None:
     time.sleep(1 + CLOCKSKEW + 0.5)
     resp = _post(_session(gateway), gateway, token)
     assert resp.status_code == 401
+
+
+def test_a_keytab_without_the_principal_stops_the_gateway(
+    realm: Realm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KRB5_KTNAME", f"FILE:{realm.keytabs['alice']}")
+    with pytest.raises(ConfigError, match="IIB_AUTH_KERBEROS_PRINCIPAL.*KRB5_KTNAME"):
+        KerberosProvider(f"HTTP/localhost@{REALM}")
