@@ -33,10 +33,16 @@ class AmqpBroker:
     process: ManagedProcess
     epmd: ManagedProcess
     log_file: Path
+    #: the TLS listener's port (0: none); clients must present a certificate of the CA
+    tls_port: int = 0
 
     @property
     def url(self) -> str:
         return f"amqp://127.0.0.1:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        return f"amqps://localhost:{self.tls_port}"
 
     def _ready(self) -> bool:
         try:
@@ -62,8 +68,11 @@ class AmqpBroker:
         self.epmd.stop()
 
 
-def start_amqp_broker(base: Path) -> AmqpBroker:
-    """Start RabbitMQ with AMQP 1.0 on a free loopback port, its files under ``base``."""
+def start_amqp_broker(base: Path, tls: tuple[Path, Path, Path] | None = None) -> AmqpBroker:
+    """Start RabbitMQ with AMQP 1.0 on a free loopback port, its files under ``base``.
+
+    ``tls`` = (CA, certificate, key): also listen with TLS on ``tls_port``, requiring a client
+    certificate signed by the CA."""
     if not _SERVER.exists() or shutil.which("epmd") is None:
         raise ExternalServiceError(
             "rabbitmq-server is not installed (Debian package rabbitmq-server; `make bootstrap` "
@@ -71,12 +80,24 @@ def start_amqp_broker(base: Path) -> AmqpBroker:
         )
     base.mkdir(parents=True, exist_ok=True)
     port, dist_port, epmd_port = free_port(), free_port(), free_port()
+    tls_port = free_port() if tls else 0
     (base / "enabled_plugins").write_text("[rabbitmq_amqp1_0].\n")
-    (base / "rabbitmq.conf").write_text(
+    config = (
         f"listeners.tcp.1 = 127.0.0.1:{port}\n"
         # anonymous AMQP 1.0 clients connect as guest, which may then connect from loopback
         "loopback_users = none\n"
     )
+    if tls:
+        ca, cert, key = tls
+        config += (
+            f"listeners.ssl.1 = 127.0.0.1:{tls_port}\n"
+            f"ssl_options.cacertfile = {ca}\n"
+            f"ssl_options.certfile = {cert}\n"
+            f"ssl_options.keyfile = {key}\n"
+            "ssl_options.verify = verify_peer\n"
+            "ssl_options.fail_if_no_peer_cert = true\n"
+        )
+    (base / "rabbitmq.conf").write_text(config)
     (base / "rabbitmq-env.conf").write_text("")
     nodename = f"iib-test-{port}@localhost"
     env = {
@@ -99,6 +120,6 @@ def start_amqp_broker(base: Path) -> AmqpBroker:
         "epmd", ["epmd", "-port", str(epmd_port), "-address", "127.0.0.1"], base / "epmd.log"
     )
     process = ManagedProcess("rabbitmq", [str(_SERVER)], base / "rabbitmq.log", env=env)
-    broker = AmqpBroker(port, process, epmd, base / "log" / f"{nodename}.log")
+    broker = AmqpBroker(port, process, epmd, base / "log" / f"{nodename}.log", tls_port)
     broker.start()
     return broker

@@ -23,28 +23,35 @@ from proton.utils import BlockingConnection
 
 from services.tooling.servers.amqp_broker import AmqpBroker, start_amqp_broker
 from tests.common.dispatch.conftest import USER, System, add_body
+from tests.pki import pki
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
-BUILD = "/queue/iib.build.state"
-BATCH = "/queue/iib.batch.state"
+# each test has its own queues (a message left by one test can never satisfy another)
+BUILD = "/queue/iib.build.state.{test}"
+BATCH = "/queue/iib.batch.state.{test}"
 
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AmqpBroker]:
-    broker = start_amqp_broker(tmp_path_factory.mktemp("amqp-broker"))
+    cert, key = pki().files("amqp-broker")
+    broker = start_amqp_broker(
+        tmp_path_factory.mktemp("amqp-broker"), tls=(pki().ca_cert, cert, key)
+    )
     try:
         yield broker
     finally:
         broker.close()
 
 
-def _umb_system(system_factory: Any, broker: AmqpBroker) -> System:
-    system: System = system_factory(
-        IIB_MESSAGING_URLS=json.dumps([broker.url]),
-        IIB_MESSAGING_BUILD_STATE_DESTINATION=BUILD,
-        IIB_MESSAGING_BATCH_STATE_DESTINATION=BATCH,
-    )
+def _umb_system(system_factory: Any, broker: AmqpBroker, test: str, **extra: str) -> System:
+    settings = {
+        "IIB_MESSAGING_URLS": json.dumps([broker.url]),
+        "IIB_MESSAGING_BUILD_STATE_DESTINATION": BUILD.format(test=test),
+        "IIB_MESSAGING_BATCH_STATE_DESTINATION": BATCH.format(test=test),
+        **extra,
+    }
+    system: System = system_factory(**settings)
     return system
 
 
@@ -71,14 +78,14 @@ def _drain(broker: AmqpBroker, address: str, until: Any, timeout: float = 30.0) 
 def test_every_state_change_reaches_the_broker_as_iib_sends_it(
     system_factory: Any, broker: AmqpBroker
 ) -> None:
-    system = _umb_system(system_factory, broker)
+    system = _umb_system(system_factory, broker, "every")
     system.start_worker()
     rid = system.submit(add_body("fake/sleep:0.2"))["id"]
     final = system.wait_final([rid])[rid]
 
     builds = _drain(
         broker,
-        BUILD,
+        BUILD.format(test="every"),
         lambda ms: any(
             m.properties["id"] == rid and m.properties["state"] == "complete" for m in ms
         ),
@@ -108,7 +115,7 @@ def test_every_state_change_reaches_the_broker_as_iib_sends_it(
 
     batches = _drain(
         broker,
-        BATCH,
+        BATCH.format(test="every"),
         lambda ms: any(
             m.properties["batch"] == final["batch"] and m.properties["state"] == "complete"
             for m in ms
@@ -129,7 +136,7 @@ def test_every_state_change_reaches_the_broker_as_iib_sends_it(
 def test_with_the_broker_down_messages_wait_and_none_is_lost(
     system_factory: Any, broker: AmqpBroker, tmp_path: Path
 ) -> None:
-    system = _umb_system(system_factory, broker)
+    system = _umb_system(system_factory, broker, "down")
     system.start_worker()
     broker.stop()
     ids = [system.submit(add_body("fake/sleep:0"))["id"] for _ in range(15)]
@@ -145,7 +152,7 @@ def test_with_the_broker_down_messages_wait_and_none_is_lost(
                 seen[m.properties["id"]] = seen.get(m.properties["id"], 0) + 1
         return {(rid, n) for rid, count in seen.items() for n in range(count)} >= expected
 
-    messages = _drain(broker, BUILD, complete, timeout=60)
+    messages = _drain(broker, BUILD.format(test="down"), complete, timeout=60)
     reasons: dict[int, list[str]] = {}
     for m in messages:
         if m.properties["id"] in ids:
@@ -161,3 +168,31 @@ def test_with_the_broker_down_messages_wait_and_none_is_lost(
         for r in reasons.values()
     ), reasons
     assert sorted(reasons) == sorted(ids)
+
+
+def test_amqps_with_iibs_ca_certificate_and_key_settings(
+    system_factory: Any, broker: AmqpBroker
+) -> None:
+    """TLS as IIB configures it: the broker's CA (its certificate must name the host) and a
+    client certificate the broker requires."""
+    cert, key = pki().files("iib-messaging")
+    system = _umb_system(
+        system_factory,
+        broker,
+        "tls",
+        IIB_MESSAGING_URLS=json.dumps([broker.tls_url]),
+        IIB_MESSAGING_CA=str(pki().ca_cert),
+        IIB_MESSAGING_CERT=str(cert),
+        IIB_MESSAGING_KEY=str(key),
+    )
+    system.start_worker()
+    rid = system.submit(add_body("fake/sleep:0"))["id"]
+    system.wait_final([rid])
+    messages = _drain(
+        broker,
+        BUILD.format(test="tls"),
+        lambda ms: any(
+            m.properties["id"] == rid and m.properties["state"] == "complete" for m in ms
+        ),
+    )
+    assert [m.properties["state"] for m in messages if m.properties["id"] == rid][-1] == "complete"
