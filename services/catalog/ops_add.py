@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from services.common.errors import CatalogError
+from services.common.errors import CatalogError, CatalogValidationError
 
 from . import semver
 from .errors import aggregate
@@ -129,12 +129,15 @@ def _existing_facts(docs: PackageDocs) -> dict[str, _Facts]:
         skips = next((list(e.skips) for e in entries if e.skips), [])
         skip_range = next((e.skip_range for e in entries if e.skip_range), "")
         annotations = _csv_annotations(bundle)
-        if not replaces and any(p.type == PROP_BUNDLE_OBJECT for p in bundle.properties):
+        has_objects = any(p.type == PROP_BUNDLE_OBJECT for p in bundle.properties)
+        # The CSV object is read when the entries lack replaces, or for its annotations (the
+        # olm.substitutesFor of an earlier substitution) when there is no olm.csv.metadata.
+        if has_objects and (not replaces or not annotations):
             csv = csv_from_bundle(bundle)
             if csv is not None:
                 spec = csv.get("spec") if isinstance(csv.get("spec"), dict) else {}
                 assert isinstance(spec, dict)
-                if isinstance(spec.get("replaces"), str):
+                if not replaces and isinstance(spec.get("replaces"), str):
                     replaces = spec["replaces"]
                 if not skips and isinstance(spec.get("skips"), list):
                     skips = [s for s in spec["skips"] if isinstance(s, str)]
@@ -231,13 +234,14 @@ def _semver_package_manifest(package: str, facts: Sequence[_Facts]) -> tuple[str
             default = fact.default_channel
     if int(best[2]) > 1:  # type: ignore[call-overload]
         raise CatalogError(f"more than one bundle with maximum version {best[1]}")
-    found = len(heads) == 1 and default == ""
+    annotated = default  # opm checks the annotation's channel, not the one it picks
+    found = len(heads) == 1 and annotated == ""
     for channel in sorted(heads):
         if int(heads[channel][2]) > 1:  # type: ignore[call-overload]
             raise CatalogError(f"more than one potential channel head for {channel}")
         if len(heads) == 1:
             default = channel
-        found = found or channel == default
+        found = found or channel == annotated
     if not found:
         listed = " ".join(
             f"{ch}:{{name:{h[0]} version:{_go_version(h[1])} count:{h[2]}}}"  # type: ignore[arg-type]
@@ -328,66 +332,114 @@ def _post_check(docs: PackageDocs, added: Sequence[_Facts], errors: list[str]) -
 
 
 def _apply_substitutes(facts: dict[str, _Facts], new: _Facts, errors: list[str]) -> None:
-    """``olm.substitutesFor`` (alpha, always enabled by IIB) for one new bundle."""
+    """``olm.substitutesFor`` (alpha, always enabled by IIB) for one new bundle.
+
+    opm's sqlite ``addSubstitutesFor`` step by step, on the facts (its ``operatorbundle`` rows);
+    ``new`` must already be in ``facts``. The substitutions of existing bundles are read from
+    their CSV annotations (FBC keeps no updated ``substitutesfor`` column).
+    """
+    name = new.name
+
+    def substituting(target: str) -> list[str]:
+        return [f.name for f in facts.values() if f.substitutes_for == target]
+
+    def mark(seen: set[str], item: str) -> bool:
+        if item in seen:
+            errors.append(f'cyclic substitutesFor chain detected involving "{item}"')
+            return False
+        seen.add(item)
+        return True
+
+    def append_skips(target: str, extra: list[str]) -> None:
+        current = facts[target].skips
+        for skip in extra:
+            if skip not in current:
+                current.append(skip)
+
+    skips = list(new.skips)
+    replaces = new.replaces
     target = new.substitutes_for
-
-    def substitute_of(name: str) -> str | None:
-        found = [f.name for f in facts.values() if f.substitutes_for == name and f.name != name]
-        return (
-            found[0]
-            if len(found) == 1
-            else (max(found, key=lambda n: _parse_version(facts[n])) if found else None)
-        )
-
     if target:
         for fact in facts.values():
-            if fact.replaces == target and fact.name != new.name:
-                fact.replaces = new.name
-        for other in [
-            f for f in facts.values() if f.substitutes_for == target and f.name != new.name
-        ]:
-            cmp = semver.build_id_compare(_parse_version(other), _parse_version(new))
-            if cmp == 0:
+            if fact.replaces == target:
+                fact.replaces = name
+        others = substituting(target)
+        seen_others = {name}
+        while others:
+            other = others.pop(0)
+            if other == name:
+                continue
+            if not mark(seen_others, other):
+                return
+            cmp = semver.build_id_compare(_parse_version(facts[other]), _parse_version(new))
+            if cmp < 0:
+                new.substitutes_for = other
+                others.extend(substituting(other))
+            elif cmp > 0:
+                facts[other].substitutes_for = name
+                append_skips(other, [*skips, name])
+                if len(substituting(name)) > 1:
+                    errors.append(
+                        f"programmer error: more than one substitution pointing to {name}"
+                    )
+                    return
+            else:
                 errors.append("cannot determine latest substitution because of duplicate versions")
                 return
-            if cmp < 0:
-                other.substitutes_for = new.name
-            else:
-                new.substitutes_for = other.name
-                for skip in [*new.skips, new.name]:
-                    if skip not in other.skips:
-                        other.skips.append(skip)
-    seen = {new.name}
+    # The chain of what this bundle substitutes for is skipped.
     chain = new.substitutes_for
+    seen = {name}
     while chain:
-        if chain in seen:
-            errors.append(f'cyclic substitutesFor chain detected involving "{chain}"')
+        if not mark(seen, chain):
             return
-        seen.add(chain)
-        if chain not in new.skips:
-            new.skips.append(chain)
+        skips.append(chain)
         chain = facts[chain].substitutes_for if chain in facts else ""
-    extra: list[str] = []
-    for skip in list(new.skips):
-        sub = substitute_of(skip)
-        guard = {skip}
-        while sub and sub != new.name and sub not in guard:
-            guard.add(sub)
-            extra.append(sub)
-            sub = substitute_of(sub)
-    for name in extra:
-        if name not in new.skips:
-            new.skips.append(name)
-    if new.replaces:
-        guard = {new.replaces}
-        sub = substitute_of(new.replaces)
-        while sub and sub != new.name:
-            if sub in guard:
-                errors.append(f'cyclic substitutesFor chain detected involving "{sub}"')
+    # Substitutions added before this bundle take over its skips (opm stops quietly when two
+    # bundles substitute for the same one).
+    subs = substituting(name)
+    if len(subs) > 1:
+        return
+    seen = {name}
+    while subs:
+        if not mark(seen, subs[0]):
+            return
+        append_skips(subs[0], [*skips, name])
+        subs = substituting(subs[0])
+        if len(subs) > 1:
+            return
+    # Skipping a substituted bundle also skips its substitutions.
+    if skips:
+        merged: dict[str, None] = {}
+        for skip in skips:
+            merged[skip] = None
+            subs = substituting(skip)
+            if len(subs) > 1:
                 return
-            guard.add(sub)
-            new.replaces = sub
-            sub = substitute_of(sub)
+            seen = {skip}
+            while subs:
+                sub = subs.pop(0)
+                if sub == name:
+                    continue
+                if not mark(seen, sub):
+                    return
+                merged[sub] = None
+                subs = substituting(sub)
+                if len(subs) > 1:
+                    return
+        skips = list(merged)
+    # Replacing a substituted bundle replaces its latest substitution.
+    if replaces:
+        subs = substituting(replaces)
+        seen = {replaces}
+        while subs:
+            replaces = subs[0]
+            if not mark(seen, replaces):
+                return
+            subs = substituting(replaces)
+            if len(subs) > 1:
+                return
+    new.replaces = replaces
+    new.skips = skips
 
 
 def _sanity_checks(
@@ -521,10 +573,13 @@ def _clear_non_heads(docs: PackageDocs, report: AddReport) -> None:
 
 
 def _add_replaces(
-    docs: PackageDocs, new_bundles: Sequence[RenderedBundle], report: AddReport
+    docs: PackageDocs,
+    new_bundles: Sequence[RenderedBundle],
+    report: AddReport,
+    known_tombstones: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> None:
     facts = _existing_facts(docs)
-    tombstones = _tombstones(docs)
+    tombstones = _tombstones(docs) | (known_tombstones - set(facts))
     errors: list[str] = []
     new_facts: list[_Facts] = []
     for rendered in new_bundles:
@@ -533,9 +588,10 @@ def _add_replaces(
             raise CatalogError(
                 f'failed to add bundle "{fact.name}": UNIQUE constraint failed: operatorbundle.name'
             )
-        if fact.substitutes_for:
-            _apply_substitutes(facts, fact, errors)
         facts[fact.name] = fact
+        # Also for bundles that substitute nothing: a replaces of a substituted bundle points
+        # at its latest substitute.
+        _apply_substitutes(facts, fact, errors)
         new_facts.append(fact)
     if errors:
         raise CatalogError(aggregate(errors))
@@ -772,29 +828,53 @@ def add_bundles(
             loaded[name] = docs
     overwrites = _sanity_checks(catalog, bundles, loaded, overwrite_latest)
     changes = CatalogChanges()
+    failures: list[str] = []
     for name in packages:
-        docs = loaded.get(name) or PackageDocs(name)
-        group = [b for b in bundles if b.package == name]
-        if mode == "replaces":
-            for overwritten in overwrites.get(name, [])[:1]:
-                for channel in docs.channels:
-                    for entry in channel.entries:
-                        if entry.replaces == overwritten or overwritten in entry.skips:
-                            raise CatalogError(
-                                f"cannot overwrite bundle {overwritten} from package {name}: "
-                                f"replaced by {entry.name} on channel {channel.name}"
-                            )
-                for channel in docs.channels:
-                    channel.entries = [e for e in channel.entries if e.name != overwritten]
-                docs.channels = [c for c in docs.channels if c.entries]
-                docs.bundles = [b for b in docs.bundles if b.name != overwritten]
-                report.overwritten.append(overwritten)
-            _add_replaces(docs, group, report)
-        else:
-            for rendered in group:
-                _add_semver(docs, rendered, mode == "semver-skippatch", report)
-            _clear_non_heads(docs, report)
-        report.added.extend(b.csv_name for b in group)
-        changes.set(name, docs)
+        try:
+            _add_to_package(name, loaded, bundles, mode, overwrites, changes, report)
+        except CatalogValidationError:
+            raise
+        except CatalogError as exc:
+            # opm regenerates every package's graph and reports all failures together.
+            failures.append(exc.message)
+    if failures:
+        raise CatalogError(aggregate(failures))
     validate_changed(dict(changes.updates), validation)
     return AddResult(Overlay(catalog, changes), changes, report)
+
+
+def _add_to_package(
+    name: str,
+    loaded: dict[str, PackageDocs],
+    bundles: Sequence[RenderedBundle],
+    mode: GraphUpdateMode,
+    overwrites: dict[str, list[str]],
+    changes: CatalogChanges,
+    report: AddReport,
+) -> None:
+    """Add one package's new bundles to its documents and record the result in ``changes``."""
+    docs = loaded.get(name) or PackageDocs(name)
+    group = [b for b in bundles if b.package == name]
+    if mode == "replaces":
+        # Deprecated bundles named only by the entries an overwrite removes stay known.
+        tombstones = _tombstones(docs)
+        for overwritten in overwrites.get(name, [])[:1]:
+            for channel in docs.channels:
+                for entry in channel.entries:
+                    if entry.replaces == overwritten or overwritten in entry.skips:
+                        raise CatalogError(
+                            f"cannot overwrite bundle {overwritten} from package {name}: "
+                            f"replaced by {entry.name} on channel {channel.name}"
+                        )
+            for channel in docs.channels:
+                channel.entries = [e for e in channel.entries if e.name != overwritten]
+            docs.channels = [c for c in docs.channels if c.entries]
+            docs.bundles = [b for b in docs.bundles if b.name != overwritten]
+            report.overwritten.append(overwritten)
+        _add_replaces(docs, group, report, tombstones)
+    else:
+        for rendered in group:
+            _add_semver(docs, rendered, mode == "semver-skippatch", report)
+        _clear_non_heads(docs, report)
+    report.added.extend(b.csv_name for b in group)
+    changes.set(name, docs)

@@ -55,14 +55,19 @@ def render_fixture(package: str, version: str, *, csv_metadata: bool = False) ->
 
 
 def catalog_of(*packages: str, csv_metadata: bool = True) -> MemoryCatalog:
-    """A catalog with every fixture version of the packages added in version order."""
+    """A catalog with every fixture version of each package added in one request.
+
+    One add per package (as ``opm registry add --bundle-images a,b,...`` does): added one at a
+    time, some fixture histories are refused by opm (a first bundle whose default channel is
+    not among its channels, e.g. redis-operator 0.0.1 and cockroachdb 2.0.9).
+    """
     catalog = MemoryCatalog()
     for package in packages:
-        for version in versions_of(package):
-            result = add_bundles(
-                catalog, [render_fixture(package, version, csv_metadata=csv_metadata)]
-            )
-            catalog.apply(result.changes)
+        bundles = [
+            render_fixture(package, v, csv_metadata=csv_metadata) for v in versions_of(package)
+        ]
+        result = add_bundles(catalog, bundles)
+        catalog.apply(result.changes)
     return catalog
 
 

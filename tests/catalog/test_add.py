@@ -346,26 +346,45 @@ def test_add_whose_result_would_not_validate_is_rejected(tmp_path: Path) -> None
 
 @pytest.mark.usefixtures("fixtures_root")
 @pytest.mark.parametrize(
-    ("package", "mode", "since"),
+    ("package", "mode", "since", "batch"),
     [
-        ("keda", "replaces", ""),
-        ("cockroachdb", "replaces", ""),
-        ("opendatahub-operator", "replaces", ""),
-        ("community-kubevirt-hyperconverged", "semver", ""),
-        ("egressip-ipam-operator", "semver", ""),
-        ("cert-utils-operator", "semver-skippatch", "1.0.0"),
+        ("keda", "replaces", "", False),
+        # One at a time opm refuses cockroachdb's first bundle (next test): added together.
+        ("cockroachdb", "replaces", "", True),
+        ("opendatahub-operator", "replaces", "", False),
+        ("community-kubevirt-hyperconverged", "semver", "", False),
+        ("egressip-ipam-operator", "semver", "", False),
+        ("cert-utils-operator", "semver-skippatch", "1.0.0", False),
     ],
 )
-def test_adding_fixture_history_matches_golden(package: str, mode: str, since: str) -> None:
+def test_adding_fixture_history_matches_golden(
+    package: str, mode: str, since: str, batch: bool
+) -> None:
     catalog = MemoryCatalog()
     versions = versions_of(package)
-    for version in versions[versions.index(since) if since else 0 :]:
+    versions = versions[versions.index(since) if since else 0 :]
+    steps = [versions] if batch else [[v] for v in versions]
+    for step in steps:
         try:
-            _add(catalog, render_fixture(package, version, csv_metadata=True), mode=mode)
+            _add(catalog, *(render_fixture(package, v, csv_metadata=True) for v in step), mode=mode)
         except CatalogError as exc:
-            pytest.fail(f"{package} {version}: {exc}")
+            pytest.fail(f"{package} {step}: {exc}")
     validate(catalog)
     assert_golden(f"add/{package}-{mode}.json", encode_package(_docs(catalog, package)))
+
+
+@pytest.mark.usefixtures("fixtures_root")
+def test_first_bundle_whose_default_channel_it_is_not_in_is_refused() -> None:
+    """cockroachdb 2.0.9: channel stable, default channel stable-3.x. opm's
+    SemverPackageManifest (pkg/registry/populator.go) checks the annotation's default channel
+    against the channel heads, also when there is a single channel (populator_test.go
+    TestSemverPackageManifest "UnknownDefaultChannel")."""
+    with pytest.raises(CatalogError) as err:
+        _add(MemoryCatalog(), render_fixture("cockroachdb", "2.0.9", csv_metadata=True))
+    assert err.value.message == (
+        "unable to determine default channel among channel heads: map[stable:{name:"
+        "cockroachdb.v2.0.9 version:{Major:2 Minor:0 Patch:9 Pre:[] Build:[]} count:1}]"
+    )
 
 
 @pytest.mark.usefixtures("fixtures_root")

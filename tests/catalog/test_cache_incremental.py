@@ -21,7 +21,7 @@ from services.catalog import (
     write_serving_cache,
 )
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, versions_of
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -43,7 +43,12 @@ def test_incremental_updates_equal_a_full_rewrite(tmp_path: Path) -> None:
     first = [
         _render("keda", "1.4.1", 1),
         _render("cockroachdb", "3.0.7", 2),
-        _render("redis-operator", "0.0.1", 3),
+        # redis-operator 0.0.1 alone is refused by opm (default channel stable, channel
+        # preview): its whole history is added together.
+        *(
+            _render("redis-operator", v, 10 + i)
+            for i, v in enumerate(versions_of("redis-operator"))
+        ),
     ]
     catalog.apply(add_bundles(catalog, first).changes)
     state = tmp_path / "state"
