@@ -227,7 +227,10 @@ def _alive(connection: Any) -> bool:
     from proton import Endpoint
 
     conn = getattr(connection, "conn", None)
-    return conn is not None and bool(conn.state & Endpoint.REMOTE_ACTIVE) and not conn.closed
+    if conn is None:
+        return False
+    state = conn.state
+    return bool(state & Endpoint.REMOTE_ACTIVE) and not bool(state & Endpoint.LOCAL_CLOSED)
 
 
 def _without_password(url: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from proton.utils import BlockingConnection
+from sqlalchemy import create_engine, text
 
 from services.tooling.servers.amqp_broker import AmqpBroker, start_amqp_broker
 from tests.common.dispatch.conftest import USER, System, add_body
@@ -196,3 +197,41 @@ def test_amqps_with_iibs_ca_certificate_and_key_settings(
         ),
     )
     assert [m.properties["state"] for m in messages if m.properties["id"] == rid][-1] == "complete"
+
+
+def test_a_destination_the_broker_refuses_ends_in_dead_letters_and_blocks_nothing_else(
+    system_factory: Any, broker: AmqpBroker
+) -> None:
+    """RabbitMQ refuses a ``topic://`` address (an ActiveMQ form it does not know): those
+    messages count attempts and become dead letters (IIB_OUTBOX_MAX_ATTEMPTS); the batch
+    messages behind them still arrive, and so do the work items."""
+    system = _umb_system(
+        system_factory,
+        broker,
+        "refused",
+        IIB_MESSAGING_BUILD_STATE_DESTINATION="topic://VirtualTopic.eng.iib.build.state",
+        IIB_MESSAGING_TIMEOUT="1",
+        IIB_OUTBOX_MAX_ATTEMPTS="2",
+    )
+    system.start_worker()
+    final = system.wait_final([system.submit(add_body("fake/sleep:0"))["id"]])
+    batch = next(iter(final.values()))["batch"]
+    _drain(
+        broker,
+        BATCH.format(test="refused"),
+        lambda ms: any(
+            m.properties["batch"] == batch and m.properties["state"] == "complete" for m in ms
+        ),
+        timeout=25,
+    )
+    engine = create_engine(system.env["SQLALCHEMY_DATABASE_URI"])
+    with engine.connect() as conn:
+        dead = conn.execute(
+            text(
+                "SELECT kind, attempts, last_error FROM outbox WHERE dead_at IS NOT NULL "
+                "ORDER BY id"
+            )
+        ).all()
+    engine.dispose()
+    assert [(row.kind, row.attempts) for row in dead] == [("umb_build_state", 2)] * 3
+    assert all("AMQP broker" in row.last_error for row in dead)
