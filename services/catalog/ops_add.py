@@ -643,6 +643,11 @@ def _set_default(docs: PackageDocs, default: str) -> None:
         docs.packages = [Package(docs.name, default)]
 
 
+def is_skip_patch_candidate(added: semver.Version, other: semver.Version) -> bool:
+    """opm's ``isSkipPatchCandidate``: same major and minor, and a higher version."""
+    return added.major == other.major and added.minor == other.minor and added > other
+
+
 def _add_semver(
     docs: PackageDocs, rendered: RenderedBundle, skippatch: bool, report: AddReport
 ) -> None:
@@ -714,11 +719,7 @@ def _add_semver(
             else:
                 if greatest_behind is None or node_version > versions[greatest_behind]:
                     greatest_behind = member
-            if skippatch and (
-                version.major == node_version.major
-                and version.minor == node_version.minor
-                and version > node_version
-            ):
+            if skippatch and is_skip_patch_candidate(version, node_version):
                 candidates.append(member)
                 replaces.append(member)
         if greatest_behind is not None and greatest_behind not in replaces:
