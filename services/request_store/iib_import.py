@@ -31,7 +31,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, insert, select, text, update
@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 IIB_SCHEMA_REVISION = "691c5d6465a0"
 #: worker_args of an imported request: marks it as imported (idempotency) and gives it no work.
 IMPORTED_MARK = {"imported_from_iib": True}
+#: The reason given to requests IIB had not finished, with ``--fail-in-progress``.
+FAILED_ON_IMPORT = (
+    "The request was still in progress in IIB when its database was imported here; resubmit it"
+)
 MAX_TEXT = 65536
 MAX_JSON = 1024 * 1024
 MAX_SCHEMA = 16 * 1024 * 1024
@@ -255,11 +259,14 @@ class _Importer:
         target: Engine,
         chunk: int,
         progress: Callable[[ImportReport], None] | None,
+        fail_in_progress: bool = False,
     ) -> None:
         self.source = source
         self.target = target
         self.chunk = chunk
         self.progress = progress
+        self.fail_in_progress = fail_in_progress
+        self._now = datetime.now(UTC).replace(tzinfo=None)
         self.report = ImportReport()
         self._dialect = postgresql if target.dialect.name == "postgresql" else sqlite
 
@@ -596,6 +603,18 @@ class _Importer:
                 }
                 for s in p["states"]
             )
+            if self.fail_in_progress and current.state == RequestState.IN_PROGRESS:
+                row.update(
+                    state=int(RequestState.FAILED), state_reason=FAILED_ON_IMPORT, updated=self._now
+                )
+                state_rows.append(
+                    {
+                        "request_id": p["id"],
+                        "state": int(RequestState.FAILED),
+                        "state_reason": FAILED_ON_IMPORT,
+                        "updated": self._now,
+                    }
+                )
             for kind, items in p["lists"].items():
                 image_rows.extend(
                     {"request_id": p["id"], "kind": int(kind), "position": n, "image_id": images[s]}
@@ -714,9 +733,11 @@ def import_iib(
     chunk: int = 500,
     progress: Callable[[ImportReport], None] | None = None,
     statement_timeout: float = 300.0,
+    fail_in_progress: bool = False,
 ) -> ImportReport:
     """Copy every request of the IIB database at ``source_url`` into ``target`` (migrated to
-    the newest schema already); see the module docstring."""
+    the newest schema already); see the module docstring. ``fail_in_progress``: requests IIB
+    had not finished are imported failed (a last state, ``FAILED_ON_IMPORT``), not in progress."""
     if not source_url.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
         raise IIBError("IIB's database must be PostgreSQL (--from postgresql://...)")
     if source_url.startswith("postgres://"):
@@ -730,6 +751,6 @@ def import_iib(
         },
     )
     try:
-        return _Importer(source, target, chunk, progress).run()
+        return _Importer(source, target, chunk, progress, fail_in_progress).run()
     finally:
         source.dispose()

@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     db.add_argument(
         "--chunk", type=int, default=500, help="import-iib: requests per transaction (500)"
     )
+    db.add_argument(
+        "--fail-in-progress",
+        action="store_true",
+        help="import-iib: import the requests IIB had not finished as failed",
+    )
     sub.add_parser("queues", help="pending and in-flight work per queue")
     sub.add_parser("secrets-key", help="print a new random IIB_SECRETS_KEY")
     sub.add_parser("settings", help="list every setting with its default")
@@ -95,14 +100,14 @@ def main(argv: list[str] | None = None) -> int:
             from services.request_store.db import upgrade
             from services.request_store.store import make_engine
 
+            if args.action == "import-iib" and not args.source:
+                parser.error("import-iib needs --from postgresql://...")
             engine = make_engine(settings.database_uri)
             upgrade(engine)
             if args.action == "import-iib":
                 from services.tooling.iib_import_cli import run_import
 
-                if not args.source:
-                    parser.error("import-iib needs --from postgresql://...")
-                return run_import(args.source, engine, args.chunk)
+                return run_import(args.source, engine, args.chunk, args.fail_in_progress)
             print("database is at the newest schema")
             return 0
         assert service is not None

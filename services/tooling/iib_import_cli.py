@@ -25,10 +25,16 @@ def _progress(report: ImportReport) -> None:
     )
 
 
-def run_import(source_url: str, target: Engine, chunk: int) -> int:
+def run_import(source_url: str, target: Engine, chunk: int, fail_in_progress: bool = False) -> int:
     """Run the import with progress on stderr and the report on stdout; 1 when a request could
     not be imported."""
-    report = import_iib(source_url, target, chunk=max(1, chunk), progress=_progress)
+    report = import_iib(
+        source_url,
+        target,
+        chunk=max(1, chunk),
+        progress=_progress,
+        fail_in_progress=fail_in_progress,
+    )
     print(file=sys.stderr)
     print(
         f"imported {report.imported} requests ({report.already_there} were there already) in "
@@ -38,9 +44,14 @@ def run_import(source_url: str, target: Engine, chunk: int) -> int:
     if report.in_progress:
         shown = ", ".join(str(i) for i in report.in_progress[:20])
         more = " ..." if len(report.in_progress) > 20 else ""
+        fate = (
+            "are now failed"
+            if fail_in_progress
+            else "stay so (nothing will build them; --fail-in-progress fails them)"
+        )
         print(
-            f"{len(report.in_progress)} imported requests were in progress in IIB and stay so "
-            f"(nothing will build them; resubmit them): {shown}{more}"
+            f"{len(report.in_progress)} imported requests were in progress in IIB and {fate}; "
+            f"resubmit them: {shown}{more}"
         )
     for rid, reason in sorted(report.skipped.items()):
         print(f"request {rid} was not imported: {reason}")

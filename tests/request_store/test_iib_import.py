@@ -22,7 +22,7 @@ from services.common.config import Settings, load_settings
 from services.common.errors import IIBError
 from services.common.secrets import generate_key
 from services.request_store.db import upgrade
-from services.request_store.iib_import import ImportReport, import_iib
+from services.request_store.iib_import import FAILED_ON_IMPORT, ImportReport, import_iib
 from services.request_store.server import build_core
 from services.request_store.service import CallContext, RequestStoreCore
 from services.request_store.store import make_engine
@@ -204,3 +204,21 @@ def test_values_out_of_bounds_are_reported_not_imported(
         52: "a state 9 is not one of IIB's states",
     }
     assert report.imported == 10
+
+
+def test_fail_in_progress_fails_what_iib_had_not_finished(
+    iib_database: Callable[..., str], new_database_url: Callable[[], str], tmp_path: Path
+) -> None:
+    source, target = iib_database(), new_database_url()
+    engine = make_engine(target)
+    upgrade(engine)
+    report = import_iib(source, engine, fail_in_progress=True)
+    assert sorted(report.in_progress) == [21, 4242]
+    core = _core(target, tmp_path)
+    for request_id in ("21", "4242"):
+        build = _rest(core, request_id)
+        assert build["state"] == "failed"
+        assert build["state_reason"] == FAILED_ON_IMPORT
+        # IIB's history is kept under the new last state
+        assert build["state_history"][1:] == EXPECTED[request_id]["state_history"]
+    assert _rest(core, "7") == EXPECTED["7"]
