@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 _BATCH = 200
 # IIB's defaults for the TLS files (iib/web/config.py)
 _IIB_CA = "/etc/pki/tls/certs/ca-bundle.crt"
+_DEBIAN_CA = "/etc/ssl/certs/ca-certificates.crt"
 _IIB_CERT = "/etc/iib/messaging.crt"
 _IIB_KEY = "/etc/iib/messaging.key"
 
@@ -128,7 +129,7 @@ class UmbPublisher:
 
         s = self.settings
         domain = SSLDomain(SSLDomain.MODE_CLIENT)
-        ca = s.messaging_ca or (_IIB_CA if os.path.exists(_IIB_CA) else None)
+        ca = s.messaging_ca or next((p for p in (_IIB_CA, _DEBIAN_CA) if os.path.exists(p)), None)
         if ca:
             domain.set_trusted_ca_db(ca)
         cert = s.messaging_cert or _IIB_CERT
