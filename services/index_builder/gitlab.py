@@ -1,7 +1,9 @@
 """GitLab push of an index's ``/configs`` (IIB's ``IIB_INDEX_TO_GITLAB_PUSH_MAP``).
 
 For an add or rm request with ``overwrite_from_index`` whose from_index is a File-Based
-Catalog index listed in the map (by ``registry/namespace/repo``), IIB pushes the built catalog
+Catalog index listed in the map (by ``registry/namespace/repo``; the request store's map, sent
+with each job as IIB's REST API sends it with each task, else the index builder's own), IIB
+pushes the built catalog
 to the mapped Git repository before it overwrites from_index, on the branch named by
 from_index's tag (``v4.15``), and reverts that commit if the overwrite fails. As IIB:
 
@@ -23,11 +25,12 @@ bounded in time.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,9 +70,9 @@ class PushedCommit:
     clone: Path
 
 
-def git_repository_for(settings: Settings, from_index: str) -> str | None:
+def git_repository_for(push_map: Mapping[str, str], from_index: str) -> str | None:
     """The Git repository the index's configs go to, or None when it is not in the map."""
-    return settings.index_to_gitlab_push_map.get(name_without_tag_or_digest(from_index))
+    return push_map.get(name_without_tag_or_digest(from_index))
 
 
 class ConfigsRepository:
@@ -102,9 +105,13 @@ class ConfigsRepository:
         }
 
     @classmethod
-    def for_index(cls, settings: Settings, from_index: str) -> ConfigsRepository | None:
-        """The repository of ``from_index`` (branch: its tag), or None when it is not mapped."""
-        repository = git_repository_for(settings, from_index)
+    def for_index(
+        cls, settings: Settings, from_index: str, push_map: Mapping[str, str] | None = None
+    ) -> ConfigsRepository | None:
+        """The repository of ``from_index`` (branch: its tag) in ``push_map`` (default:
+        IIB_INDEX_TO_GITLAB_PUSH_MAP), or None when it is not mapped."""
+        mapping = settings.index_to_gitlab_push_map if push_map is None else push_map
+        repository = git_repository_for(mapping, from_index)
         if repository is None:
             log.info("no Git repository is set for %s: its configs are not pushed", from_index)
             return None
@@ -263,16 +270,17 @@ def push_configs_to_git(settings: Settings, build: Any, expected: str | None) ->
     ``_Build`` (its request, registry access, result, workdir and timer)."""
     request = build.ctx.request
     kind = request.WhichOneof("params")
-    if not settings.gitlab_push_enabled or kind not in ("add", "rm") or build.result is None:
+    push_map = _push_map(settings, request.index_to_gitlab_push_map_json)
+    if not push_map or kind not in ("add", "rm") or build.result is None:
         return None
     params = request.add if kind == "add" else request.rm
     from_index = params.index.from_index
-    if not from_index or git_repository_for(settings, from_index) is None:
+    if not from_index or git_repository_for(push_map, from_index) is None:
         return None
     if not expected or index_kind(build.images.get_image_labels(expected)) != "fbc":
         log.info("%s is not a File-Based Catalog index: its configs are not pushed", from_index)
         return None
-    repository = ConfigsRepository.for_index(settings, from_index)
+    repository = ConfigsRepository.for_index(settings, from_index, push_map)
     if repository is None:
         return None
     if kind == "rm":
@@ -288,3 +296,15 @@ def push_configs_to_git(settings: Settings, build: Any, expected: str | None) ->
             build.ctx.request_id, build.result.catalog.root, removed, build.workdir / "git"
         )
     return GitPush(repository, pushed) if pushed is not None else None
+
+
+def _push_map(settings: Settings, from_job: str) -> dict[str, str]:
+    """The request store's IIB_INDEX_TO_GITLAB_PUSH_MAP, sent with the job (in IIB the REST API's
+    setting travels with each task), else the index builder's own."""
+    try:
+        sent = json.loads(from_job) if from_job else {}
+    except ValueError:
+        sent = {}
+    if isinstance(sent, dict) and sent:
+        return {str(k): str(v) for k, v in sent.items()}
+    return dict(settings.index_to_gitlab_push_map)

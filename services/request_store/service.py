@@ -464,6 +464,7 @@ def job_message(stored: Any, settings: Settings) -> requests_pb2.Job:
         serial=stored.serial,
         serial_key=stored.serial_key or "",
         binary_image_config_json=json.dumps(settings.binary_image_config, sort_keys=True),
+        index_to_gitlab_push_map_json=json.dumps(settings.index_to_gitlab_push_map, sort_keys=True),
     )
     t, sc, img = view.type, view.scalars, view.images
     if t is RequestType.ADD:

@@ -141,3 +141,38 @@ def test_iibs_errors_for_a_missing_branch_token_or_a_wrong_token(
         wrong.push_configs(1, configs, [], tmp_path / "clone")
     assert "wrong" not in str(exc.value) and TOKEN not in str(exc.value)
     assert ConfigsRepository.for_index(_settings(url), "quay.example.com/ns/other:v4.15") is None
+
+
+def test_the_request_stores_map_travels_with_the_job(tmp_path: Path) -> None:
+    """IIB_INDEX_TO_GITLAB_PUSH_MAP is a REST API setting in IIB, passed with each task: here the
+    request store puts its map in every job, and the index builder prefers it to its own."""
+    from services.common.secrets import SecretBox, generate_key
+    from services.index_builder.gitlab import _push_map
+    from services.request_store.db import upgrade
+    from services.request_store.service import job_message
+    from services.request_store.store import Store, make_engine
+
+    store_settings = load_settings(
+        environ={"IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR": "/n"},
+        overrides={"IIB_INDEX_TO_GITLAB_PUSH_MAP": {INDEX: "https://git.example.com/c"}},
+        iib_settings_file=None,
+    )
+    builder_settings = load_settings(
+        environ={"IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR": "/n"}, iib_settings_file=None
+    )
+    engine = make_engine(f"sqlite:///{tmp_path}/db.sqlite")
+    upgrade(engine)
+    store = Store(engine, SecretBox([generate_key()]))
+    store.outbox_builder = lambda *_: []
+    from services.request_store.domain import NewRequest, RequestType
+
+    rid = store.create([NewRequest(RequestType.RM)], user=None, queues=[None]).request_ids[0]
+    job = job_message(store.stored_request(rid), store_settings)
+    assert _push_map(builder_settings, job.index_to_gitlab_push_map_json) == {
+        INDEX: "https://git.example.com/c"
+    }
+    # a request store without a map: the index builder's own applies
+    empty = job_message(store.stored_request(rid), builder_settings)
+    assert _push_map(store_settings, empty.index_to_gitlab_push_map_json) == {
+        INDEX: "https://git.example.com/c"
+    }

@@ -176,7 +176,7 @@ class RequestSecrets(_message.Message):
     def __init__(self, overwrite_from_index_token: _Optional[str] = ..., overwrite_target_index_token: _Optional[str] = ..., registry_auths_json: _Optional[str] = ..., cnr_token: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "request_type", "state", "state_reason", "user", "batch", "queue", "serial", "serial_key", "binary_image_config_json", "add", "rm", "regenerate_bundle", "merge_index_image", "create_empty_index", "recursive_related_bundles", "fbc_operations", "add_deprecations", "secrets")
+    __slots__ = ("id", "request_type", "state", "state_reason", "user", "batch", "queue", "serial", "serial_key", "binary_image_config_json", "index_to_gitlab_push_map_json", "add", "rm", "regenerate_bundle", "merge_index_image", "create_empty_index", "recursive_related_bundles", "fbc_operations", "add_deprecations", "secrets")
     ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_TYPE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +187,7 @@ class Job(_message.Message):
     SERIAL_FIELD_NUMBER: _ClassVar[int]
     SERIAL_KEY_FIELD_NUMBER: _ClassVar[int]
     BINARY_IMAGE_CONFIG_JSON_FIELD_NUMBER: _ClassVar[int]
+    INDEX_TO_GITLAB_PUSH_MAP_JSON_FIELD_NUMBER: _ClassVar[int]
     ADD_FIELD_NUMBER: _ClassVar[int]
     RM_FIELD_NUMBER: _ClassVar[int]
     REGENERATE_BUNDLE_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +207,7 @@ class Job(_message.Message):
     serial: bool
     serial_key: str
     binary_image_config_json: str
+    index_to_gitlab_push_map_json: str
     add: AddParams
     rm: RmParams
     regenerate_bundle: RegenerateBundleParams
@@ -215,7 +217,7 @@ class Job(_message.Message):
     fbc_operations: FbcOperationsParams
     add_deprecations: AddDeprecationsParams
     secrets: RequestSecrets
-    def __init__(self, id: _Optional[int] = ..., request_type: _Optional[_Union[RequestType, str]] = ..., state: _Optional[_Union[RequestState, str]] = ..., state_reason: _Optional[str] = ..., user: _Optional[str] = ..., batch: _Optional[int] = ..., queue: _Optional[str] = ..., serial: _Optional[bool] = ..., serial_key: _Optional[str] = ..., binary_image_config_json: _Optional[str] = ..., add: _Optional[_Union[AddParams, _Mapping]] = ..., rm: _Optional[_Union[RmParams, _Mapping]] = ..., regenerate_bundle: _Optional[_Union[RegenerateBundleParams, _Mapping]] = ..., merge_index_image: _Optional[_Union[MergeIndexImageParams, _Mapping]] = ..., create_empty_index: _Optional[_Union[CreateEmptyIndexParams, _Mapping]] = ..., recursive_related_bundles: _Optional[_Union[RecursiveRelatedBundlesParams, _Mapping]] = ..., fbc_operations: _Optional[_Union[FbcOperationsParams, _Mapping]] = ..., add_deprecations: _Optional[_Union[AddDeprecationsParams, _Mapping]] = ..., secrets: _Optional[_Union[RequestSecrets, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., request_type: _Optional[_Union[RequestType, str]] = ..., state: _Optional[_Union[RequestState, str]] = ..., state_reason: _Optional[str] = ..., user: _Optional[str] = ..., batch: _Optional[int] = ..., queue: _Optional[str] = ..., serial: _Optional[bool] = ..., serial_key: _Optional[str] = ..., binary_image_config_json: _Optional[str] = ..., index_to_gitlab_push_map_json: _Optional[str] = ..., add: _Optional[_Union[AddParams, _Mapping]] = ..., rm: _Optional[_Union[RmParams, _Mapping]] = ..., regenerate_bundle: _Optional[_Union[RegenerateBundleParams, _Mapping]] = ..., merge_index_image: _Optional[_Union[MergeIndexImageParams, _Mapping]] = ..., create_empty_index: _Optional[_Union[CreateEmptyIndexParams, _Mapping]] = ..., recursive_related_bundles: _Optional[_Union[RecursiveRelatedBundlesParams, _Mapping]] = ..., fbc_operations: _Optional[_Union[FbcOperationsParams, _Mapping]] = ..., add_deprecations: _Optional[_Union[AddDeprecationsParams, _Mapping]] = ..., secrets: _Optional[_Union[RequestSecrets, _Mapping]] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("id",)
