@@ -1,14 +1,15 @@
 """Shared helpers for the catalog engine tests.
 
-Golden files live in ``tests/catalog/golden/``; regenerate them with
-``UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/catalog``.
+Golden files live in ``tests/catalog/golden/``. Their content comes from oracles, not from
+the engine (``golden/README.md`` says which, per file, and ``test_goldens.py`` checks them);
+a golden is changed by hand, never regenerated from the engine's output.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,16 +73,22 @@ def catalog_of(*packages: str, csv_metadata: bool = True) -> MemoryCatalog:
 
 
 def assert_golden(name: str, actual: str | bytes) -> None:
-    """Compare with ``golden/<name>``; ``UPDATE_GOLDEN=1`` rewrites the file."""
+    """Compare with ``golden/<name>``; a mismatch fails with a unified diff.
+
+    A golden file is edited by hand from its oracle (golden/README.md), never rewritten here.
+    """
     data = actual.encode("utf-8") if isinstance(actual, str) else actual
     path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return
-    assert path.exists(), f"golden file {name} missing; run with UPDATE_GOLDEN=1"
+    assert path.exists(), f"golden file {name} missing (see tests/catalog/golden/README.md)"
     expected = path.read_bytes()
-    assert data == expected, f"output differs from golden file {name}"
+    if data != expected:
+        diff = difflib.unified_diff(
+            expected.decode("utf-8", "replace").splitlines(keepends=True),
+            data.decode("utf-8", "replace").splitlines(keepends=True),
+            fromfile=f"golden/{name}",
+            tofile="engine output",
+        )
+        pytest.fail(f"output differs from golden file {name}:\n{''.join(diff)}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
