@@ -36,6 +36,7 @@ from typing import Literal
 from services.common.errors import CatalogError, CatalogValidationError
 
 from . import semver
+from .documents import loads_bounded
 from .errors import aggregate
 from .graph import Adjacency, adjacency, head_candidates, reachable
 from .model import (
@@ -829,7 +830,7 @@ def add_bundles(
             loaded[name] = docs
     overwrites = _sanity_checks(catalog, bundles, loaded, overwrite_latest)
     changes = CatalogChanges()
-    failures: list[str] = []
+    failures = [err for b in bundles if (err := _csv_properties_error(b)) is not None]
     for name in packages:
         try:
             _add_to_package(name, loaded, bundles, mode, overwrites, changes, report)
@@ -842,6 +843,53 @@ def add_bundles(
         raise CatalogError(aggregate(failures))
     validate_changed(dict(changes.updates), validation)
     return AddResult(Overlay(catalog, changes), changes, report)
+
+
+#: The property types opm's SQLite loader decodes from a CSV's olm.properties annotation, and
+#: the string fields of the struct each decodes into.
+_TYPED_CSV_PROPERTIES = {
+    "olm.label": ("label",),
+    "olm.package": ("packageName", "version"),
+    "olm.gvk": ("group", "kind", "version"),
+}
+
+
+def _csv_properties_error(rendered: RenderedBundle) -> str | None:
+    """opm's ``addBundleProperties``: the CSV's ``olm.properties`` annotation must be a JSON
+    list of properties, and label/package/gvk values must decode into their structs (``opm
+    render`` only warns; ``opm registry add`` refuses the bundle)."""
+    annotations = rendered.csv.get("metadata", {}).get("annotations") or {}
+    if not isinstance(annotations, dict) or "olm.properties" not in annotations:
+        return None
+    where = f"error adding operator bundle {rendered.csv_name}: olm.properties annotation"
+    text = annotations.get("olm.properties") or ""
+    try:
+        props = loads_bounded(text)
+    except ValueError as exc:
+        return f"{where}: {exc}"
+    if props is None:
+        return None
+    if not isinstance(props, list) or not all(
+        p is None or (isinstance(p, dict) and isinstance(p.get("type", ""), (str, type(None))))
+        for p in props
+    ):
+        return f"{where}: json: cannot unmarshal into Go value of type []registry.Property"
+    for prop in props:
+        if prop is None:
+            continue
+        fields = _TYPED_CSV_PROPERTIES.get(prop.get("type") or "")
+        if fields is None:
+            continue
+        if "value" not in prop:  # an empty json.RawMessage does not decode
+            return f"{where}: unexpected end of JSON input"
+        value = prop["value"]
+        if value is None:
+            continue
+        if not isinstance(value, dict) or any(
+            not isinstance(value.get(f), (str, type(None))) for f in fields
+        ):
+            return f"{where}: json: cannot unmarshal {prop.get('type')} value"
+    return None
 
 
 def _add_to_package(

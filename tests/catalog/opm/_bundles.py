@@ -42,6 +42,7 @@ class Facts:
     skip_range: str = ""
     substitutes_for: str = ""
     extra_spec: tuple[tuple[str, Any], ...] = field(default=())
+    annotations: tuple[tuple[str, str], ...] = field(default=())
 
 
 def _prom(name: str, version: str, channels: str, default: str, **kw: Any) -> Facts:
@@ -164,6 +165,7 @@ def bundle_dir(root: Path, key: str, facts: Facts) -> Path:
         annotations["olm.skipRange"] = facts.skip_range
     if facts.substitutes_for:
         annotations["olm.substitutesFor"] = facts.substitutes_for
+    annotations.update(dict(facts.annotations))
     labels = {
         "operators.operatorframework.io.bundle.package.v1": facts.package,
         "operators.operatorframework.io.bundle.channels.v1": facts.channels,

@@ -686,3 +686,63 @@ def test_check_for_bundles_overwrite_pruning(tmp_path: Path) -> None:
         head="withOverwrite-1.0.0",
         edges="",
     )
+
+
+# -- pkg/sqlite/load_test.go TestAddBundlePropertiesFromAnnotations -------------------------
+
+APFA = "pkg/sqlite/load_test.go TestAddBundlePropertiesFromAnnotations"
+
+
+@pytest.mark.parametrize(
+    ("annotation", "fails"),
+    [
+        case(f'{APFA}/"Invalid/Properties"', "bad_properties", True),
+        case(
+            f'{APFA}/"Invalid/KnownType/Label"',
+            '[{"type": "olm.label", "value": "bad_value"}]',
+            True,
+        ),
+        case(
+            f'{APFA}/"Invalid/KnownType/Package"',
+            '[{"type": "olm.package", "value": "bad_value"}]',
+            True,
+        ),
+        case(
+            f'{APFA}/"Invalid/KnownType/GVK"', '[{"type": "olm.gvk", "value": "bad_value"}]', True
+        ),
+        case(
+            f'{APFA}/"Valid/KnownTypes"',
+            '[{"type":"olm.label","value":{"label":"sulaco"}},'
+            '{"type":"olm.package","value":{"packageName":"lv-426","version":"1.0.0"}},'
+            '{"type":"olm.gvk","value":{"group":"weyland.io","kind":"Dropship","version":"v1"}},'
+            '{"type":"olm.deprecated","value":{}}]',
+            False,
+        ),
+        case(
+            f'{APFA}/"Valid/UnknownType"',
+            '[{"type": "anything", "value": "anything_value"}]',
+            False,
+        ),
+    ],
+)
+def test_csv_properties_annotation_is_checked_when_added(
+    tmp_path: Path, annotation: str, fails: bool
+) -> None:
+    """``opm render`` only warns about a bad olm.properties annotation; ``opm registry add``
+    (the SQLite loader) refuses the bundle."""
+    index = Index(tmp_path)
+    # The Go test names the package lv-426 and its olm.package property too; a different
+    # olm.package than the bundle's would fail FBC validation, which is not what is tested.
+    facts = Facts(
+        "ripley",
+        "1.0.0",
+        "lv-426",
+        "stable",
+        "stable",
+        annotations=(("olm.properties", annotation),),
+    )
+    if fails:
+        with pytest.raises(CatalogError):
+            index.populate([("quay.io/test/ripley", facts)])
+    else:
+        index.populate([("quay.io/test/ripley", facts)])
