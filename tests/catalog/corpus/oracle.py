@@ -292,6 +292,23 @@ def _to_json_model(value: Any) -> Any:
     raise _Undecodable(f"unsupported value {value!r}")
 
 
+def _yaml_reader_text(text: str) -> str:
+    """The text go-yaml is given after Kubernetes' ``YAMLReader`` has read it line by line.
+
+    ``LineReader.Read`` (k8s.io/apimachinery ``pkg/util/yaml/decoder.go``, v0.36 as opm v1.73.0
+    uses it) takes each line with ``bufio.Reader.ReadLine`` and writes it back followed by
+    ``"\n"``, whether or not the line had one; ``YAMLReader.Read`` hands the chunk over
+    unchanged. So a file whose last line has no newline is decoded as if it had one, and a
+    block scalar on that line keeps its ``"\n"`` (opm's ``alpha/declcfg/load_test.go``
+    TestLoadFS expects the ``message: |`` on the unterminated last line of its
+    ``deprecations.yaml`` to end in ``"\n"``). An empty file stays empty (``ReadLine``
+    reports EOF at once and nothing is written).
+    """
+    if text and not text.endswith("\n"):
+        return text + "\n"
+    return text
+
+
 def _decode_stream_first(data: bytes) -> tuple[Any, bool]:
     """The first document of a YAMLOrJSONDecoder stream and whether another one follows."""
     text = data.decode("utf-8", errors="replace")
@@ -304,7 +321,7 @@ def _decode_stream_first(data: bytes) -> tuple[Any, bool]:
             raise _Undecodable(f"invalid JSON: {exc}") from None
         rest = stripped[end:].lstrip(" \t\r\n")
         return _to_json_model(first), bool(rest)
-    loader = _GoYAMLLoader(text)
+    loader = _GoYAMLLoader(_yaml_reader_text(text))
     try:
         docs: list[Any] = []
         while loader.check_data() and len(docs) < 2:

@@ -15,41 +15,40 @@ import pytest
 
 from services.catalog import RenderedBundle
 
-from .compare import BundleOutcome, Mismatch, build_packages, compare_bundle, image_for
+from .compare import BundleOutcome, build_packages, compare_bundle
 from .convert import LAYOUT_BUNDLE, CorpusBundle, collect_bundles, packages_root
-from .oracle import read_bundle
 
 SAMPLE = Path(__file__).resolve().parents[2] / "fixtures" / "corpus-sample"
 
 #: Packages opm refuses when their bundles are added one at a time in version order, and the
-#: start of opm's message (pkg/registry/populator.go SemverPackageManifest): the default
-#: channel named by the highest bundle is not among the channel heads.
-#: * aqua: aqua-operator.v0.0.1 declares channels 5.3.0,alpha and default channel 6.2.0;
-#: * postgresql: postgresoperator.v4.1.0 (channel original_41) joins v4.0.1 (original_40),
-#:   and the default channel of both is stable.
+#: start of opm's message. The reason is pkg/registry/populator.go SemverPackageManifest at
+#: v1.73.0 (called by loadManifestsReplaces with the package's existing bundles plus the new
+#: ones): the default channel is the default-channel annotation of the highest bundle, and
+#: unless it is one of the channels found (or there is one channel and no annotation) the add
+#: fails with "unable to determine default channel among channel heads: %+v" of the heads map
+#: (channel -> {name version count}). Each package below is refused at its first bundle, whose
+#: annotations (from the sample's files; package manifests converted as opm alpha bundle
+#: generate does, channels = the package manifest channels reaching the CSV) are:
+#: * aqua 0.0.1: channels 5.3.0,alpha, default channel 6.2.0;
+#: * awss3-operator-registry 1.0.0: channel original (alpha's awss3operator.v1.0.1 replaces
+#:   nothing and skips "awss3operator.1.0.0", no CSV of the package), default alpha;
+#: * litmuschaos 0.1.0: channel original (alpha's chain from chaosoperator.v1.9.0 ends at
+#:   v0.7.0), default alpha;
+#: * nfd-operator 0.1.0: channel alpha (stable's nfd-operator.v0.2.0 replaces nothing),
+#:   default stable;
+#: * postgresql 4.0.1: channel original_40, default stable.
 EXPECTED_REFUSALS = {
-    "aqua": "unable to determine default channel among channel heads: map[5.3.0:",
-    "postgresql": "unable to determine default channel among channel heads: map[original_40:",
+    "aqua": "unable to determine default channel among channel heads: "
+    "map[5.3.0:{name:aqua-operator.v0.0.1 ",
+    "awss3-operator-registry": "unable to determine default channel among channel heads: "
+    "map[original:{name:awss3operator.v1.0.0 ",
+    "litmuschaos": "unable to determine default channel among channel heads: "
+    "map[original:{name:chaosoperator.v0.1.0 ",
+    "nfd-operator": "unable to determine default channel among channel heads: "
+    "map[alpha:{name:nfd-operator.v0.1.0 ",
+    "postgresql": "unable to determine default channel among channel heads: "
+    "map[original_40:{name:postgresoperator.v4.0.1 ",
 }
-
-
-#: A known engine bug another change fixes: olm.gvk.required derived from the CSV's required
-#: CRDs has kind and version swapped. Only that exact swap is tolerated below, and
-#: test_required_crd_gvks_match_opm (strict xfail) fails once the fix lands, so this goes then.
-GVK_REQUIRED_FIELDS = {"properties[olm.gvk.required]", "csv_metadata properties[olm.gvk.required]"}
-
-
-def _is_known_gvk_required_swap(bundle: CorpusBundle, outcome: BundleOutcome, m: Mismatch) -> bool:
-    if m.field not in GVK_REQUIRED_FIELDS or outcome.rendered is None:
-        return False
-    expected = set(read_bundle(bundle.root, image_for(bundle)).required_gvks)
-    ours = {
-        (p.value["group"], p.value["kind"], p.value["version"])
-        for p in outcome.rendered.bundle.properties
-        if p.type == "olm.gvk.required"
-    }
-    unswapped = {g if g in expected else (g[0], g[2], g[1]) for g in ours}
-    return unswapped == expected and len(ours) == len(expected)
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +71,7 @@ def test_sample_is_the_documented_selection(
 def test_every_sample_bundle_renders_as_opm_reads_it(
     sample: list[tuple[CorpusBundle, BundleOutcome]],
 ) -> None:
-    mismatches = [
-        str(m)
-        for bundle, outcome in sample
-        for m in outcome.mismatches
-        if not _is_known_gvk_required_swap(bundle, outcome, m)
-    ]
+    mismatches = [str(m) for _, outcome in sample for m in outcome.mismatches]
     assert mismatches == [], "\n".join(mismatches)
     assert [o.source for _, o in sample if o.both_failed or o.deliberate] == []
 
@@ -94,16 +88,26 @@ def test_sample_packages_build_or_are_refused_as_opm_would(
     assert set(refused) == set(EXPECTED_REFUSALS)
     for package, start in EXPECTED_REFUSALS.items():
         assert (refused[package] or "").startswith(start), refused[package]
+    # Each is refused at its first bundle (see EXPECTED_REFUSALS).
+    assert {o.package: o.added for o in outcomes if not o.built} == dict.fromkeys(
+        EXPECTED_REFUSALS, 0
+    )
     built = [o for o in outcomes if o.built]
     assert all(o.added == o.bundles for o in built)
-    assert len(built) == 29
+    assert len(built) == 31 - len(EXPECTED_REFUSALS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known engine bug fixed separately: olm.gvk.required from required CRDs has kind and "
-    "version swapped (remove this mark and GVK_REQUIRED_FIELDS once it is fixed)",
-)
 def test_required_crd_gvks_match_opm(sample: list[tuple[CorpusBundle, BundleOutcome]]) -> None:
-    mismatches = [str(m) for _, o in sample for m in o.mismatches if m.field in GVK_REQUIRED_FIELDS]
+    # The oracle reads required CRDs as opm's pkg/registry/bundle.go does: group, kind and
+    # version each in its own field of olm.gvk.required (the engine once swapped kind/version).
+    fields = {"properties[olm.gvk.required]", "csv_metadata properties[olm.gvk.required]"}
+    mismatches = [str(m) for _, o in sample for m in o.mismatches if m.field in fields]
     assert mismatches == [], "\n".join(mismatches)
+    required = [
+        p.value
+        for _, o in sample
+        if o.rendered is not None
+        for p in o.rendered.bundle.properties
+        if p.type == "olm.gvk.required"
+    ]
+    assert required, "the sample has bundles with required CRDs"

@@ -375,3 +375,28 @@ def test_yaml_map_keys_become_json_keys_as_sigs_yaml_writes_them(tmp_path: Path)
     oracle = read_bundle(bundle.root, IMAGE)
     data = next(json.loads(o) for o in oracle.objects if '"ConfigMap"' in o)["data"]
     assert list(data) == ["10", "1e+06", "3.1415927", "9", "true", "x"]
+
+
+@pytest.mark.parametrize(
+    ("value_text", "expected"),
+    [
+        # Kubernetes' YAMLReader ends every line it reads with "\n", also a file's unterminated
+        # last line (apimachinery pkg/util/yaml LineReader.Read), so a literal block scalar there
+        # keeps a final "\n" (opm's alpha/declcfg/load_test.go TestLoadFS expects the same of
+        # its deprecations.yaml), a folded one too,
+        ("|\n    last line", "last line\n"),
+        (">\n    last line", "last line\n"),
+        # while a plain scalar has no line break to keep.
+        ("last line", "last line"),
+    ],
+)
+def test_unterminated_last_line_ends_with_a_newline_as_yamlreader_reads_it(
+    tmp_path: Path, value_text: str, expected: str
+) -> None:
+    config_map = f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  k: {value_text}"
+    assert not config_map.endswith("\n")
+    bundle = make_bundle(tmp_path / "b", files={"config.yaml": config_map})
+    assert compare_bundle(bundle).mismatches == []
+    oracle = read_bundle(bundle.root, IMAGE)
+    config = next(json.loads(o) for o in oracle.objects if '"ConfigMap"' in o)
+    assert config["data"]["k"] == expected
