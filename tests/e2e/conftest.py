@@ -190,11 +190,17 @@ def e2e(tmp_path_factory: pytest.TempPathFactory, new_database_url: Any) -> Iter
 
 @pytest.fixture(scope="module")
 def bundles(e2e: EndToEnd) -> dict[str, list[str]]:
-    """Fixture bundles pushed to the plain registry (package → pinned specs, by version)."""
+    """Fixture bundles pushed to the plain registry (package → pinned specs, by version).
+
+    The first bundle of each package is one opm accepts on its own (channel = default channel
+    annotation, replaces nothing): cert-utils-operator 0.0.1 and keda 1.4.1 (alpha/alpha),
+    opendatahub-operator 0.6.0 (beta/beta). redis-operator's first bundles are not (channel
+    preview, default channel stable: opm's SemverPackageManifest refuses them one at a time).
+    """
     return fixture_images.push_fixture_bundles(
         e2e.images,
         e2e.registry.registry,
-        packages=["cert-utils-operator", "keda", "redis-operator"],
+        packages=["cert-utils-operator", "keda", "opendatahub-operator"],
     )
 
 

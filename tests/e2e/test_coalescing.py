@@ -62,10 +62,13 @@ def _bodies(bundles: dict[str, list[str]], binary: str, broken: str | None) -> l
         "overwrite_from_index": True,
         "overwrite_from_index_token": TOKEN,
     }
+    # add a new package (opendatahub-operator 0.6.0, which opm accepts on its own: channel beta,
+    # default channel beta), upgrade keda (1.5.0 replaces the index's 1.4.1), remove the package
+    # the group added, add another new package
     bodies: list[dict[str, Any]] = [
-        {"bundles": [bundles["redis-operator"][0]], **common},
+        {"bundles": [bundles["opendatahub-operator"][0]], **common},
         {"bundles": [bundles["keda"][1]], **common},
-        {"operators": ["redis-operator"], **common},
+        {"operators": ["opendatahub-operator"], **common},
         {"bundles": [bundles["cert-utils-operator"][0]], **common},
     ]
     if broken:

@@ -290,7 +290,8 @@ def test_add_rm_batch(
         {
             "build_requests": [
                 {
-                    "bundles": [bundles["redis-operator"][0]],
+                    # a new package, one bundle opm accepts on its own (see the bundles fixture)
+                    "bundles": [bundles["opendatahub-operator"][0]],
                     "binary_image": binary,
                     "from_index": keda_index["index_image"],
                 },
@@ -581,9 +582,12 @@ def test_failures_are_reported_and_nothing_is_pushed(
 def test_legacy_sqlite_from_index_is_migrated(
     e2e: EndToEnd, bundles: dict[str, list[str]], binary: str, tmp_path: Path
 ) -> None:
+    # redis-operator's whole history, as one opm add would load it (its bundles before 0.5.0
+    # are in channel preview with default channel stable, which opm refuses without a stable
+    # bundle: populator.go SemverPackageManifest)
     rendered = [
         render_bundle(p, f"q.io/legacy/redis@sha256:{n:064x}")
-        for n, p in enumerate(sorted((FIXTURES / "redis-operator").iterdir())[:2])
+        for n, p in enumerate(sorted((FIXTURES / "redis-operator").iterdir()))
         if p.is_dir()
     ]
     db = tmp_path / "index.db"
@@ -597,6 +601,14 @@ def test_legacy_sqlite_from_index_is_migrated(
     assert build["state"] == "complete", build["state_reason"]
     catalog = e2e.catalog_of(build["index_image"], tmp_path / "out")
     assert catalog.package_names() == ["keda", "redis-operator"]
+    # the legacy package migrated as opm loads it: default channel = the default channel
+    # annotation of the highest bundle, 0.6.0 (its fixture annotations.yaml); every bundle is
+    # reached from 0.6.0 or 0.4.0 along the fixtures' CSV replaces
+    redis = catalog.load_package("redis-operator")
+    assert redis is not None and redis.packages[0].default_channel == "stable"
+    assert _bundle_names(catalog, "redis-operator") == [
+        f"redis-operator.v{v}" for v in ("0.0.1", "0.2.0", "0.3.0", "0.4.0", "0.5.0", "0.6.0")
+    ]
 
 
 def test_iiblib_over_https(

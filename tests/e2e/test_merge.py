@@ -126,10 +126,11 @@ def test_merge_adds_missing_bundles_and_deprecates(
 def test_merge_refuses_an_fbc_source_with_a_sqlite_target(
     e2e: EndToEnd, indexes: dict[str, dict[str, Any]], binary: str, tmp_path: Path
 ) -> None:
-    bundle_dir = sorted((FIXTURES / "redis-operator").iterdir())[0]
+    # cert-utils-operator 0.0.1 (channel alpha, default channel alpha): an index opm builds
+    bundle_dir = FIXTURES / "cert-utils-operator" / "0.0.1"
     db = tmp_path / "index.db"
     fixture_images.build_index_db(
-        db, [render_bundle(bundle_dir, "q.io/legacy/redis@sha256:" + "1" * 64)]
+        db, [render_bundle(bundle_dir, "q.io/legacy/cert-utils@sha256:" + "1" * 64)]
     )
     legacy = fixture_images.push_sqlite_index_image(
         e2e.images, f"{e2e.registry.registry}/legacy/merge-target:v4.6", db, binary
