@@ -401,11 +401,15 @@ def test_index_db_loads_like_the_engine_adds(bundles_root: Path, tmp_path: Path)
         assert conn.execute("SELECT count(*) FROM api WHERE plural = ''").fetchone() == (0,)
     conn.close()
 
-    # What opm migrate makes of it = what adding the bundles one by one gives (IIB's history).
+    # What opm migrate makes of it = what adding each package's bundles gives (IIB's history),
+    # one request per package: one at a time opm refuses cockroachdb 2.0.9 (channel stable,
+    # default channel stable-3.x) and redis-operator 0.0.1 (preview, default stable): the
+    # default channel must be one of the channel heads (populator.go SemverPackageManifest).
     loaded = load_sqlite_index(db)
     engine = MemoryCatalog()
-    for bundle in rendered:
-        engine.apply(add_bundles(engine, [bundle]).changes)
+    for package in packages:
+        batch = [b for b in rendered if b.package == package]
+        engine.apply(add_bundles(engine, batch).changes)
     assert loaded.package_names() == list(packages)
     for package in packages:
         from_db = loaded.load_package(package)
