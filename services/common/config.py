@@ -993,12 +993,20 @@ class Settings:
     )
     request_store_processes: int = _setting(
         "IIB_REQUEST_STORE_PROCESSES",
-        1,
-        p_int(1),
-        "Processes serving the request store's port (SO_REUSEPORT), to use several cores.",
+        0,
+        p_int(0),
+        "Processes serving the request store's port (SO_REUSEPORT), to use several cores; "
+        "0: one per core this process may use (CPU affinity and cgroup quota), at most 4.",
     )
     grpc_workers: int = _setting(
         "IIB_GRPC_WORKERS", 16, p_int(1), "Threads serving gRPC calls per service."
+    )
+    grpc_concurrency: int = _setting(
+        "IIB_GRPC_CONCURRENCY",
+        4,
+        p_int(1),
+        "Unary gRPC calls running at once per process (the others wait their turn): fewer "
+        "threads competing for the GIL keep the tail short.",
     )
 
     def validate(self) -> None:

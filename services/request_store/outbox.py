@@ -30,7 +30,7 @@ from services.common.pb.iib.v1 import requests_pb2
 from services.common.subjects import event_subject, work_subject
 from services.request_store import models as m
 from services.request_store.domain import FINAL_STATES, RequestState
-from services.request_store.serialize import RenderContext, dumps, request_json
+from services.request_store.serialize import RenderContext, RequestView, dumps, request_json
 from services.request_store.store import OutboxMessage, Store
 
 __all__ = ["OutboxPlanner", "batch_state"]
@@ -83,9 +83,11 @@ class OutboxPlanner:
         self._amqp = amqp
 
     def __call__(
-        self, conn: Connection, change: str, request_ids: list[int]
+        self, conn: Connection, change: str, views: list[RequestView]
     ) -> list[OutboxMessage]:
-        views = self._store.views(request_ids, verbose=False, conn=conn)
+        """The messages announcing ``change`` of the requests ``views`` show (read in the
+        changing transaction)."""
+        request_ids = [view.id for view in views]
         out: list[OutboxMessage] = []
         if change == "created":
             r = m.REQUEST

@@ -19,8 +19,10 @@ It wakes up on every commit that wrote outbox rows (``Store.on_outbox``) and oth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -48,9 +50,12 @@ _PRUNE_EVERY = 3600.0
 class OutboxRelay:
     """Publishes outbox rows to NATS; start() runs it on a background thread."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, wake_fd: int | None = None) -> None:
+        """``wake_fd``: the read end of a pipe the request store's other processes write a
+        byte to after a commit that wrote outbox rows (``serve_processes``)."""
         self.settings = settings
         self.store = store
+        self._wake_fd = wake_fd
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -77,6 +82,16 @@ class OutboxRelay:
         if loop is not None and wake is not None and not loop.is_closed():
             loop.call_soon_threadsafe(wake.set)
 
+    def _woken_by_pipe(self) -> None:
+        assert self._wake_fd is not None and self._wake is not None
+        try:
+            if not os.read(self._wake_fd, 4096):  # every writer is gone
+                assert self._loop is not None
+                self._loop.remove_reader(self._wake_fd)
+        except BlockingIOError:
+            return
+        self._wake.set()
+
     def _run(self) -> None:
         asyncio.run(self._main())
 
@@ -85,6 +100,9 @@ class OutboxRelay:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        if self._wake_fd is not None:
+            os.set_blocking(self._wake_fd, False)
+            self._loop.add_reader(self._wake_fd, self._woken_by_pipe)
         backoff = 0.2
         while not self._stop.is_set():
             nc = events_nc = None
@@ -118,7 +136,13 @@ class OutboxRelay:
                         if sent < _BATCH:
                             await self._sleep(self.settings.relay_poll_interval)
                 finally:
+                    # wait for the watcher to end before its connection closes: a fetch cut
+                    # short by the close raises ConnectionClosedError, which nobody would read
                     watcher.cancel()
+                    with contextlib.suppress(
+                        asyncio.CancelledError, TimeoutError, NatsError, JetStreamError, OSError
+                    ):
+                        await watcher
             except (TimeoutError, NatsError, JetStreamError, OSError) as exc:
                 self.connected.clear()
                 log.warning(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from services.common.artifacts import artifact_store
 from services.common.config import Settings
 from services.common.grpc_server import GrpcServer
@@ -25,7 +28,9 @@ def build_core(settings: Settings, *, migrate: bool = True) -> RequestStoreCore:
     """The request store's core over the configured database (migrated to the newest schema)."""
     engine = make_engine(
         settings.database_uri,
-        pool_size=settings.grpc_workers,
+        # the calls running at once (IIB_GRPC_CONCURRENCY), the relay and the UMB publisher;
+        # make_engine allows a few more on demand
+        pool_size=min(settings.grpc_workers, settings.grpc_concurrency) + 2,
         statement_timeout=settings.database_statement_timeout,
     )
     if migrate:
@@ -60,23 +65,42 @@ def build_server(core: RequestStoreCore, address: str | None = None) -> GrpcServ
     )
 
 
-def serve(settings: Settings, *, migrate: bool = True, publish_umb: bool = True) -> None:
+def serve(
+    settings: Settings,
+    *,
+    migrate: bool = True,
+    publish_umb: bool = True,
+    relay_wake: tuple[int | None, int | None] = (None, None),
+) -> None:
     """Serve the gRPC APIs and run the outbox relay (and, with AMQP ``IIB_MESSAGING_URLS``
-    and ``publish_umb``, the UMB publisher) until SIGTERM/SIGINT."""
+    and ``publish_umb``, the UMB publisher) until SIGTERM/SIGINT.
+
+    ``relay_wake`` is (read fd, write fd) of the pipe of ``serve_processes``: the process
+    holding the read end runs the relay (and is woken through it), the others only write a
+    byte to it after each commit that wrote outbox rows.
+    """
     from services.request_store.relay import OutboxRelay
     from services.request_store.umb import UmbPublisher
 
     core = build_core(settings, migrate=migrate)
-    relay = OutboxRelay(settings, core.store)
-    relay.start()
-    stoppers = [relay.stop]
+    wake_read, wake_write = relay_wake
+    stoppers = []
+    if wake_write is not None:
+        core.store.on_outbox = _pipe_poker(wake_write)
+    else:
+        relay = OutboxRelay(settings, core.store, wake_fd=wake_read)
+        relay.start()
+        stoppers.append(relay.stop)
     if settings.amqp_messaging and publish_umb:
         umb = UmbPublisher(settings, core.store)
         umb.start()
         stoppers.append(umb.stop)
 
+        wake_relay = core.store.on_outbox
+
         def wake_both() -> None:
-            relay.wake()
+            if wake_relay is not None:
+                wake_relay()
             umb.wake()
 
         core.store.on_outbox = wake_both
@@ -88,20 +112,71 @@ def serve(settings: Settings, *, migrate: bool = True, publish_umb: bool = True)
     build_server(core).serve_forever(on_stop=stop)
 
 
-def _serve_child(settings: Settings, publish_umb: bool = True) -> None:
+def _pipe_poker(fd: int) -> Callable[[], None]:
+    import os
+
+    os.set_blocking(fd, False)
+
+    def poke() -> None:
+        try:
+            os.write(fd, b"\0")
+        except (BlockingIOError, BrokenPipeError):
+            pass  # a full pipe wakes the relay anyway; without a reader the parent stops us
+
+    return poke
+
+
+def _serve_child(settings: Settings, first: bool, wake: Any) -> None:
     from services.common.logs import configure_logging
     from services.common.telemetry import setup_telemetry
 
     configure_logging(settings, "request-store")
     setup_telemetry(settings, "request-store")
-    serve(settings, migrate=False, publish_umb=publish_umb)
+    # the first process runs the relay and sends to the AMQP broker (several would publish
+    # every message several times); the others wake it through the pipe
+    fd = wake.fileno()
+    serve(
+        settings,
+        migrate=False,
+        publish_umb=first,
+        relay_wake=(fd, None) if first else (None, fd),
+    )
 
 
-def serve_processes(settings: Settings) -> None:
-    """Serve with ``IIB_REQUEST_STORE_PROCESSES`` processes sharing the port (SO_REUSEPORT).
+#: ``IIB_REQUEST_STORE_PROCESSES=0`` uses at most this many processes
+AUTO_PROCESSES_MAX = 4
 
-    Python serves one call at a time per process (the GIL); several processes use several
-    cores. The schema is migrated once, before the children start.
+
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity, bounded by a cgroup v2 CPU quota
+    (``cpu.max``, as a container's CPU limit sets it), rounded up."""
+    import math
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def store_processes(settings: Settings) -> int:
+    """How many processes serve the request store: ``IIB_REQUEST_STORE_PROCESSES``, or with 0
+    one per usable core, at most :data:`AUTO_PROCESSES_MAX`."""
+    if settings.request_store_processes > 0:
+        return settings.request_store_processes
+    return min(usable_cores(), AUTO_PROCESSES_MAX)
+
+
+def serve_processes(settings: Settings, processes: int) -> None:
+    """Serve with ``processes`` processes sharing the port (SO_REUSEPORT).
+
+    Python runs one thread at a time per process (the GIL); several processes use several
+    cores: on 2 cores GET /builds/<id> went from ~1,100 to ~1,600 requests/s with 2 processes
+    (docs/benchmarks.md). The schema is migrated once, before the children start.
     """
     import multiprocessing
     import signal
@@ -109,10 +184,14 @@ def serve_processes(settings: Settings) -> None:
 
     upgrade(make_engine(settings.database_uri, pool_size=1))
     ctx = multiprocessing.get_context("spawn")
+    wake_read, wake_write = ctx.Pipe(duplex=False)
     children = [
-        # one process sends to the AMQP broker (several would send each message several times)
-        ctx.Process(target=_serve_child, args=(settings, n == 0), name=f"request-store-{n}")
-        for n in range(settings.request_store_processes)
+        ctx.Process(
+            target=_serve_child,
+            args=(settings, n == 0, wake_read if n == 0 else wake_write),
+            name=f"request-store-{n}",
+        )
+        for n in range(processes)
     ]
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
@@ -122,6 +201,9 @@ def serve_processes(settings: Settings) -> None:
     try:
         while not stopped.wait(1.0):
             if any(not child.is_alive() for child in children):
+                # a child that got the stop signal first is not a failure
+                if stopped.wait(2.0):
+                    break
                 raise SystemExit("a request store process exited; stopping the others")
     finally:
         for child in children:

@@ -182,7 +182,8 @@ class RequestStoreCore:
         created = self.store.create(
             news, user=call.user, queues=queues, annotations=annotations, idempotency=idempotency
         )
-        views = self.store.views(created.request_ids, verbose=True)
+        # a new submission's views were read in its transaction; a replay reads them now
+        views = created.views or self.store.views(created.request_ids, verbose=True)
         render = self.render_context(call.base_url)
         bodies = [request_json(v, True, render) for v in views]
         if not created.replayed:

@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -148,6 +148,8 @@ class Created:
 
     request_ids: list[int]
     replayed: bool
+    #: verbose views read in the creating transaction (empty for a replay)
+    views: list[RequestView] = field(default_factory=list)
 
 
 @dataclass
@@ -211,6 +213,36 @@ class _ReadStatements:
             .where(rs.c.request_id.in_(ids))
             .order_by(rs.c.id.desc())
         )
+        # the relay's poll (Store.publishable_outbox), built once: building it per call (an
+        # alias of the request table) cost more than running it
+        o = m.OUTBOX
+        earlier = r.alias("earlier")
+        blocked = (
+            select(earlier.c.id)
+            .where(
+                earlier.c.serial_key == r.c.serial_key,
+                earlier.c.id < r.c.id,
+                earlier.c.state == int(RequestState.IN_PROGRESS),
+            )
+            .exists()
+        )
+        self.publishable = (
+            select(
+                o.c.id, o.c.kind, o.c.subject, o.c.msg_id, o.c.headers, o.c.payload, o.c.request_id
+            )
+            .outerjoin(r, (o.c.request_id == r.c.id) & (o.c.kind == "work"))
+            .where(o.c.sent_at.is_(None), o.c.dead_at.is_(None))
+            .where(o.c.kind.not_in(UMB_KINDS))
+            .where((o.c.kind != "work") | r.c.serial_key.is_(None) | ~blocked)
+            # a request a worker has claimed with its group's head is being built already
+            .where(
+                (o.c.kind != "work")
+                | r.c.lease_expires.is_(None)
+                | (r.c.lease_expires < bindparam("now"))
+            )
+            .order_by(o.c.id)
+            .limit(bindparam("limit"))
+        )
 
 
 log = logging.getLogger(__name__)
@@ -233,9 +265,10 @@ class Store:
         self._secrets = secrets
         self._sqlite = engine.dialect.name == "sqlite"
         self._write_lock = threading.Lock() if self._sqlite else None
-        self.outbox_builder: Callable[[Connection, str, list[int]], list[OutboxMessage]] | None = (
-            None
-        )
+        # (connection, change, verbose views of the changed requests) -> messages
+        self.outbox_builder: (
+            Callable[[Connection, str, list[RequestView]], list[OutboxMessage]] | None
+        ) = None
         # Called after a commit that wrote outbox rows (the relay wakes up on it).
         self.on_outbox: Callable[[], None] | None = None
 
@@ -497,20 +530,21 @@ class Store:
                     created=now,
                 )
             )
-        self._write_outbox(conn, "created", ids)
-        return Created(ids, replayed=False)
+        views = self._views(conn, ids, True)
+        self._write_outbox(conn, "created", views)
+        return Created(ids, replayed=False, views=views)
 
     def _notify(self) -> None:
         if self.on_outbox is not None:
             self.on_outbox()
 
-    def _write_outbox(self, conn: Connection, change: str, request_ids: list[int]) -> None:
+    def _write_outbox(self, conn: Connection, change: str, views: list[RequestView]) -> None:
         if self.outbox_builder is None:
             # A change nobody announces would never reach a worker or an event subscriber.
             raise IIBError(
                 "the request store has no outbox planner: refusing an unannounced change"
             )
-        messages = self.outbox_builder(conn, change, request_ids)
+        messages = self.outbox_builder(conn, change, views)
         if messages:
             now = utcnow()
             conn.execute(
@@ -868,9 +902,9 @@ class Store:
                 self.check_lease(conn, request_id, lease_token)
             plan = plan_for(RequestType(row.type), RequestState(row.state), row.state_reason)
             state_changed = self._apply(conn, request_id, plan)
-            if state_changed:
-                self._write_outbox(conn, "state", [request_id])
             view = self._views(conn, [request_id], True)[0]
+            if state_changed:
+                self._write_outbox(conn, "state", [view])
         if state_changed:
             self._notify()
         return view, state_changed
@@ -995,34 +1029,8 @@ class Store:
         (``serial_key``) is final, so requests for one index never run at once and run in
         submission order.
         """
-        o, r = m.OUTBOX, m.REQUEST
-        earlier = r.alias("earlier")
-        blocked = (
-            select(earlier.c.id)
-            .where(
-                earlier.c.serial_key == r.c.serial_key,
-                earlier.c.id < r.c.id,
-                earlier.c.state == int(RequestState.IN_PROGRESS),
-            )
-            .exists()
-        )
-        stmt = (
-            select(
-                o.c.id, o.c.kind, o.c.subject, o.c.msg_id, o.c.headers, o.c.payload, o.c.request_id
-            )
-            .outerjoin(r, (o.c.request_id == r.c.id) & (o.c.kind == "work"))
-            .where(o.c.sent_at.is_(None), o.c.dead_at.is_(None))
-            .where(o.c.kind.not_in(UMB_KINDS))
-            .where((o.c.kind != "work") | r.c.serial_key.is_(None) | ~blocked)
-            # a request a worker has claimed with its group's head is being built already
-            .where(
-                (o.c.kind != "work") | r.c.lease_expires.is_(None) | (r.c.lease_expires < utcnow())
-            )
-            .order_by(o.c.id)
-            .limit(limit)
-        )
         with self._read() as conn:
-            return list(conn.execute(stmt).all())
+            return list(conn.execute(_READ.publishable, {"now": utcnow(), "limit": limit}).all())
 
     def publishable_umb(self, limit: int = 500) -> list[Any]:
         """Unsent outbox rows for IIB's AMQP broker (UMB), in order."""
