@@ -32,6 +32,11 @@ the new catalog (an :class:`Overlay`, nothing written), ``result.changes`` the c
     :func:`latest_bundles_per_package`, :func:`is_bundle_version_valid`,
     :func:`requires_max_ocp_version`.
 
+Diffs
+    :func:`catalog_diff` (base view, change set) -> :class:`CatalogDiff`: packages, channels and
+    bundles added and removed, channel heads and default channels that moved, deprecations
+    added (a request's catalog diff).
+
 Validation
     :func:`validate` (whole catalog, package by package) and :func:`validate_package` - opm's
     conversion and model rules with opm's messages, all problems in one tree.
@@ -55,6 +60,7 @@ from .cache import (
     update_serving_cache,
     write_serving_cache,
 )
+from .diff import CatalogDiff, catalog_diff
 from .directory import DEPRECATIONS_DIR, CatalogDir, list_catalog_files, write_catalog
 from .gotar import TreeEntry, directory_tree, tree_digest
 from .model import (
@@ -109,6 +115,7 @@ __all__ = [
     "BundleRef",
     "CacheResult",
     "CatalogChanges",
+    "CatalogDiff",
     "CatalogDir",
     "CatalogView",
     "Channel",
@@ -140,6 +147,7 @@ __all__ = [
     "add_max_ocp_version_property",
     "bundles_in_deprecation_list",
     "canonical_properties",
+    "catalog_diff",
     "convert_to_csv_metadata",
     "deprecate_truncate",
     "deprecations_file",
