@@ -23,6 +23,8 @@ declare -A PKGS=(
   [kdb5_util]=krb5-admin-server
   [kadmin.local]=krb5-admin-server
   [kinit]=krb5-user
+  # the browser of the dashboard and API documentation tests (driven by Playwright)
+  [chromium]=chromium
 )
 missing=()
 for bin in "${!PKGS[@]}"; do

@@ -29,7 +29,12 @@ PROTO_DIR = ROOT / "protos"
 PB_DIR = ROOT / "services" / "common" / "pb"
 DESCRIPTOR = ROOT / "deploy" / "envoy" / "iib.pb"
 # The services whose REST mapping Envoy transcodes.
-TRANSCODED = ["iib/v1/builds.proto"]
+# google.rpc.ErrorInfo: the typed API's error details, which the transcoder renders for JSON clients.
+TRANSCODED = [
+    "iib/v1/builds.proto",
+    "iib/builds/v1/build_service.proto",
+    "google/rpc/error_details.proto",
+]
 _IMPORT_RE = re.compile(r"^(from|import) (iib|envoy)\.", re.MULTILINE)
 
 

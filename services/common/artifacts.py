@@ -1,4 +1,5 @@
-"""Per-request artifact files (logs, related bundles, nested bundles): local directory or S3.
+"""Per-request artifact files (logs, related bundles, nested bundles, catalog diffs, step
+durations): local directory or S3.
 
 The API only reads them; workers write them (IIB_REQUEST_LOGS_DIR etc. or the S3 bucket).
 ``ArtifactStore.fetch`` returns the bytes or ``None`` when the file does not exist; the REST
@@ -24,11 +25,16 @@ __all__ = [
 
 
 class ArtifactKind(enum.Enum):
-    """The three kinds of artifact: (S3 key prefix, file name template)."""
+    """The kinds of artifact: (S3 key prefix, file name template).
+
+    Catalog diffs and step durations are not IIB's: they are kept where the logs are
+    (``IIB_REQUEST_LOGS_DIR``, or their own prefix in the S3 bucket)."""
 
     LOGS = ("request_logs", "{id}.log")
     RELATED_BUNDLES = ("related_bundles", "{id}_related_bundles.json")
     NESTED_BUNDLES = ("recursive_related_bundles", "{id}_recursive_related_bundles.json")
+    CATALOG_DIFF = ("catalog_diffs", "{id}_catalog_diff.json")
+    STEPS = ("request_steps", "{id}_steps.json")
 
     def file_name(self, request_id: int) -> str:
         return self.value[1].format(id=request_id)
@@ -127,5 +133,7 @@ def artifact_store(settings: Settings) -> ArtifactStore:
             ArtifactKind.LOGS: settings.request_logs_dir,
             ArtifactKind.RELATED_BUNDLES: settings.request_related_bundles_dir,
             ArtifactKind.NESTED_BUNDLES: settings.request_recursive_related_bundles_dir,
+            ArtifactKind.CATALOG_DIFF: settings.request_logs_dir,
+            ArtifactKind.STEPS: settings.request_logs_dir,
         }
     )

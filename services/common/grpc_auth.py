@@ -9,6 +9,9 @@ identity is its certificate's common name (``iib dev`` issues one certificate pe
 * ``iib.v1.RequestStore`` (jobs with decrypted secrets) and ``iib.v1.Gating``: worker
   identities only (``IIB_INTERNAL_WORKER_IDENTITIES``);
 * ``envoy.service.auth.v3.Authorization`` (ext_authz): the gateway only;
+* ``iib.builds.v1.BuildService`` (the typed API) and ``iib.builds.v1.Dashboard``: any
+  authenticated service (the gateway forwards public gRPC calls; other services may call it
+  directly), the user only from a gateway (below);
 * anything else (``iib.v1.Builds``, health, reflection): any authenticated service.
 
 The user a request is made for travels as ``x-iib-user`` metadata; it is honoured only from a
@@ -125,6 +128,8 @@ def default_policy(settings: Settings) -> MethodPolicy:
             "iib.v1.RequestStore": workers,
             "iib.v1.Gating": workers,
             "envoy.service.auth.v3.Authorization": frozenset(settings.internal_gateway_identities),
+            "iib.builds.v1.BuildService": None,
+            "iib.builds.v1.Dashboard": None,
         }
     )
 

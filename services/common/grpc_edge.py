@@ -118,8 +118,35 @@ def _wrap(behavior: Callable[[Any, grpc.ServicerContext], Any], method: str) -> 
     return handler
 
 
+def _wrap_stream(
+    behavior: Callable[[Any, grpc.ServicerContext], Any], method: str
+) -> Callable[..., Any]:
+    """:func:`_wrap` for a server-streaming method (a generator)."""
+    rich = method.strip("/").partition("/")[0] not in TRANSCODED_SERVICES
+
+    def handler(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            yield from behavior(request, context)
+        except grpc.RpcError:
+            if not context.is_active():
+                log.info("call ended by the client", extra={"method": method})
+                return
+            raise
+        except IIBError as exc:
+            _abort(
+                context, exc.grpc_code, exc.http_status, exc.message, exc.reason if rich else None
+            )
+        except Exception as exc:
+            if type(exc) is Exception and not exc.args:
+                raise
+            log.exception("unhandled error in %s", method)
+            _abort(context, "INTERNAL", 500, INTERNAL_ERROR_TEXT)
+
+    return handler
+
+
 class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    """Translate project errors into gRPC statuses (unary-unary methods)."""
+    """Translate project errors into gRPC statuses (unary-unary and server-streaming methods)."""
 
     def intercept_service(
         self,
@@ -127,6 +154,12 @@ class ErrorInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
+        if handler is not None and handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                _wrap_stream(handler.unary_stream, handler_call_details.method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
         if handler is None or handler.unary_unary is None:
             return handler
         return grpc.unary_unary_rpc_method_handler(

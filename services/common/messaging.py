@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats
@@ -63,8 +64,14 @@ def _tls(ca: str | None, cert: str | None, key: str | None) -> ssl.SSLContext | 
     return context
 
 
-async def connect(settings: Settings, *, events: bool = False, name: str = "iib") -> Any:
-    """A NATS connection that reconnects forever.
+async def connect(
+    settings: Settings,
+    *,
+    events: bool = False,
+    name: str = "iib",
+    on_reconnect: Callable[[], Awaitable[None]] | None = None,
+) -> Any:
+    """A NATS connection that reconnects forever (``on_reconnect`` runs after each reconnection).
 
     ``events=True`` uses ``IIB_MESSAGING_URLS`` and the ``IIB_MESSAGING_CA/CERT/KEY`` TLS files
     when they name NATS servers, so events can go to another NATS deployment than the work
@@ -105,6 +112,8 @@ async def connect(settings: Settings, *, events: bool = False, name: str = "iib"
 
     async def _reconnected() -> None:
         log.info("NATS reconnected")
+        if on_reconnect is not None:
+            await on_reconnect()
 
     options.update(error_cb=_error, disconnected_cb=_disconnected, reconnected_cb=_reconnected)
     return await nats.connect(**options)

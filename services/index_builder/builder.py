@@ -10,6 +10,7 @@ again (never one that existed before, which another request or tag may share).
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 import shutil
@@ -31,6 +32,7 @@ from services.catalog.labels import (
     OCP_VERSIONS,
     label_path,
 )
+from services.common.artifacts import ArtifactKind, artifact_store
 from services.common.config import Settings
 from services.common.errors import IIBError, RegistryError
 from services.common.grpc_auth import internal_tls
@@ -120,6 +122,8 @@ class _Build:
     # the worker's registry traffic counters when the build began
     traffic: dict[str, int] = field(default_factory=dict)
     result: IndexContent | None = None
+    #: what the build's change set does to its input catalog (the request's catalog diff)
+    diff: cat.CatalogDiff | None = None
 
     def progress(self, reason: str, results: requests_pb2.RequestResults | None = None) -> None:
         self.ctx.check_cancelled()
@@ -198,6 +202,7 @@ class IndexBuilder:
             except BaseException as exc:
                 if ctx.may_discard(exc):
                     build.images.discard(build.pushed)
+                self._store_artifacts(build)
                 raise
             finally:
                 log.info(self._summary(build))
@@ -298,6 +303,32 @@ class IndexBuilder:
             self.states.put(result.state)
             log.info("kept the index state in %.3f s", time.perf_counter() - started)
 
+    @staticmethod
+    def _apply(build: _Build, content: IndexContent, changes: cat.CatalogChanges) -> None:
+        """Write ``changes`` to the build's catalog, noting what they do (its catalog diff)."""
+        build.diff = cat.catalog_diff(content.catalog, changes)
+        content.apply(changes)
+
+    def _store_artifacts(self, build: _Build, *, with_diff: bool = False) -> None:
+        """Store the build's step durations and (``with_diff``: it completes) its catalog diff
+        where the logs go, before the request's final state is recorded. Never raises: a
+        missing artifact must not fail a build."""
+        store = artifact_store(self.settings)
+        steps = {
+            "steps": [
+                {"name": name, "seconds": round(took, 6)}
+                for name, took in build.timer.durations.items()
+            ]
+        }
+        items: list[tuple[ArtifactKind, object]] = [(ArtifactKind.STEPS, steps)]
+        if with_diff and build.diff is not None:
+            items.append((ArtifactKind.CATALOG_DIFF, build.diff.to_json()))
+        for kind, body in items:
+            try:
+                store.store(kind, build.ctx.request_id, json.dumps(body, sort_keys=True).encode())
+            except Exception as exc:
+                log.warning("could not store the %s artifact: %s", kind.name.lower(), exc)
+
     def _summary(self, build: _Build) -> str:
         """The step durations and the registry traffic of the worker since the build began
         (other requests the worker runs at the same time count too)."""
@@ -318,6 +349,7 @@ class IndexBuilder:
             log.error("request failed with an unexpected error", exc_info=error)
         if build.ctx.may_discard(error):
             build.images.discard(build.pushed)
+        self._store_artifacts(build)
         try:
             build.ctx.fail(reason)
         except FinalStateReached:
@@ -593,6 +625,7 @@ class IndexBuilder:
             results.internal_index_image_copy_resolved = (
                 f"{name_without_tag_or_digest(output)}@{output_digest}"
             )
+        self._store_artifacts(build, with_diff=True)
         build.ctx.complete(reason, results)
         build.pushed.created.clear()
         log.info("request %s complete: %s", build.ctx.request_id, index_image)
@@ -689,7 +722,7 @@ class IndexBuilder:
                 except IIBError as exc:
                     raise IIBError(f"Failed to deprecate the bundles: {exc}") from None
                 view, changes = deprecated.catalog, changes.merged(deprecated.changes)
-        loaded.apply(changes)
+        self._apply(build, loaded, changes)
         # bundles added to a package make it bundle-added (IIB adds them to its hidden database)
         self._push_and_finish(
             build,
@@ -747,7 +780,7 @@ class IndexBuilder:
             )
         except IIBError as exc:
             raise IIBError(f"Failed to remove operators from the index image: {exc}") from None
-        loaded.apply(removed.changes)
+        self._apply(build, loaded, removed.changes)
         self._push_and_finish(
             build,
             plan,
@@ -775,6 +808,7 @@ class IndexBuilder:
         operators = catalog.package_names()
         build.progress("Removing operators from index image")
         removed = cat.remove_packages(catalog, operators, permissive=True)
+        build.diff = cat.catalog_diff(catalog, removed.changes)
         catalog.apply(removed.changes)
         for leftover in sorted(p for p in catalog.root.iterdir()):
             # package-less documents and deprecation files go too: the index is empty
@@ -832,7 +866,7 @@ class IndexBuilder:
             )
             replaced = cat.replace_packages_from_fragment(view, root, label=fragment)
             view, changes = replaced.catalog, changes.merged(replaced.changes)
-        loaded.apply(changes)
+        self._apply(build, loaded, changes)
         self._push_and_finish(
             build,
             plan,
@@ -864,7 +898,7 @@ class IndexBuilder:
         upserted = cat.upsert_deprecations(
             catalog, params.operator_package, params.deprecation_schema
         )
-        loaded.apply(upserted.changes)
+        self._apply(build, loaded, upserted.changes)
         self._push_and_finish(
             build,
             plan,
@@ -953,7 +987,7 @@ class IndexBuilder:
             len(report.deprecated_bundles),
         )
         build.progress("Deprecating bundles in the deprecation list")
-        source_content.apply(merged.changes)
+        self._apply(build, source_content, merged.changes)
         output = self._push(
             build,
             plan,

@@ -16,14 +16,19 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 class DocsServicer(builds_pb2_grpc.DocsServicer):
-    """Serves ``static/docs.html`` at ``/`` and ``static/api_v1.yaml``."""
+    """Serves ``static/docs.html`` at ``/``, ``static/api_v1.yaml`` and the vendored Redoc
+    script (``static/redoc/``, its version and license in ``static/redoc/README.md``)."""
 
     def __init__(self) -> None:
         self._page = (STATIC_DIR / "docs.html").read_bytes()
         self._spec = (STATIC_DIR / "api_v1.yaml").read_bytes()
+        self._redoc = (STATIC_DIR / "redoc" / "redoc.standalone.js").read_bytes()
 
     def GetDocsPage(self, request: Any, context: grpc.ServicerContext) -> Any:
         return http_body(self._page, "text/html; charset=utf-8")
 
     def GetOpenApiDocument(self, request: Any, context: grpc.ServicerContext) -> Any:
         return http_body(self._spec, "application/yaml")
+
+    def GetRedocScript(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return http_body(self._redoc, "application/javascript; charset=utf-8")

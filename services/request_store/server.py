@@ -8,8 +8,10 @@ from typing import Any
 from services.common.artifacts import artifact_store
 from services.common.config import Settings
 from services.common.grpc_server import GrpcServer
+from services.common.pb.iib.builds.v1 import build_service_pb2_grpc
 from services.common.pb.iib.v1 import builds_pb2_grpc, requests_pb2_grpc
 from services.common.secrets import SecretBox
+from services.request_store.build_service import BuildServiceServicer, DashboardServicer
 from services.request_store.db import upgrade
 from services.request_store.docs import DocsServicer
 from services.request_store.outbox import OutboxPlanner
@@ -61,6 +63,17 @@ def build_server(core: RequestStoreCore, address: str | None = None) -> GrpcServ
                 RequestStoreServicer(core),
                 "iib.v1.RequestStore",
             ),
+            (
+                build_service_pb2_grpc.add_BuildServiceServicer_to_server,
+                # half the server's threads at most wait in watch streams
+                BuildServiceServicer(core, core.events, settings.grpc_workers // 2),
+                "iib.builds.v1.BuildService",
+            ),
+            (
+                build_service_pb2_grpc.add_DashboardServicer_to_server,
+                DashboardServicer(),
+                "iib.builds.v1.Dashboard",
+            ),
         ],
     )
 
@@ -79,18 +92,21 @@ def serve(
     holding the read end runs the relay (and is woken through it), the others only write a
     byte to it after each commit that wrote outbox rows.
     """
+    from services.request_store.events import EventBridge
     from services.request_store.relay import OutboxRelay
     from services.request_store.umb import UmbPublisher
 
     core = build_core(settings, migrate=migrate)
     wake_read, wake_write = relay_wake
-    stoppers = []
+    relay: OutboxRelay | None = None
     if wake_write is not None:
         core.store.on_outbox = _pipe_poker(wake_write)
     else:
         relay = OutboxRelay(settings, core.store, wake_fd=wake_read)
         relay.start()
-        stoppers.append(relay.stop)
+    bridge = EventBridge(settings, core.events)
+    bridge.start()
+    stoppers = [bridge.stop] if relay is None else [relay.stop, bridge.stop]
     if settings.amqp_messaging and publish_umb:
         umb = UmbPublisher(settings, core.store)
         umb.start()

@@ -28,18 +28,25 @@ from services.common.pb.iib.v1 import builds_pb2_grpc, requests_pb2, requests_pb
 from services.common.secrets import SecretBox
 from services.request_store import validation
 from services.request_store.domain import FINAL_STATES, ImageList, RequestState, RequestType
+from services.request_store.events import BuildEvents
 from services.request_store.limits import (
     BodyLimits,
     parse_bounded_json,
     path_id,
 )
-from services.request_store.listing import parse_list_query, parse_pagination
+from services.request_store.listing import ListQuery, parse_list_query, parse_pagination
 from services.request_store.patch import check_patch_body, plan_patch
 from services.request_store.queues import user_queue
-from services.request_store.serialize import RenderContext, dumps, list_envelope, request_json
+from services.request_store.serialize import (
+    RenderContext,
+    RequestView,
+    dumps,
+    list_envelope,
+    request_json,
+)
 from services.request_store.store import ListFilters, Store
 
-__all__ = ["BuildsServicer", "RequestStoreCore", "RequestStoreServicer"]
+__all__ = ["CATALOG_TYPES", "BuildsServicer", "RequestStoreCore", "RequestStoreServicer"]
 
 log = logging.getLogger(__name__)
 _SECRET_FIELDS = {
@@ -48,6 +55,19 @@ _SECRET_FIELDS = {
     "registry_auths",
     "cnr_token",
 }
+
+
+#: Request types that build an index image from a catalog (they have a catalog diff).
+CATALOG_TYPES = frozenset(
+    {
+        RequestType.ADD,
+        RequestType.RM,
+        RequestType.MERGE_INDEX_IMAGE,
+        RequestType.CREATE_EMPTY_INDEX,
+        RequestType.FBC_OPERATIONS,
+        RequestType.ADD_DEPRECATIONS,
+    }
+)
 
 
 def _utcnow() -> datetime:
@@ -118,6 +138,9 @@ class RequestStoreCore:
         self.settings = settings
         self.store = store
         self.artifacts = artifacts
+        # stored changes, for the watch streams (fed by the store after each commit)
+        self.events = BuildEvents()
+        store.on_change = self.events.changed
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -157,6 +180,18 @@ class RequestStoreCore:
         """Validate and store a submission; returns the 201 body (object, or array for batches)."""
         self._require_identity("POST", call.user)
         payload = parse_json_body(data, content_type, body_limits(self.settings))
+        views = self.accept(endpoint, payload, call, request_id)
+        render = self.render_context(call.base_url)
+        bodies = [request_json(v, True, render) for v in views]
+        return dumps(bodies if endpoint in validation.BATCH_VALIDATORS else bodies[0])
+
+    def accept(
+        self, endpoint: str, payload: Any, call: CallContext, request_id: str
+    ) -> list[RequestView]:
+        """Validate and store a submission given as parsed JSON (the REST body, or the body a
+        typed submission stands for): identity, IIB's validation, queue routing, idempotency.
+        Returns the verbose views of the stored (for a retry: the original) requests."""
+        self._require_identity("POST", call.user)
         ctx = self._validation_context(call.user)
         annotations: dict[str, Any] | None = None
         if endpoint in validation.BATCH_VALIDATORS:
@@ -184,8 +219,6 @@ class RequestStoreCore:
         )
         # a new submission's views were read in its transaction; a replay reads them now
         views = created.views or self.store.views(created.request_ids, verbose=True)
-        render = self.render_context(call.base_url)
-        bodies = [request_json(v, True, render) for v in views]
         if not created.replayed:
             for view in views:
                 log.info(
@@ -197,7 +230,7 @@ class RequestStoreCore:
                         "batch": view.batch_id,
                     },
                 )
-        return dumps(bodies if endpoint in validation.BATCH_VALIDATORS else bodies[0])
+        return views
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -205,7 +238,8 @@ class RequestStoreCore:
         view = self.store.view(_parse_id(raw_id), verbose=True)
         return dumps(request_json(view, True, self.render_context(call.base_url)))
 
-    def list_builds(self, params: dict[str, list[str]], call: CallContext) -> bytes:
+    def list_filters(self, params: dict[str, list[str]]) -> tuple[ListQuery, ListFilters]:
+        """The validated filters of a list query, images resolved (IIB's order and messages)."""
         q = parse_list_query(params)
         filters = ListFilters(
             state=q.state, batch=q.batch, request_type=q.request_type, user=q.user
@@ -231,6 +265,10 @@ class RequestStoreCore:
             if image_id is None:
                 raise ValidationError(f"{q.index_image} is not a valid index image")
             filters.index_image_id = image_id
+        return q, filters
+
+    def list_builds(self, params: dict[str, list[str]], call: CallContext) -> bytes:
+        q, filters = self.list_filters(params)
         page, per_page = parse_pagination(params, self.settings.max_per_page)
         views, total = self.store.list_page(filters, page, per_page, q.verbose)
         if not views and page != 1:
@@ -300,6 +338,30 @@ class RequestStoreCore:
                 "related_bundles customization type set"
             )
         raise IIBError(f"IIB is done processing the request and could not find {name}.")
+
+    def catalog_diff(self, request_id: int) -> bytes:
+        """The stored catalog diff of a finished index request (JSON), with the artifact
+        endpoints' rules: 400 for another request type or an unfinished request, 404 when there
+        is none (a failed request, no log location), 410 once expired."""
+        request_type, state, updated, _organization = self.store.request_meta(request_id)
+        if request_type not in CATALOG_TYPES:
+            raise ValidationError(
+                f"The request {request_id} is of type {request_type.api_name}. This endpoint is "
+                "only valid for requests of type "
+                + ", ".join(t.api_name for t in sorted(CATALOG_TYPES))
+                + "."
+            )
+        if state not in FINAL_STATES:
+            raise ValidationError(
+                f"The request {request_id} is not complete yet. catalog-diff will be available "
+                "once the request is complete."
+            )
+        data = self.artifacts.fetch(ArtifactKind.CATALOG_DIFF, request_id)
+        if data is not None:
+            return data
+        if updated + timedelta(days=self.settings.request_data_days_to_live) < _utcnow():
+            raise GoneError(f"The catalog-diff for the build request {request_id} no longer exist")
+        raise NotFoundError(f"The request {request_id} has no catalog-diff")
 
     def deprecation_schema(self, raw_id: str) -> bytes:
         request_id = _parse_id(raw_id)
@@ -416,6 +478,9 @@ class BuildsServicer(builds_pb2_grpc.BuildsServicer):
 
     def GetNestedBundles(self, request: Any, context: grpc.ServicerContext) -> Any:
         return http_body(self.core.artifact(ArtifactKind.NESTED_BUNDLES, request.id))
+
+    def GetCatalogDiff(self, request: Any, context: grpc.ServicerContext) -> Any:
+        return http_body(self.core.catalog_diff(_parse_id(request.id)))
 
     def GetDeprecationSchema(self, request: Any, context: grpc.ServicerContext) -> Any:
         return http_body(self.core.deprecation_schema(request.id))

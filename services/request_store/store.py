@@ -271,6 +271,9 @@ class Store:
         ) = None
         # Called after a commit that wrote outbox rows (the relay wakes up on it).
         self.on_outbox: Callable[[], None] | None = None
+        # Called after a commit that created requests or changed a request's state, with their
+        # ids (the watch streams wake up on it: events.BuildEvents).
+        self.on_change: Callable[[list[int]], None] | None = None
 
     @property
     def secrets(self) -> SecretBox:
@@ -380,6 +383,7 @@ class Store:
             with self._write() as conn:
                 created = self._create(conn, requests, user, queues, annotations, idempotency)
             self._notify()
+            self._changed(created.request_ids)
             return created
         except IntegrityError:
             if idempotency is None:
@@ -537,6 +541,10 @@ class Store:
     def _notify(self) -> None:
         if self.on_outbox is not None:
             self.on_outbox()
+
+    def _changed(self, request_ids: list[int]) -> None:
+        if self.on_change is not None:
+            self.on_change(request_ids)
 
     def _write_outbox(self, conn: Connection, change: str, views: list[RequestView]) -> None:
         if self.outbox_builder is None:
@@ -710,11 +718,22 @@ class Store:
             )
 
     def list_page(
-        self, filters: ListFilters, page: int, per_page: int, verbose: bool
+        self,
+        filters: ListFilters,
+        page: int,
+        per_page: int,
+        verbose: bool,
+        *,
+        before_id: int | None = None,
+        ids: Sequence[int] | None = None,
     ) -> tuple[list[RequestView], int]:
-        """One page of requests (newest first) and the total number matching."""
+        """One page of requests (newest first) and the total number matching. ``before_id``:
+        only older requests on the page (keyset pages of the typed API; the total still counts
+        them all); ``ids``: only among these requests."""
         r = m.REQUEST
-        conds = []
+        conds: list[Any] = []
+        if ids is not None:
+            conds.append(r.c.id.in_(list(ids)))
         if filters.state is not None:
             conds.append(r.c.state == int(filters.state))
         if filters.batch is not None:
@@ -745,7 +764,9 @@ class Store:
             total = int(
                 conn.execute(select(func.count()).select_from(r).where(*conds)).scalar_one()
             )
-            ids = list(
+            if before_id is not None:
+                conds.append(r.c.id < before_id)
+            page_ids = list(
                 conn.execute(
                     select(r.c.id)
                     .where(*conds)
@@ -754,7 +775,7 @@ class Store:
                     .offset((page - 1) * per_page)
                 ).scalars()
             )
-            return self._views(conn, ids, verbose), total
+            return self._views(conn, page_ids, verbose), total
 
     # --- update ----------------------------------------------------------------------------
 
@@ -907,6 +928,7 @@ class Store:
                 self._write_outbox(conn, "state", [view])
         if state_changed:
             self._notify()
+            self._changed([request_id])
         return view, state_changed
 
     def _apply(self, conn: Connection, request_id: int, plan: Any) -> bool:

@@ -9,6 +9,7 @@
     iib dev                      every service and the servers they need, on embedded defaults
     iib demo                     push fixture images and build an index through the REST API
     iib queues                   pending and in-flight work per queue
+    iib builds get|watch <id>    a build through the typed API (watch: live, with step times)
     iib db upgrade               migrate the database to the newest schema
     iib db import-iib --from URL copy an IIB 9.5 database's requests (docs/migrating-from-iib.md)
     iib secrets-key              print a new IIB_SECRETS_KEY
@@ -54,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         help="import-iib: import the requests IIB had not finished as failed",
     )
     sub.add_parser("queues", help="pending and in-flight work per queue")
+    builds = sub.add_parser("builds", help="a build through the typed gRPC API")
+    builds.add_argument("action", choices=["get", "watch"])
+    builds.add_argument("id", type=int, help="the build (request) id")
+    builds.add_argument("--address", help="the gateway's host:port (default IIB_GATEWAY_LISTEN)")
+    builds.add_argument("--cacert", type=Path, help="the gateway's certificate or its CA (PEM)")
+    builds.add_argument("--json", action="store_true", help="get: the Build message as JSON")
     sub.add_parser("secrets-key", help="print a new random IIB_SECRETS_KEY")
     sub.add_parser("settings", help="list every setting with its default")
     args = parser.parse_args(argv)
@@ -86,6 +93,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.command != "serve":
             logging.getLogger().setLevel("WARNING")
+        if args.command == "builds":
+            from services.tooling.builds_cli import run_builds
+
+            return run_builds(
+                settings,
+                args.action,
+                args.id,
+                address=args.address,
+                cacert=args.cacert,
+                as_json=args.json,
+            )
         if args.command == "queues":
             import os
 

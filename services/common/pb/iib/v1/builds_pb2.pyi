@@ -71,3 +71,7 @@ class GetDocsPageRequest(_message.Message):
 class GetOpenApiDocumentRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class GetRedocScriptRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

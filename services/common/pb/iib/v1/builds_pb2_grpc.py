@@ -71,6 +71,11 @@ class BuildsStub:
                 request_serializer=iib_dot_v1_dot_builds__pb2.GetBuildArtifactRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.GetCatalogDiff = channel.unary_unary(
+                '/iib.v1.Builds/GetCatalogDiff',
+                request_serializer=iib_dot_v1_dot_builds__pb2.GetBuildArtifactRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
         self.CheckHealth = channel.unary_unary(
                 '/iib.v1.Builds/CheckHealth',
                 request_serializer=iib_dot_v1_dot_builds__pb2.CheckHealthRequest.SerializeToString,
@@ -176,6 +181,14 @@ class BuildsServicer:
 
     def GetDeprecationSchema(self, request, context):
         """Returns the deprecation schema submitted with an add-deprecations request, as stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCatalogDiff(self, request, context):
+        """Returns what a finished index build changed in the catalog, as JSON (an addition to IIB's
+        API: docs/compatibility.md).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -293,6 +306,11 @@ def add_BuildsServicer_to_server(servicer, server):
             ),
             'GetDeprecationSchema': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDeprecationSchema,
+                    request_deserializer=iib_dot_v1_dot_builds__pb2.GetBuildArtifactRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetCatalogDiff': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCatalogDiff,
                     request_deserializer=iib_dot_v1_dot_builds__pb2.GetBuildArtifactRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
@@ -540,6 +558,33 @@ class Builds:
             request,
             target,
             '/iib.v1.Builds/GetDeprecationSchema',
+            iib_dot_v1_dot_builds__pb2.GetBuildArtifactRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCatalogDiff(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iib.v1.Builds/GetCatalogDiff',
             iib_dot_v1_dot_builds__pb2.GetBuildArtifactRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
@@ -870,6 +915,11 @@ class DocsStub:
                 request_serializer=iib_dot_v1_dot_builds__pb2.GetOpenApiDocumentRequest.SerializeToString,
                 response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
                 _registered_method=True)
+        self.GetRedocScript = channel.unary_unary(
+                '/iib.v1.Docs/GetRedocScript',
+                request_serializer=iib_dot_v1_dot_builds__pb2.GetRedocScriptRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
 
 
 class DocsServicer:
@@ -890,6 +940,13 @@ class DocsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRedocScript(self, request, context):
+        """Returns the Redoc script the page runs (vendored: the page loads nothing from elsewhere).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DocsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -901,6 +958,11 @@ def add_DocsServicer_to_server(servicer, server):
             'GetOpenApiDocument': grpc.unary_unary_rpc_method_handler(
                     servicer.GetOpenApiDocument,
                     request_deserializer=iib_dot_v1_dot_builds__pb2.GetOpenApiDocumentRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
+            ),
+            'GetRedocScript': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRedocScript,
+                    request_deserializer=iib_dot_v1_dot_builds__pb2.GetRedocScriptRequest.FromString,
                     response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
     }
@@ -958,6 +1020,33 @@ class Docs:
             target,
             '/iib.v1.Docs/GetOpenApiDocument',
             iib_dot_v1_dot_builds__pb2.GetOpenApiDocumentRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRedocScript(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/iib.v1.Docs/GetRedocScript',
+            iib_dot_v1_dot_builds__pb2.GetRedocScriptRequest.SerializeToString,
             google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,

@@ -1,0 +1,210 @@
+"""Change notifications for the watch streams (``WatchBuild``, ``WatchBuilds``).
+
+The store calls :meth:`BuildEvents.changed` after every commit that created requests or changed
+a request's state (``Store.on_change``). Watchers of this process wake up at once
+(:meth:`BuildEvents.wait`) and re-read what they watch from the database, so what they send is
+always the stored state history, never the notification itself.
+
+Other request store processes (``IIB_REQUEST_STORE_PROCESSES``, other hosts) commit changes
+too: :class:`EventBridge` publishes each process's changes on the NATS subject
+:data:`CHANGES_SUBJECT` and feeds the changes of the other processes into the local
+:class:`BuildEvents`. While the NATS connection is down a change can be missed, so every
+(re)connection wakes every watcher to re-read (:meth:`BuildEvents.resync`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from services.common import messaging
+from services.common.config import Settings
+
+__all__ = ["CHANGES_SUBJECT", "BuildEvents", "Changes", "EventBridge"]
+
+log = logging.getLogger(__name__)
+#: Core NATS subject of the request store processes' change notifications (not IIB's events).
+CHANGES_SUBJECT = "iib.internal.builds.changed"
+#: Changes remembered for watchers that fall behind; one further back sees "everything changed".
+_HISTORY = 4096
+
+
+class Changes:
+    """What changed since a watcher's cursor: request ids, or everything (``all``)."""
+
+    def __init__(self, cursor: int, ids: frozenset[int], everything: bool) -> None:
+        self.cursor = cursor
+        self.ids = ids
+        self.everything = everything
+
+    def touches(self, request_id: int) -> bool:
+        """Whether ``request_id`` may have changed."""
+        return self.everything or request_id in self.ids
+
+    def __bool__(self) -> bool:
+        return self.everything or bool(self.ids)
+
+
+class BuildEvents:
+    """An in-process notification of stored changes, safe to use from any thread."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._seq = 0
+        # (sequence number, ids or None for everything)
+        self._log: deque[tuple[int, frozenset[int] | None]] = deque(maxlen=_HISTORY)
+        self._listeners: list[Callable[[list[int]], None]] = []
+
+    @property
+    def cursor(self) -> int:
+        """The current position: :meth:`wait` from it returns only later changes."""
+        with self._cond:
+            return self._seq
+
+    def subscribe(self, listener: Callable[[list[int]], None]) -> None:
+        """Also call ``listener(ids)`` for every change of this process (the NATS bridge)."""
+        self._listeners.append(listener)
+
+    def changed(self, ids: Iterable[int]) -> None:
+        """Record that the requests ``ids`` were created or changed state (this process)."""
+        batch = [int(i) for i in ids]
+        if not batch:
+            return
+        self._record(frozenset(batch))
+        for listener in self._listeners:
+            try:
+                listener(batch)
+            except Exception:  # a notification never fails the change that caused it
+                log.exception("change listener failed")
+
+    def remote(self, ids: Iterable[int]) -> None:
+        """Record changes another process made (not passed on to the listeners)."""
+        batch = frozenset(int(i) for i in ids)
+        if batch:
+            self._record(batch)
+
+    def resync(self) -> None:
+        """Tell every watcher that anything may have changed (changes may have been missed)."""
+        self._record(None)
+
+    def wake(self) -> None:
+        """Wake every waiter without a change (e.g. a watch stream was cancelled)."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def _record(self, ids: frozenset[int] | None) -> None:
+        with self._cond:
+            self._seq += 1
+            self._log.append((self._seq, ids))
+            self._cond.notify_all()
+
+    def wait(
+        self, cursor: int, timeout: float | None, stop: Callable[[], bool] = lambda: False
+    ) -> Changes:
+        """The changes after ``cursor``: waits until there are some, ``stop()`` is true (checked
+        on every wake-up) or ``timeout`` seconds passed; then returns them (possibly none)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._seq > cursor or stop(), timeout)
+            if self._seq == cursor:
+                return Changes(cursor, frozenset(), False)
+            oldest = self._log[0][0] if self._log else self._seq + 1
+            if oldest > cursor + 1:  # fell behind the remembered changes
+                return Changes(self._seq, frozenset(), True)
+            ids: set[int] = set()
+            for seq, changed in self._log:
+                if seq <= cursor:
+                    continue
+                if changed is None:
+                    return Changes(self._seq, frozenset(), True)
+                ids.update(changed)
+            return Changes(self._seq, frozenset(ids), False)
+
+
+class EventBridge:
+    """Carries change notifications between request store processes over core NATS."""
+
+    def __init__(self, settings: Settings, events: BuildEvents) -> None:
+        self.settings = settings
+        self.events = events
+        self.origin = uuid.uuid4().hex
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._outgoing: asyncio.Queue[list[int]] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+        events.subscribe(self._send)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="event-bridge", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(lambda: None)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _send(self, ids: list[int]) -> None:
+        loop, queue = self._loop, self._outgoing
+        if loop is not None and queue is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(queue.put_nowait, ids)
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._outgoing = asyncio.Queue()
+        backoff = 0.2
+
+        async def resync() -> None:
+            self.events.resync()
+
+        while not self._stop.is_set():
+            nc = None
+            try:
+                nc = await messaging.connect(
+                    self.settings, name="iib-request-store-events-bridge", on_reconnect=resync
+                )
+
+                async def received(msg: object) -> None:
+                    try:
+                        body = json.loads(getattr(msg, "data", b""))
+                        if body.get("origin") != self.origin:
+                            self.events.remote(int(i) for i in body.get("ids", []))
+                    except (ValueError, TypeError, AttributeError):
+                        log.warning("ignored a malformed change notification")
+
+                await nc.subscribe(CHANGES_SUBJECT, cb=received)
+                await nc.flush()
+                self.connected.set()
+                self.events.resync()  # anything committed elsewhere before the subscription
+                backoff = 0.2
+                while not self._stop.is_set():
+                    try:
+                        ids = await asyncio.wait_for(self._outgoing.get(), timeout=0.5)
+                    except TimeoutError:
+                        continue
+                    body = json.dumps({"origin": self.origin, "ids": ids}).encode()
+                    await nc.publish(CHANGES_SUBJECT, body)
+            except Exception as exc:
+                self.connected.clear()
+                log.warning(
+                    "change notifications cannot reach NATS; watchers of other processes wait",
+                    extra={"error": str(exc) or type(exc).__name__},
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                if nc is not None:
+                    try:
+                        await nc.close()
+                    except Exception:
+                        pass

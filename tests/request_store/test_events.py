@@ -1,0 +1,101 @@
+"""The watch streams' change notifications: the in-process BuildEvents and the NATS bridge that
+carries each request store process's changes to the others (a real nats-server)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from services.common.config import load_settings
+from services.request_store.events import _HISTORY, BuildEvents, EventBridge
+from services.tooling.servers.nats import NatsServer, start_nats
+
+
+def test_a_waiter_wakes_on_a_change_with_its_ids() -> None:
+    events = BuildEvents()
+    cursor = events.cursor
+    got: list[object] = []
+    waiter = threading.Thread(target=lambda: got.append(events.wait(cursor, 10)))
+    waiter.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    events.changed([7, 9])
+    waiter.join(5)
+    assert time.monotonic() - started < 1.0  # woken by the change, not by the timeout
+    changes = got[0]
+    assert changes.touches(7) and changes.touches(9) and not changes.touches(8)  # type: ignore[attr-defined]
+
+
+def test_changes_since_a_cursor_add_up_and_the_cursor_moves_on() -> None:
+    events = BuildEvents()
+    cursor = events.cursor
+    events.changed([1])
+    events.remote([2])
+    changes = events.wait(cursor, 0)
+    assert changes.ids == frozenset({1, 2}) and not changes.everything
+    assert not events.wait(changes.cursor, 0)  # nothing newer
+
+
+def test_a_watcher_that_fell_behind_or_a_resync_sees_everything() -> None:
+    events = BuildEvents()
+    cursor = events.cursor
+    for n in range(_HISTORY + 1):
+        events.changed([n])
+    assert events.wait(cursor, 0).everything
+    cursor = events.cursor
+    events.resync()
+    assert events.wait(cursor, 0).touches(123456)
+
+
+def test_a_stopped_waiter_returns_without_changes() -> None:
+    events = BuildEvents()
+    stop = threading.Event()
+    got: list[object] = []
+    waiter = threading.Thread(
+        target=lambda: got.append(events.wait(events.cursor, 30, stop=stop.is_set))
+    )
+    waiter.start()
+    time.sleep(0.1)
+    stop.set()
+    events.wake()
+    waiter.join(5)
+    assert not waiter.is_alive() and not got[0]
+
+
+@pytest.fixture
+def nats(tmp_path: Path) -> Iterator[NatsServer]:
+    server = start_nats(tmp_path / "nats", users=["request-store"])
+    yield server
+    server.process.stop()
+
+
+def test_the_bridge_carries_changes_between_processes(nats: NatsServer, tmp_path: Path) -> None:
+    settings = load_settings(
+        {**nats.env("request-store"), "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR": str(tmp_path)}
+    )
+    here, there = BuildEvents(), BuildEvents()
+    bridges = [EventBridge(settings, here), EventBridge(settings, there)]
+    for bridge in bridges:
+        bridge.start()
+    try:
+        for bridge in bridges:
+            assert bridge.connected.wait(10)
+        cursor_here, cursor_there = here.cursor, there.cursor
+        here.changed([41])
+        changes = there.wait(cursor_there, 10, stop=lambda: False)
+        deadline = time.monotonic() + 10
+        while not changes.touches(41) and time.monotonic() < deadline:
+            changes = there.wait(changes.cursor, 1)
+        assert changes.touches(41) and not changes.everything
+        # a process does not hear its own changes back
+        mine = here.wait(cursor_here, 0.5)
+        assert mine.ids == frozenset({41})
+        time.sleep(0.3)
+        assert not here.wait(mine.cursor, 0.2)
+    finally:
+        for bridge in bridges:
+            bridge.stop()
