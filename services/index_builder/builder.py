@@ -139,6 +139,16 @@ def _packages_of(catalog: cat.CatalogView | None, images: Collection[str]) -> se
     return {ref.package for ref in cat.present_bundle_images(catalog) if ref.image in wanted}
 
 
+def _diff(base: cat.CatalogView, changes: cat.CatalogChanges) -> cat.CatalogDiff | None:
+    """The catalog diff of a change set; None (logged) if it cannot be made: the diff is a
+    report, it never fails a build."""
+    try:
+        return cat.catalog_diff(base, changes)
+    except Exception:
+        log.warning("could not compute the catalog diff", exc_info=True)
+        return None
+
+
 def _package_label(bundle: str, labels: dict[str, str]) -> str:
     """The bundle's package label; a bundle image without one is refused."""
     package = labels.get(BUNDLE_PACKAGE)
@@ -306,7 +316,7 @@ class IndexBuilder:
     @staticmethod
     def _apply(build: _Build, content: IndexContent, changes: cat.CatalogChanges) -> None:
         """Write ``changes`` to the build's catalog, noting what they do (its catalog diff)."""
-        build.diff = cat.catalog_diff(content.catalog, changes)
+        build.diff = _diff(content.catalog, changes)
         content.apply(changes)
 
     def _store_artifacts(self, build: _Build, *, with_diff: bool = False) -> None:
@@ -808,7 +818,7 @@ class IndexBuilder:
         operators = catalog.package_names()
         build.progress("Removing operators from index image")
         removed = cat.remove_packages(catalog, operators, permissive=True)
-        build.diff = cat.catalog_diff(catalog, removed.changes)
+        build.diff = _diff(catalog, removed.changes)
         catalog.apply(removed.changes)
         for leftover in sorted(p for p in catalog.root.iterdir()):
             # package-less documents and deprecation files go too: the index is empty
