@@ -338,7 +338,11 @@ def test_api_documentation_renders_its_operations_offline(e2e: EndToEnd, browser
 
 
 def test_cli_get_and_watch_print_the_build_with_its_step_durations(
-    e2e: EndToEnd, second: tuple[list[str], Any], capsys: pytest.CaptureFixture[str]
+    e2e: EndToEnd,
+    second: tuple[list[str], Any],
+    bundles: Any,
+    binary: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from services.common.config import load_settings
     from services.tooling.builds_cli import run_builds
@@ -352,7 +356,21 @@ def test_cli_get_and_watch_print_the_build_with_its_step_durations(
     for reason in ADD_REASONS:  # the whole state history, as the REST API stores it
         assert reason in shown
     assert "render bundles" in shown  # the worker's step durations
-    # a final build: watch prints its last state and ends with the build's outcome
-    assert run_builds(settings, "watch", build.id, address=e2e.gateway_listen, cacert=cert) == 0
-    watched = capsys.readouterr().out
-    assert ADD_REASONS[-1] in watched and f"index image: {build.results.index_image}" in watched
+    # a running build: watch prints each change as it is stored, each after the time the
+    # previous step took, and ends with the outcome
+    response = e2e.post(
+        "add",
+        {
+            "bundles": [bundles["keda"][2]],  # keda.v2.0.0 replaces keda.v1.5.0
+            "from_index": build.results.index_image,
+            "binary_image": binary,
+        },
+    )
+    assert response.status_code == 201, response.text
+    rid = response.json()["id"]
+    assert run_builds(settings, "watch", rid, address=e2e.gateway_listen, cacert=cert) == 0
+    lines = capsys.readouterr().out.splitlines()
+    printed = [r for line in lines for r in ADD_REASONS if line.endswith(r)]
+    assert printed == ADD_REASONS[ADD_REASONS.index(printed[0]) :]
+    assert sum("↳" in line for line in lines) == len(printed) - 1
+    assert any(line.startswith("index image: ") for line in lines)
