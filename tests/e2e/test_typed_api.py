@@ -23,7 +23,7 @@ from services.common.pb.iib.builds.v1 import build_service_pb2_grpc as pb_grpc
 from services.common.pb.iib.v1 import requests_pb2
 from tests.e2e.conftest import SUBMITTER, EndToEnd, wait_until
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 COMPLETE = requests_pb2.REQUEST_STATE_COMPLETE
 # IIB's state reasons of an add onto an existing index, in order (IIB's worker, as
