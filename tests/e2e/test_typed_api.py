@@ -374,3 +374,24 @@ def test_cli_get_and_watch_print_the_build_with_its_step_durations(
     assert printed == ADD_REASONS[ADD_REASONS.index(printed[0]) :]
     assert sum("↳" in line for line in lines) == len(printed) - 1
     assert any(line.startswith("index image: ") for line in lines)
+
+
+def test_the_public_port_exposes_no_internal_service_and_no_forged_user(
+    public: grpc.Channel, stub: pb_grpc.BuildServiceStub
+) -> None:
+    from services.common.pb.iib.v1 import requests_pb2_grpc
+
+    # the workers' API (jobs with secrets) has no route on the public port
+    with pytest.raises(grpc.RpcError) as internal:
+        requests_pb2_grpc.RequestStoreStub(public).GetJob(
+            requests_pb2.GetJobRequest(id=1), timeout=30
+        )
+    assert internal.value.code() in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.NOT_FOUND)
+    # a client's own x-iib-user is stripped: only the gateway's identity modes name the user
+    with pytest.raises(grpc.RpcError) as forged:
+        stub.CreateRmBuild(
+            pb.CreateRmBuildRequest(rm=pb.RmParameters(operators=["keda"], from_index="x/y:1")),
+            metadata=(("x-iib-user", "worker@DOMAIN.LOCAL"),),
+            timeout=30,
+        )
+    assert forged.value.code() == grpc.StatusCode.UNAUTHENTICATED
