@@ -27,7 +27,8 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    literal,
+    literal_column,
+    null,
     select,
     text,
     union_all,
@@ -179,35 +180,70 @@ class _ReadStatements:
         )
         ids: Any = bindparam("ids", expanding=True)
         package = o.alias("package")
+        # A view is read with three statements (two without the history): every statement
+        # costs more in Python than in the database, so the request row brings its images
+        # (one scalar subquery per image column) and one UNION brings its lists and names.
+        image_specs = [
+            select(i.c.pull_specification)
+            .where(i.c.id == getattr(r.c, f"{col}_id"))
+            .scalar_subquery()
+            .label(f"{col}_spec")
+            for col in IMAGE_COLUMNS
+        ]
         self.requests = (
-            select(r, u.c.username, b.c.annotations, package.c.name.label("operator_package"))
+            select(
+                r,
+                u.c.username,
+                b.c.annotations,
+                package.c.name.label("operator_package"),
+                *image_specs,
+            )
             .outerjoin(u, r.c.user_id == u.c.id)
             .join(b, r.c.batch_id == b.c.id)
             .outerjoin(package, r.c.operator_package_id == package.c.id)
             .where(r.c.id.in_(ids))
         )
-        self.images = select(i.c.id, i.c.pull_specification).where(i.c.id.in_(ids))
-        self.lists = (
-            select(ri.c.request_id, ri.c.kind, i.c.pull_specification, o.c.name.label("operator"))
+        # (request_id, tag, number, position, text, operator): "l" image list items (number =
+        # the list's kind), "r" removed operators, "a" arches, "t" build tags
+        self.items = union_all(
+            select(
+                ri.c.request_id.label("item_request"),
+                literal_column("'l'").label("item_tag"),
+                ri.c.kind.label("item_number"),
+                ri.c.position.label("item_position"),
+                i.c.pull_specification.label("item_value"),
+                o.c.name.label("item_operator"),
+            )
             .join(i, ri.c.image_id == i.c.id)
             .outerjoin(o, i.c.operator_id == o.c.id)
-            .where(ri.c.request_id.in_(ids))
-            .order_by(ri.c.request_id, ri.c.kind, ri.c.position)
-        )
-        self.removed = (
-            select(ro.c.request_id, o.c.name)
+            .where(ri.c.request_id.in_(ids)),
+            select(
+                ro.c.request_id,
+                literal_column("'r'"),
+                literal_column("0"),
+                ro.c.position,
+                o.c.name,
+                null(),
+            )
             .join(o, ro.c.operator_id == o.c.id)
-            .where(ro.c.request_id.in_(ids))
-            .order_by(ro.c.request_id, ro.c.position)
-        )
-        self.names = union_all(
-            select(ra.c.request_id, literal("a").label("kind"), ra.c.name).where(
-                ra.c.request_id.in_(ids)
-            ),
-            select(rt.c.request_id, literal("t").label("kind"), rt.c.name).where(
-                rt.c.request_id.in_(ids)
-            ),
-        ).order_by("request_id", "kind", "name")
+            .where(ro.c.request_id.in_(ids)),
+            select(
+                ra.c.request_id,
+                literal_column("'a'"),
+                literal_column("0"),
+                literal_column("0"),
+                ra.c.name,
+                null(),
+            ).where(ra.c.request_id.in_(ids)),
+            select(
+                rt.c.request_id,
+                literal_column("'t'"),
+                literal_column("0"),
+                literal_column("0"),
+                rt.c.name,
+                null(),
+            ).where(rt.c.request_id.in_(ids)),
+        ).order_by("item_request", "item_tag", "item_number", "item_position", "item_value")
         self.history = (
             select(rs.c.request_id, rs.c.state, rs.c.state_reason, rs.c.updated)
             .where(rs.c.request_id.in_(ids))
@@ -591,35 +627,27 @@ class Store:
         ids = list(ids)
         rows = conn.execute(q.requests, {"ids": ids}).all()
         by_id = {row.id: row for row in rows}
-        types = {row.type for row in rows}
-        image_ids: set[int] = set()
-        for row in rows:
-            for col in IMAGE_COLUMNS:
-                value = getattr(row, f"{col}_id")
-                if value is not None:
-                    image_ids.add(value)
-        images: dict[int, str] = {}
-        for chunk in _chunks(sorted(image_ids), 500):
-            images.update((row[0], row[1]) for row in conn.execute(q.images, {"ids": chunk}))
         lists: dict[int, dict[ImageList, list[str]]] = {}
         bundle_operators: dict[int, dict[str, str]] = {}
-        if types & _LIST_TYPES:
-            for row in conn.execute(q.lists, {"ids": ids}):
-                lists.setdefault(row.request_id, {}).setdefault(ImageList(row.kind), []).append(
-                    row.pull_specification
-                )
-                if row.kind == ImageList.BUNDLES and row.operator is not None:
-                    bundle_operators.setdefault(row.request_id, {})[row.pull_specification] = (
-                        row.operator
-                    )
         removed: dict[int, list[str]] = {}
-        if int(RequestType.RM) in types:
-            for row in conn.execute(q.removed, {"ids": ids}):
-                removed.setdefault(row.request_id, []).append(row.name)
         arches: dict[int, list[str]] = {}
         tags: dict[int, list[str]] = {}
-        for row in conn.execute(q.names, {"ids": ids}):
-            (arches if row.kind == "a" else tags).setdefault(row.request_id, []).append(row.name)
+        for request_id, tag, number, _position, value, operator in conn.execute(
+            q.items, {"ids": ids}
+        ):
+            request_type = by_id[request_id].type
+            if tag == "l":
+                if request_type not in _LIST_TYPES:
+                    continue
+                kind = ImageList(number)
+                lists.setdefault(request_id, {}).setdefault(kind, []).append(value)
+                if kind == ImageList.BUNDLES and operator is not None:
+                    bundle_operators.setdefault(request_id, {})[value] = operator
+            elif tag == "r":
+                if request_type == RequestType.RM:
+                    removed.setdefault(request_id, []).append(value)
+            else:
+                (arches if tag == "a" else tags).setdefault(request_id, []).append(value)
         history: dict[int, list[tuple[RequestState, str, datetime]]] = {}
         if verbose:
             for row in conn.execute(q.history, {"ids": ids}):
@@ -644,9 +672,9 @@ class Store:
                 arches=arches.get(row.id, []),
                 build_tags=tags.get(row.id, []),
                 images={
-                    col: images[getattr(row, f"{col}_id")]
+                    col: spec
                     for col in IMAGE_COLUMNS
-                    if getattr(row, f"{col}_id") is not None
+                    if (spec := getattr(row, f"{col}_spec")) is not None
                 },
                 scalars={
                     "organization": row.organization,
