@@ -313,6 +313,13 @@ def p_address(name: str, raw: Any) -> str:
     return text
 
 
+def p_opt_address(name: str, raw: Any) -> str | None:
+    """``host:port``, or unset (None)."""
+    if raw is None or raw == "":
+        return None
+    return p_address(name, raw)
+
+
 def p_path(name: str, raw: Any) -> Path:
     return Path(p_str(name, raw))
 
@@ -674,6 +681,12 @@ class Settings:
         p_float(1.0),
         "Seconds JetStream remembers Nats-Msg-Id values (re-publishes within it are dropped).",
     )
+    nats_stream_replicas: int = _setting(
+        "IIB_NATS_STREAM_REPLICAS",
+        1,
+        p_int(1),
+        "Replicas of the JetStream streams (3 on a 3-node NATS cluster: a node may be lost).",
+    )
     worker_queues: tuple[str, ...] = _setting(
         "IIB_WORKER_QUEUES",
         ("default",),
@@ -951,6 +964,12 @@ class Settings:
     )
     gateway_admin_port: int = _setting(
         "IIB_GATEWAY_ADMIN_PORT", 9901, p_int(1), "Envoy admin port (loopback only)."
+    )
+    metrics_listen: str | None = _setting(
+        "IIB_METRICS_LISTEN",
+        None,
+        p_opt_address,
+        "host:port of this process's /metrics, /healthz and /readyz (HTTP); unset: not served.",
     )
     gateway_tls_cert: Path | None = _setting(
         "IIB_GATEWAY_TLS_CERT", None, p_opt_path, "TLS certificate (PEM); unset = plain HTTP."

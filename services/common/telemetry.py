@@ -1,8 +1,15 @@
-"""OpenTelemetry for every gRPC server and client (opentelemetry-instrumentation-grpc).
+"""OpenTelemetry for every gRPC server and client (opentelemetry-instrumentation-grpc), and the
+W3C trace context across NATS.
 
 Instrumentation is always installed, so trace context propagates between services; spans are
 exported only when ``IIB_OTEL_TRACING`` is true or an ``OTEL_EXPORTER_OTLP_*ENDPOINT`` is set
 (OTLP over HTTP). Without an exporter the SDK is not installed and the API is a no-op.
+
+A work item carries the context of the call that created its request: the request store writes
+the current ``traceparent`` (and ``tracestate``) into the outbox row's headers
+(:func:`trace_headers`), the relay publishes them as NATS message headers, and the worker
+starts its build span as their child (:func:`context_from`), so one trace runs from the
+gateway through the request store, NATS and the worker to the registry calls.
 """
 
 from __future__ import annotations
@@ -10,10 +17,22 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Mapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from services.common.config import Settings
 
-__all__ = ["setup_telemetry"]
+__all__ = [
+    "context_from",
+    "flush",
+    "otlp_traces_endpoint",
+    "setup_telemetry",
+    "trace_headers",
+    "tracer",
+]
 
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -25,6 +44,18 @@ def exporter_configured(settings: Settings) -> bool:
         os.environ.get(k)
         for k in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     )
+
+
+def otlp_traces_endpoint(settings: Settings) -> str | None:
+    """Where spans go over OTLP/HTTP (the OTel SDK's own rule: the traces endpoint as given,
+    else ``<OTEL_EXPORTER_OTLP_ENDPOINT>/v1/traces``); None when not exporting."""
+    if not exporter_configured(settings):
+        return None
+    traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if traces:
+        return traces
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318"
+    return base.rstrip("/") + "/v1/traces"
 
 
 def setup_telemetry(settings: Settings, service_name: str) -> None:
@@ -53,3 +84,36 @@ def setup_telemetry(settings: Settings, service_name: str) -> None:
             log.info("exporting traces over OTLP", extra={"otel_service": name})
         GrpcInstrumentorServer().instrument()  # type: ignore[no-untyped-call]
         GrpcInstrumentorClient().instrument()  # type: ignore[no-untyped-call]
+
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+def tracer(name: str) -> trace.Tracer:
+    """The tracer of module ``name`` (a no-op one when nothing is exported)."""
+    return trace.get_tracer(name)
+
+
+def trace_headers() -> dict[str, str]:
+    """The current span's W3C trace context as message headers (``traceparent``,
+    ``tracestate``); empty when there is no recording span."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier)
+    return carrier
+
+
+def context_from(headers: Mapping[str, str] | None) -> otel_context.Context:
+    """The trace context carried by message ``headers`` (an empty context when none)."""
+    wanted = {k.lower(): v for k, v in (headers or {}).items() if k.lower() in _FIELDS}
+    return _PROPAGATOR.extract(wanted)
+
+
+_FIELDS = frozenset(_PROPAGATOR.fields)
+
+
+def flush(timeout_ms: int = 5000) -> None:
+    """Export the spans still buffered (before a process ends with ``os._exit``)."""
+    provider = trace.get_tracer_provider()
+    force_flush = getattr(provider, "force_flush", None)
+    if force_flush is not None:
+        force_flush(timeout_ms)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import ctypes
 import logging
 import multiprocessing
@@ -48,8 +49,11 @@ from google.protobuf.message import DecodeError
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import Error as JetStreamError
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.common import messaging
+from services.common import messaging, metrics
 from services.common.config import Settings
 from services.common.errors import FinalStateError, IIBError, LeaseHeldError, LeaseLostError
 from services.common.grpc_auth import InternalTLS, internal_tls
@@ -57,6 +61,7 @@ from services.common.grpc_edge import error_reason
 from services.common.grpc_server import channel
 from services.common.pb.iib.v1 import requests_pb2, requests_pb2_grpc
 from services.common.subjects import WORK_STREAM, work_subject_for
+from services.common.telemetry import context_from, trace_headers, tracer
 
 __all__ = [
     "Cancelled",
@@ -73,6 +78,7 @@ __all__ = [
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
+_tracer = tracer(__name__)
 UNKNOWN_ERROR = "An unknown error occurred. See logs for details"
 FINAL = (requests_pb2.REQUEST_STATE_COMPLETE, requests_pb2.REQUEST_STATE_FAILED)
 
@@ -88,6 +94,15 @@ class FinalStateReached(Exception):
 class LeaseLost(FinalStateReached):
     """The worker's build lease is no longer the request's current one (another worker claimed
     it after the lease ran out): stop, and change nothing (the other build owns the outputs)."""
+
+
+def request_type_name(request_type: int) -> str:
+    """IIB's API name of a request type (``add``, ``merge-index-image``...)."""
+    try:
+        name = requests_pb2.RequestType.Name(request_type)
+    except ValueError:
+        return "unknown"
+    return name.removeprefix("REQUEST_TYPE_").lower().replace("_", "-")
 
 
 def store_unavailable(exc: grpc.RpcError) -> bool:
@@ -297,6 +312,7 @@ class WorkerRuntime:
         )
         self._stopping = asyncio.Event()
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{service}"
+        metrics.set_state("nats", False)  # /readyz: not until it consumes
         # A lease outlives a few missed renewals; JetStream's ack wait decides redeliveries.
         self.lease_ttl = 3 * settings.work_ack_wait
 
@@ -340,6 +356,7 @@ class WorkerRuntime:
                     "worker consuming",
                     extra={"service": self.service, "queues": list(self.settings.worker_queues)},
                 )
+                metrics.set_state("nats", True)
                 backoff = 0.2
                 loops = [
                     asyncio.create_task(self._loop(nc, subs))
@@ -354,6 +371,7 @@ class WorkerRuntime:
                         task.cancel()
                     await asyncio.gather(*loops, return_exceptions=True)
             except (NatsError, JetStreamError, OSError) as exc:
+                metrics.set_state("nats", False)
                 log.warning(
                     "worker cannot reach NATS", extra={"error": str(exc) or type(exc).__name__}
                 )
@@ -424,6 +442,36 @@ class WorkerRuntime:
             log.error("dropping a malformed work item", extra={"subject": msg.subject})
             await self._reply(msg, "term", {"service": self.service})
             return
+        # the build span continues the trace of the call that created the request (the W3C
+        # context the request store wrote into the work item's headers)
+        type_name = request_type_name(item.request_type)
+        span = _tracer.start_span(
+            f"build {type_name}",
+            context=context_from(msg.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation": "process",
+                "messaging.destination.name": msg.subject,
+                "iib.service": self.service,
+                "iib.request_id": item.request_id,
+                "iib.request_type": type_name,
+                "iib.delivery": int(msg.metadata.num_delivered),
+            },
+        )
+        token = otel_context.attach(trace.set_span_in_context(span))
+        labels = metrics.build_labels(type_name)
+        try:
+            await self._process_item(msg, item, received_at, span)
+        finally:
+            metrics.clear_build_labels(labels)
+            otel_context.detach(token)
+            span.end()
+
+    async def _process_item(
+        self, msg: Any, item: requests_pb2.WorkItem, received_at: float, span: trace.Span
+    ) -> None:
+        type_name = request_type_name(item.request_type)
         delivery = int(msg.metadata.num_delivered)
         extra = {"request_id": item.request_id, "delivery": delivery, "service": self.service}
         try:
@@ -441,6 +489,7 @@ class WorkerRuntime:
             return
         if request.state in FINAL:
             log.info("request already final; skipping redelivered work", extra=extra)
+            metrics.WORK_ITEMS.labels(self.service, "skipped").inc()
             await self._reply(msg, "ack_sync", extra)
             return
         try:
@@ -484,7 +533,14 @@ class WorkerRuntime:
                 loop.call_soon_threadsafe(finished.set)
 
         # A daemon thread, not the default executor: a stopping process must not wait for it.
-        threading.Thread(target=run, name=f"request-{item.request_id}", daemon=True).start()
+        # It runs in a copy of this context: the handler's spans are children of the build span.
+        threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(run,),
+            name=f"request-{item.request_id}",
+            daemon=True,
+        ).start()
+        started = time.monotonic()
         log.info("processing request", extra=extra)
         heartbeat = max(self.settings.work_ack_wait / 3, 0.2)
         last_beat = time.monotonic()
@@ -516,6 +572,14 @@ class WorkerRuntime:
                     ctx.lease_lost.set()
                     ctx.cancelled.set()  # the handler stops at its next step
         error = outcome.get("error")
+        result = _outcome_name(error, ctx)
+        metrics.WORK_ITEMS.labels(self.service, result).inc()
+        metrics.BUILD_DURATION.labels(self.service, type_name, result).observe(
+            time.monotonic() - started
+        )
+        span.set_attribute("iib.outcome", result)
+        if result == "failed":
+            span.set_status(Status(StatusCode.ERROR, str(error) if error else None))
         if isinstance(error, LeaseLost) or ctx.lease_lost.is_set():
             # another worker owns the request now: change nothing, reply nothing (its own
             # delivery of the item is the one that counts)
@@ -649,6 +713,17 @@ class WorkerRuntime:
         return own
 
 
+def _outcome_name(error: BaseException | None, ctx: WorkContext) -> str:
+    """How a handler run ended, for the metrics: complete, failed, released, lost, skipped."""
+    if isinstance(error, LeaseLost) or ctx.lease_lost.is_set():
+        return "lost"
+    if isinstance(error, Cancelled):
+        return "released"
+    if isinstance(error, FinalStateReached):
+        return "skipped"
+    return "complete" if error is None else "failed"
+
+
 # --- guarded runs: a redelivery in a child process with memory and time limits ---------------
 
 _GUARD_BROKE = (
@@ -681,6 +756,7 @@ def run_guarded(
             "lease_token": ctx.lease_token,
             "commands": commands,
             "results": results,
+            "trace_context": trace_headers(),
         },
         name=f"guarded-request-{ctx.request_id}",
         daemon=True,
@@ -780,6 +856,7 @@ def _guarded_child(
     lease_token: int,
     commands: Any,
     results: Any,
+    trace_context: dict[str, str] | None = None,
 ) -> None:
     """The child process of :func:`run_guarded` (its entry point after spawn)."""
     _die_with_parent()
@@ -793,6 +870,10 @@ def _guarded_child(
     from services.common.logs import configure_logging
 
     configure_logging(settings, f"{service}-guarded", capture_level=settings.request_logs_level)
+    from services.common.telemetry import setup_telemetry
+
+    setup_telemetry(settings, service)
+    otel_context.attach(context_from(trace_context))  # its spans join the worker's build span
     store = StoreClient(
         settings.request_store_address,
         internal_tls(settings),
@@ -837,6 +918,9 @@ def _guarded_child(
     try:
         results.send((*outcome, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
     finally:
+        from services.common.telemetry import flush
+
+        flush()
         logging.shutdown()
         os._exit(0)  # not waiting for the handler's leftover threads
 

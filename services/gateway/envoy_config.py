@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import string
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +33,102 @@ class EnvoyLayout:
     #: CA bundle client certificates are verified against (client_certificate mode): Envoy
     #: asks HTTPS clients for a certificate and passes the verified one to the auth service.
     client_ca: Path | None = None
+    #: OTLP/HTTP traces endpoint (``http://collector:4318/v1/traces``): Envoy then starts a span
+    #: per request and passes the W3C context on to the auth service and the request store.
+    otlp_traces_endpoint: str | None = None
+    #: The ``service.name`` of Envoy's spans.
+    trace_service_name: str = "iib-gateway"
 
 
 def _split(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]"), int(port)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve_names(config: dict[str, Any]) -> None:
+    """A cluster whose address is a host name (a Kubernetes Service, a compose service) is
+    resolved by DNS, every address of the name being an endpoint (STRICT_DNS: a headless
+    Service spreads the calls over its pods); an IP address stays STATIC."""
+    for cluster in config["static_resources"]["clusters"]:
+        for endpoints in cluster["load_assignment"]["endpoints"]:
+            for endpoint in endpoints["lb_endpoints"]:
+                host = endpoint["endpoint"]["address"]["socket_address"]["address"]
+                if not _is_ip(host):
+                    cluster["type"] = "STRICT_DNS"
+                    cluster["dns_lookup_family"] = "V4_PREFERRED"
+
+
+def _add_tracing(config: dict[str, Any], endpoint: str, service_name: str) -> None:
+    """Envoy's OpenTelemetry tracer exporting over OTLP/HTTP to ``endpoint``."""
+    url = urllib.parse.urlsplit(endpoint)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(
+            f"Invalid setting OTEL_EXPORTER_OTLP_ENDPOINT: {endpoint!r} is not an http(s) URL"
+        )
+    port = url.port or (443 if url.scheme == "https" else 80)
+    cluster: dict[str, Any] = {
+        "name": "otlp_collector",
+        "type": "STATIC" if _is_ip(url.hostname) else "STRICT_DNS",
+        "connect_timeout": "2s",
+        "load_assignment": {
+            "cluster_name": "otlp_collector",
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {"address": url.hostname, "port_value": port}
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+    if url.scheme == "https":
+        cluster["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3."
+                "UpstreamTlsContext",
+                "sni": url.hostname,
+                "common_tls_context": {
+                    "validation_context": {"trusted_ca": {"filename": _SYSTEM_CA}}
+                },
+            },
+        }
+    config["static_resources"]["clusters"].append(cluster)
+    manager = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
+    manager["typed_config"]["tracing"] = {
+        "provider": {
+            "name": "envoy.tracers.opentelemetry",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+                "http_service": {
+                    "http_uri": {
+                        "uri": endpoint,
+                        "cluster": "otlp_collector",
+                        "timeout": "2s",
+                    }
+                },
+                "service_name": service_name,
+            },
+        },
+    }
+
+
+#: Debian's CA bundle: the OTLP collector's certificate is checked against it.
+_SYSTEM_CA = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def _verify_clients(config: dict[str, Any], tls_context: dict[str, Any], ca: Path) -> None:
@@ -129,4 +222,7 @@ def render_envoy_config(layout: EnvoyLayout, deploy_dir: Path = DEPLOY_DIR) -> s
                     },
                 },
             }
+    _resolve_names(config)
+    if layout.otlp_traces_endpoint:
+        _add_tracing(config, layout.otlp_traces_endpoint, layout.trace_service_name)
     return yaml.safe_dump(config, sort_keys=False, width=1000)

@@ -9,6 +9,7 @@ from pathlib import Path
 from services.common.config import Settings
 from services.common.errors import ExternalServiceError
 from services.common.processes import ManagedProcess, http_ok
+from services.common.telemetry import otlp_traces_endpoint
 from services.gateway.auth import auth_modes, build_auth_server
 from services.gateway.envoy_config import EnvoyLayout, render_envoy_config
 
@@ -52,6 +53,8 @@ class Gateway:
                 else None
             ),
             client_ca=s.auth_client_ca if "client_certificate" in auth_modes(s) else None,
+            otlp_traces_endpoint=otlp_traces_endpoint(s),
+            trace_service_name=os.environ.get("OTEL_SERVICE_NAME") or "iib-gateway",
         )
 
     def start(self) -> None:

@@ -1,7 +1,8 @@
 """What the request store announces, written to the outbox in the same transaction as the change.
 
 * ``work``: one ``iib.v1.WorkItem`` per accepted request, on ``iib.work.<service>.<queue>``,
-  with ``Nats-Msg-Id`` = ``work-<request id>`` so a re-publish never makes a second work item.
+  with ``Nats-Msg-Id`` = ``work-<request id>`` so a re-publish never makes a second work item,
+  and the submitting call's W3C trace context (``traceparent``) in its headers.
 * ``build_state``: IIB's build state message on every state change of a request (body = the
   non-verbose request JSON; headers batch, id, state, user), when
   ``IIB_MESSAGING_BUILD_STATE_DESTINATION`` is set.
@@ -28,6 +29,7 @@ from sqlalchemy import Connection, func, select
 
 from services.common.pb.iib.v1 import requests_pb2
 from services.common.subjects import event_subject, work_subject
+from services.common.telemetry import trace_headers
 from services.request_store import models as m
 from services.request_store.domain import FINAL_STATES, RequestState
 from services.request_store.serialize import RenderContext, RequestView, dumps, request_json
@@ -114,6 +116,8 @@ class OutboxPlanner:
                         subject=work_subject(int(view.type), route.queue),
                         msg_id=f"work-{view.id}",
                         payload=item.SerializeToString(),
+                        # the worker's build span continues the submitting call's trace
+                        headers=trace_headers() or None,
                         request_id=view.id,
                     )
                 )

@@ -131,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         assert service is not None
         serve_function = service.serve_function()
         setup_telemetry(settings, service.name)
+        from services.common.metrics import start_ops_server
+
+        start_ops_server(
+            settings,
+            ready=service.ready(settings) if service.ready is not None else None,
+            collectors=service.collectors(settings) if service.collectors is not None else (),
+        )
         serve_function(settings)
         return 0
     except IIBError as exc:

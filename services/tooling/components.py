@@ -11,6 +11,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from prometheus_client.registry import Collector
+
 from services.common.config import Settings
 from services.common.errors import ConfigError
 from services.common.processes import http_ok, tcp_open
@@ -23,6 +25,14 @@ def _listening(address: str) -> Callable[[], bool]:
     return lambda: tcp_open(host or "127.0.0.1", int(port))
 
 
+def _store_collectors(settings: Settings) -> list[Collector]:
+    """The request store's queue and outbox view (its own connection to the database)."""
+    from services.request_store.metrics import StoreCollector
+    from services.request_store.store import make_engine
+
+    return [StoreCollector(make_engine(settings.database_uri, pool_size=1))]
+
+
 @dataclass(frozen=True)
 class Service:
     """A service: its ``iib serve`` name, its module, and whether it consumes work items."""
@@ -30,8 +40,11 @@ class Service:
     name: str
     module: str
     worker: bool = False
-    #: How ``iib dev`` knows the started process is ready to serve (None: once it runs).
+    #: How ``iib dev`` knows the started process is ready to serve (None: once it runs); also
+    #: the service's ``/readyz`` check.
     ready: Callable[[Settings], Callable[[], bool]] | None = None
+    #: Prometheus collectors the service adds to its ``/metrics`` (services.common.metrics).
+    collectors: Callable[[Settings], list[Collector]] | None = None
 
     def serve_function(self) -> Callable[[Settings], None]:
         """The module's ``serve``; a missing module or dependency raises, naming the service."""
@@ -50,6 +63,7 @@ SERVICES: tuple[Service, ...] = (
         "request-store",
         "services.request_store.main",
         ready=lambda s: _listening(s.request_store_listen),
+        collectors=lambda s: _store_collectors(s),
     ),
     Service(
         "gateway",

@@ -32,8 +32,11 @@ from typing import Any, BinaryIO, NoReturn, TypeVar
 import requests
 import requests.adapters
 import urllib3.exceptions
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 from services.common.errors import RegistryError
+from services.common.metrics import REGISTRY_RETRIES
 from services.common.reference import ImageReference, parse_reference
 from services.common.registry import mediatypes as mt
 from services.common.registry.auth import (
@@ -59,6 +62,8 @@ from services.common.registry.retry import RetryPolicy
 __all__ = ["BlobReader", "RegistryClient", "RegistrySettings", "TransferStats", "host_allowed"]
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
+_DIGESTS = re.compile(r"sha256:[0-9a-f]{64}")
 
 T = TypeVar("T")
 MiB = 1024 * 1024
@@ -1279,7 +1284,24 @@ class RegistryClient:
         return buffer.getvalue()
 
     def _retrying(self, ref: ImageReference | str, what: str, op: Callable[[], T]) -> T:
-        """Run ``op`` under the retry policy; turn exhausted retries into a clear error."""
+        """Run ``op`` under the retry policy, in a span (``registry <what>``, the retries as
+        its events); turn exhausted retries into a clear error."""
+        registry = ref.registry if isinstance(ref, ImageReference) else ref.partition("/")[0]
+        with _tracer.start_as_current_span(
+            f"registry {_DIGESTS.sub('<digest>', what)}",
+            kind=SpanKind.CLIENT,
+            attributes={"server.address": registry, "iib.image": str(ref)},
+        ) as span:
+            return self._attempts(ref, registry, what, op, span)
+
+    def _attempts(
+        self,
+        ref: ImageReference | str,
+        registry: str,
+        what: str,
+        op: Callable[[], T],
+        span: trace.Span,
+    ) -> T:
         attempts = self.retry.total_attempts
         for attempt in range(1, attempts + 1):
             try:
@@ -1294,7 +1316,9 @@ class RegistryClient:
                         raise RegistryUnavailableError(message) from None
                     raise RegistryError(message) from None
                 self.stats.add(retries=1)
+                REGISTRY_RETRIES.labels(registry).inc()
                 wait = self.retry.wait_time(attempt, failure.retry_after)
+                span.add_event("retry", {"reason": failure.reason, "attempt": attempt})
                 log.warning(
                     "Failed to %s %s: %s; retry %d of %d in %.1f s",
                     what,
