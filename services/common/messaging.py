@@ -9,6 +9,9 @@ Streams (created idempotently by whoever connects first):
   limits retention, when ``IIB_MESSAGING_DURABLE`` (otherwise events are plain NATS publishes).
 * ``IIB_ADVISORIES`` — JetStream's max-deliveries advisories for ``IIB_WORK``, so the request
   store fails requests whose work item could not be finished even if it was down at the time.
+
+Each stream has ``IIB_NATS_STREAM_REPLICAS`` replicas (3 on a 3-node cluster); its consumers
+take the stream's.
 """
 
 from __future__ import annotations
@@ -141,6 +144,7 @@ async def ensure_work_stream(js: JetStreamContext, settings: Settings) -> None:
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
             duplicate_window=settings.work_duplicate_window,
+            num_replicas=settings.nats_stream_replicas,
         ),
     )
 
@@ -166,11 +170,12 @@ async def ensure_events_stream(js: JetStreamContext, settings: Settings) -> None
             max_age=7 * 24 * 3600,
             discard=DiscardPolicy.OLD,
             duplicate_window=settings.work_duplicate_window,
+            num_replicas=settings.nats_stream_replicas,
         ),
     )
 
 
-async def ensure_advisory_stream(js: JetStreamContext) -> None:
+async def ensure_advisory_stream(js: JetStreamContext, settings: Settings) -> None:
     await _ensure_stream(
         js,
         StreamConfig(
@@ -178,6 +183,7 @@ async def ensure_advisory_stream(js: JetStreamContext) -> None:
             subjects=[MAX_DELIVERIES_ADVISORY],
             retention=RetentionPolicy.WORK_QUEUE,
             storage=StorageType.FILE,
+            num_replicas=settings.nats_stream_replicas,
         ),
     )
 

@@ -7,8 +7,9 @@ Runs in the request store process, on its own thread and asyncio loop:
    JetStream with ``Nats-Msg-Id`` (a re-publish is dropped by the stream, so a crash between the
    publish ack and the "sent" mark never makes a second work item), other events as plain NATS
    messages. A row is marked sent only after the publish is acknowledged.
-2. When NATS is unreachable, rows simply stay unsent: submissions keep being accepted and are
-   published once NATS is back.
+2. When NATS is unreachable, or JetStream does not answer (no stream responder, no ack in
+   time: a cluster electing a stream leader after losing a node), rows simply stay unsent and
+   count no attempt: submissions keep being accepted and are published once it answers again.
 3. Consumes JetStream's max-deliveries advisories: a work item that no worker finished within
    ``IIB_WORK_MAX_DELIVER`` deliveries fails its request with a reason and is removed.
 
@@ -31,7 +32,7 @@ from typing import Any
 from google.protobuf.message import DecodeError
 from nats.errors import Error as NatsError
 from nats.errors import MaxPayloadError
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NoStreamResponseError
 from nats.js.errors import Error as JetStreamError
 
 from services.common import messaging
@@ -110,7 +111,7 @@ class OutboxRelay:
                 nc = await messaging.connect(self.settings, name="iib-request-store-relay")
                 js = nc.jetstream()
                 await messaging.ensure_work_stream(js, self.settings)
-                await messaging.ensure_advisory_stream(js)
+                await messaging.ensure_advisory_stream(js, self.settings)
                 events_nc = nc
                 if self.settings.events_nats_urls:
                     events_nc = await messaging.connect(
@@ -228,6 +229,7 @@ class OutboxRelay:
             await events_nc.flush(timeout=self.settings.messaging_timeout)
         sent: list[int] = list(plain)
         failed: list[int] = []
+        unavailable = 0
         error = ""
         for row_id, future in futures:
             try:
@@ -236,6 +238,11 @@ class OutboxRelay:
             except APIError as exc:
                 # the stream refused this message (size, subject...): it will never be accepted
                 dead[row_id] = f"JetStream refused the message: {exc}"
+            except (NoStreamResponseError, TimeoutError) as exc:
+                # no stream answered (a cluster electing the stream's leader after a node was
+                # lost, JetStream restarting): the message was not refused, it waits
+                unavailable += 1
+                error = str(exc) or type(exc).__name__
             except Exception as exc:
                 failed.append(row_id)
                 error = str(exc) or type(exc).__name__
@@ -247,6 +254,8 @@ class OutboxRelay:
                     "outbox message moved to the dead letters; it will not be published",
                     extra={"outbox_id": row_id, "reason": reason},
                 )
+        if unavailable:
+            raise JetStreamError(f"JetStream did not answer {unavailable} publishes: {error}")
         if failed:
             if not (nc.is_connected and events_nc.is_connected):
                 raise JetStreamError(
