@@ -13,7 +13,7 @@ from services.common.telemetry import otlp_traces_endpoint
 from services.gateway.auth import auth_modes, build_auth_server
 from services.gateway.envoy_config import EnvoyLayout, render_envoy_config
 
-__all__ = ["Gateway", "envoy_binary"]
+__all__ = ["Gateway", "envoy_binary", "envoy_layout"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,26 @@ def envoy_binary() -> str:
     return path
 
 
+def envoy_layout(s: Settings) -> EnvoyLayout:
+    """Where Envoy listens and what it talks to, from the gateway's settings."""
+    return EnvoyLayout(
+        listen=s.gateway_listen,
+        admin_port=s.gateway_admin_port,
+        request_store=s.request_store_address,
+        auth_service=s.auth_service_listen.replace("0.0.0.0", "127.0.0.1"),
+        tls_cert=s.gateway_tls_cert,
+        tls_key=s.gateway_tls_key,
+        internal_tls=(
+            (s.internal_tls_ca, s.internal_tls_cert, s.internal_tls_key)
+            if s.internal_tls_ca and s.internal_tls_cert and s.internal_tls_key
+            else None
+        ),
+        client_ca=s.auth_client_ca if "client_certificate" in auth_modes(s) else None,
+        otlp_traces_endpoint=otlp_traces_endpoint(s),
+        trace_service_name=os.environ.get("OTEL_SERVICE_NAME") or "iib-gateway",
+    )
+
+
 class Gateway:
     """Runs the auth service in-process and Envoy as a managed child process."""
 
@@ -39,23 +59,7 @@ class Gateway:
         self.envoy: ManagedProcess | None = None
 
     def layout(self) -> EnvoyLayout:
-        s = self.settings
-        return EnvoyLayout(
-            listen=s.gateway_listen,
-            admin_port=s.gateway_admin_port,
-            request_store=s.request_store_address,
-            auth_service=s.auth_service_listen.replace("0.0.0.0", "127.0.0.1"),
-            tls_cert=s.gateway_tls_cert,
-            tls_key=s.gateway_tls_key,
-            internal_tls=(
-                (s.internal_tls_ca, s.internal_tls_cert, s.internal_tls_key)
-                if s.internal_tls_ca and s.internal_tls_cert and s.internal_tls_key
-                else None
-            ),
-            client_ca=s.auth_client_ca if "client_certificate" in auth_modes(s) else None,
-            otlp_traces_endpoint=otlp_traces_endpoint(s),
-            trace_service_name=os.environ.get("OTEL_SERVICE_NAME") or "iib-gateway",
-        )
+        return envoy_layout(self.settings)
 
     def start(self) -> None:
         self.auth.start()
