@@ -124,10 +124,12 @@ def test_crashed_children_are_restarted_and_no_request_is_lost(
     http.trust_env = False
     try:
         deadline = time.monotonic() + 120
-        while not http_ok(f"{base}/api/v1/healthcheck"):
+        # every child started (the workers start after the gateway answers)
+        while "iib dev: ready" not in (tmp_path / "dev.log").read_text():
             assert dev.poll() is None, (tmp_path / "dev.log").read_text()
             assert time.monotonic() < deadline, "iib dev did not become ready"
             time.sleep(0.5)
+        assert http_ok(f"{base}/api/v1/healthcheck")
         http.verify = str(var / "tls" / "server.crt")  # iib dev's self-signed pair
         ids: list[int] = []
         body = {"bundles": [bundle], "binary_image": binary, "add_arches": ["amd64"]}
