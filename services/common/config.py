@@ -786,6 +786,13 @@ class Settings:
         p_duration,
         "Timeout of one registry call, e.g. 300s (iib_skopeo_timeout).",
     )
+    registry_transfer_deadline: float = _setting(
+        "IIB_REGISTRY_TRANSFER_DEADLINE",
+        3600.0,
+        p_duration,
+        "Longest one registry operation may take in all (its retries and every byte; a blob "
+        "download from its first to its last byte), e.g. 3600s.",
+    )
     insecure_registries: tuple[str, ...] = _setting(
         "IIB_INSECURE_REGISTRIES",
         (),

@@ -29,6 +29,7 @@ def registry_settings(settings: Settings) -> RegistrySettings:
         retry_jitter=settings.retry_jitter,
         retry_multiplier=settings.retry_multiplier,
         timeout=settings.registry_timeout,
+        transfer_deadline=settings.registry_transfer_deadline,
         docker_config_path=Path(template) if template else None,
         ca_bundle=Path(settings.registry_ca_bundle) if settings.registry_ca_bundle else None,
         insecure_registries=frozenset(settings.insecure_registries),

@@ -13,6 +13,7 @@ digest is verified; a blob download that breaks off is resumed with a ``Range`` 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import io
 import json
@@ -101,6 +102,11 @@ class RegistrySettings:
     retry_max_delay: float = 300.0
     timeout: float = 300.0
     connect_timeout: float = 30.0
+    #: seconds one registry operation may take in all: its attempts, the waits between them
+    #: and every byte of its answers or uploads (a registry that sends a byte just before each
+    #: read timeout would otherwise hold a worker for ever); a blob download counts from its
+    #: start to its last byte
+    transfer_deadline: float = 3600.0
     docker_config_path: Path | None = None
     ca_bundle: Path | None = None
     ca_bundles: Mapping[str, Path] = field(default_factory=dict)
@@ -250,6 +256,7 @@ class _UploadBody:
         if self._remaining <= 0:
             self.close()
             return b""
+        _check_deadline(_DEADLINE.get(), "Uploading")
         size = self._remaining if size is None or size < 0 else min(size, self._remaining)
         if self._file is not None:
             chunk = self._file.read(size)
@@ -319,11 +326,43 @@ def _netloc_host(url: str) -> str:
     return f"{name}:{port}" if port is not None else name
 
 
+#: (monotonic deadline, its length in seconds) of the registry operation running in this context
+_DEADLINE: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar(
+    "registry_deadline", default=None
+)
+
+
+class TransferDeadlineError(RegistryError):
+    """A registry operation ran past ``RegistrySettings.transfer_deadline``."""
+
+
+def _check_deadline(deadline: tuple[float, float] | None, what: str) -> None:
+    if deadline is not None and time.monotonic() > deadline[0]:
+        raise TransferDeadlineError(
+            f"{what}: the registry did not finish within {deadline[1]:g} s "
+            "(IIB_REGISTRY_TRANSFER_DEADLINE)"
+        )
+
+
+def _pieces(
+    response: requests.Response, deadline: tuple[float, float] | None, what: str
+) -> Iterator[bytes]:
+    """A streamed answer's body as it arrives (``read1``: one receive at a time, so a body
+    dripping in never holds the reader past ``deadline``), content-decoded."""
+    while True:
+        _check_deadline(deadline, what)
+        piece = response.raw.read1(64 * 1024, decode_content=True)
+        if not piece:
+            return
+        yield piece
+
+
 def _read_body(response: requests.Response, limit: int, what: str) -> bytes:
     """At most ``limit`` bytes of a streamed answer's body (``RegistryError`` beyond it)."""
     buffer = bytearray()
+    deadline = _DEADLINE.get()
     try:
-        for chunk in response.iter_content(64 * 1024):
+        for chunk in _pieces(response, deadline, f"Reading the answer of {what or 'the registry'}"):
             buffer += chunk
             if len(buffer) > limit:
                 response.close()
@@ -1271,8 +1310,9 @@ class RegistryClient:
 
     def _read_limited(self, response: requests.Response, limit: int, ref: ImageReference) -> bytes:
         buffer = io.BytesIO()
+        deadline = _DEADLINE.get()
         try:
-            for chunk in response.iter_content(64 * 1024):
+            for chunk in _pieces(response, deadline, f"Reading the manifest of {ref}"):
                 buffer.write(chunk)
                 if buffer.tell() > limit:
                     raise UnsupportedManifestError(
@@ -1292,7 +1332,15 @@ class RegistryClient:
             kind=SpanKind.CLIENT,
             attributes={"server.address": registry, "iib.image": str(ref)},
         ) as span:
-            return self._attempts(ref, registry, what, op, span)
+            outer = _DEADLINE.get()
+            if outer is not None:  # an operation inside another keeps the outer deadline
+                return self._attempts(ref, registry, what, op, span)
+            limit = self.settings.transfer_deadline
+            token = _DEADLINE.set((time.monotonic() + limit, limit))
+            try:
+                return self._attempts(ref, registry, what, op, span)
+            finally:
+                _DEADLINE.reset(token)
 
     def _attempts(
         self,
@@ -1315,9 +1363,15 @@ class RegistryClient:
                     if failure.network:
                         raise RegistryUnavailableError(message) from None
                     raise RegistryError(message) from None
+                wait = self.retry.wait_time(attempt, failure.retry_after)
+                deadline = _DEADLINE.get()
+                if deadline is not None and time.monotonic() + wait > deadline[0]:
+                    raise TransferDeadlineError(
+                        f"Failed to {what} {ref}: {failure.reason}; no further attempt fits in "
+                        f"{deadline[1]:g} s (IIB_REGISTRY_TRANSFER_DEADLINE)"
+                    ) from None
                 self.stats.add(retries=1)
                 REGISTRY_RETRIES.labels(registry).inc()
-                wait = self.retry.wait_time(attempt, failure.retry_after)
                 span.add_event("retry", {"reason": failure.reason, "attempt": attempt})
                 log.warning(
                     "Failed to %s %s: %s; retry %d of %d in %.1f s",
@@ -1356,6 +1410,8 @@ class BlobReader(io.RawIOBase):
         self._failures = 0
         self._done = False
         self._what = f"download the blob {digest} of"
+        limit = client.settings.transfer_deadline
+        self._deadline = (time.monotonic() + limit, limit)
 
     @property
     def offset(self) -> int:
@@ -1371,10 +1427,14 @@ class BlobReader(io.RawIOBase):
         view = memoryview(buffer).cast("B")
         while True:
             try:
+                _check_deadline(
+                    self._deadline, f"Downloading the blob {self._digest} of {self._ref}"
+                )
                 if self._response is None:
                     self._open()
                 assert self._response is not None
-                chunk = self._response.raw.read(len(view), decode_content=False)
+                # one receive at a time, so the deadline is checked while a blob drips in
+                chunk = self._response.raw.read1(len(view), decode_content=False)
             except _Retryable as failure:
                 self._fail(failure)
                 continue
@@ -1457,8 +1517,13 @@ class BlobReader(io.RawIOBase):
             if failure.network:
                 raise RegistryUnavailableError(message)
             raise RegistryError(message)
-        self._client.stats.add(retries=1)
         wait = retry.wait_time(self._failures, failure.retry_after)
+        if time.monotonic() + wait > self._deadline[0]:
+            raise TransferDeadlineError(
+                f"Failed to {self._what} {self._ref.name}: {failure.reason}; no further attempt "
+                f"fits in {self._deadline[1]:g} s (IIB_REGISTRY_TRANSFER_DEADLINE)"
+            )
+        self._client.stats.add(retries=1)
         log.warning(
             "Failed to %s %s: %s; resuming in %.1f s",
             self._what,

@@ -225,3 +225,43 @@ def test_a_token_realm_not_allowed_is_never_contacted(
     ):
         client.get_manifest(f"{hostile.host}/ns/img:1")
     assert other.seen == []
+
+
+def dripping(byte_every: float, total: int):
+    """An answer that sends one byte every ``byte_every`` seconds: each read returns well
+    within the read timeout, so only an overall deadline ends it."""
+
+    def answer(_: Seen) -> tuple[int, dict[str, str], Iterator[bytes]]:
+        def body() -> Iterator[bytes]:
+            for _ in range(total):
+                time.sleep(byte_every)
+                yield b" "
+
+        return 200, {"Content-Type": IMAGE, "Content-Length": str(total)}, body()
+
+    return answer
+
+
+def test_a_manifest_dripped_byte_by_byte_fails_at_the_transfer_deadline(
+    hostile: HostileRegistry,
+) -> None:
+    hostile.route("GET", r"^/v2/$", ok)
+    hostile.route("GET", r"/manifests/", dripping(0.05, 10_000))  # 500 s in all
+    client = client_for(hostile, transfer_deadline=1.0)
+    started = time.monotonic()
+    with pytest.raises(RegistryError, match="IIB_REGISTRY_TRANSFER_DEADLINE"):
+        client.get_manifest(f"{hostile.host}/ns/drip:1")
+    assert time.monotonic() - started < 3
+
+
+def test_a_blob_dripped_byte_by_byte_fails_at_the_transfer_deadline(
+    hostile: HostileRegistry, tmp_path
+) -> None:
+    digest = "sha256:" + "1" * 64
+    hostile.route("GET", r"^/v2/$", ok)
+    hostile.route("GET", r"/blobs/", dripping(0.05, 10_000))
+    client = client_for(hostile, transfer_deadline=1.0)
+    started = time.monotonic()
+    with pytest.raises(RegistryError, match="IIB_REGISTRY_TRANSFER_DEADLINE"):
+        client.download_blob(f"{hostile.host}/ns/drip@{digest}", digest, tmp_path / "blob")
+    assert time.monotonic() - started < 3
