@@ -188,9 +188,21 @@ async def _connect(server: NatsServer, user: str = "request-store") -> Any:
 
 
 async def _publish_raw(server: NatsServer, subject: str, data: bytes) -> None:
+    """Publish to the work stream once the request store's relay has created it (the relay
+    connects in the background after the gRPC port opens)."""
+    from nats.js.errors import NoStreamResponseError
+
     nc = await _connect(server)
     try:
-        await nc.jetstream().publish(subject, data)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await nc.jetstream().publish(subject, data)
+                return
+            except NoStreamResponseError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
     finally:
         await nc.close()
 
