@@ -130,10 +130,18 @@ def _work_stream_leader(system: ScaleSystem) -> int:
     raise AssertionError("no IIB_WORK stream")
 
 
-def _stream_replicas(system: ScaleSystem) -> dict[str, int]:
-    """Replicas of the work and advisory streams, from a node's /jsz (nats-server's own view)."""
-    out = {}
-    for account in _jsz(system).get("account_details", []):
-        for stream in account.get("stream_detail", []):
-            out[stream["name"]] = int(stream["config"].get("num_replicas", 1))
-    return out
+def _stream_replicas(system: ScaleSystem, timeout: float = 30.0) -> dict[str, int]:
+    """Replicas of the work and advisory streams, from a node's /jsz (nats-server's own view).
+
+    The request store's relay creates the two streams one after the other once it has connected,
+    which is after its gRPC port opens, so this waits until both are there (or the time is up).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        out = {}
+        for account in _jsz(system).get("account_details", []):
+            for stream in account.get("stream_detail", []):
+                out[stream["name"]] = int(stream["config"].get("num_replicas", 1))
+        if {"IIB_WORK", "IIB_ADVISORIES"} <= out.keys() or time.monotonic() > deadline:
+            return out
+        time.sleep(0.2)
