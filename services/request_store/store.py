@@ -8,10 +8,13 @@ lock; PostgreSQL relies on row locks and ``INSERT ... ON CONFLICT`` for the glob
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
+import os
 import threading
+import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -300,7 +303,19 @@ class Store:
         self.engine = engine
         self._secrets = secrets
         self._sqlite = engine.dialect.name == "sqlite"
+        # SQLite takes one writer at a time. Writers wait for each other here rather than in
+        # SQLite's busy handler, which sleeps 1 ms, 2 ms, … up to 100 ms between tries and so
+        # gave POST a 437 ms p99 with two request store processes (docs/benchmarks.md): a thread
+        # lock within a process and, for a database file, an flock on "<file>-writer" across
+        # processes (the kernel wakes the next waiter as soon as the lock is released).
         self._write_lock = threading.Lock() if self._sqlite else None
+        self._write_flock: int | None = None
+        database = engine.url.database if self._sqlite else None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            self._write_flock = os.open(
+                f"{database}-writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600
+            )
+            weakref.finalize(self, os.close, self._write_flock)
         # (connection, change, verbose views of the changed requests) -> messages
         self.outbox_builder: (
             Callable[[Connection, str, list[RequestView]], list[OutboxMessage]] | None
@@ -322,7 +337,7 @@ class Store:
     def _write(self) -> Iterator[Connection]:
         try:
             if self._write_lock is not None:
-                with self._write_lock, self.engine.begin() as conn:
+                with self._write_lock, self._flocked(), self.engine.begin() as conn:
                     yield conn
             else:
                 with self.engine.begin() as conn:
@@ -330,6 +345,17 @@ class Store:
         except OperationalError as exc:
             log.error("database error: %s", exc.orig)
             raise ExternalServiceError(DATABASE_UNAVAILABLE) from None
+
+    @contextmanager
+    def _flocked(self) -> Iterator[None]:
+        if self._write_flock is None:
+            yield
+            return
+        fcntl.flock(self._write_flock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._write_flock, fcntl.LOCK_UN)
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:

@@ -132,7 +132,11 @@ def seed(database_url: str, count: int, workdir: Path) -> float:
                     )
                     state = RequestState[payload["state"].upper()]
                     reason = payload["state_reason"]
-            conn.execute(update(m.OUTBOX).values(sent_at=m.OUTBOX.c.created))
+            conn.execute(
+                update(m.OUTBOX)
+                .where(m.OUTBOX.c.sent_at.is_(None))
+                .values(sent_at=m.OUTBOX.c.created)
+            )
     elapsed = time.perf_counter() - start
     store.engine.dispose()
     return elapsed
