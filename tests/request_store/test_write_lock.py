@@ -38,4 +38,3 @@ def test_a_write_waits_for_another_process_holding_the_writer_lock(tmp_path: Pat
     finally:
         os.close(other)
     engine.dispose()
-
