@@ -165,9 +165,13 @@ class EndToEnd(System):
         ).stdout
         return json.loads(out)
 
-    def catalog_of(self, spec: str, dest: Path, arch: str | None = None) -> CatalogDir:
+    def catalog_of(
+        self, spec: str, dest: Path, arch: str | None = None, *, cache: bool = True
+    ) -> CatalogDir:
+        """The image's catalog (and, with ``cache``, its serving cache under tmp/cache)."""
         images = self.secure_images if spec.startswith(self.secure.registry) else self.images
-        images.unpack(spec, dest, arch=arch, include=["configs", "tmp/cache"])
+        include = ["configs", "tmp/cache"] if cache else ["configs"]
+        images.unpack(spec, dest, arch=arch, include=include)
         return CatalogDir.open(dest / "configs")
 
     def close(self) -> None:
