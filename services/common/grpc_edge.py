@@ -10,7 +10,8 @@ IIB's generic 500 text, so internals never leak into a response.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
@@ -93,27 +94,34 @@ def _abort(
 TRANSCODED_SERVICES = ("iib.v1.Builds", "iib.v1.Docs")
 
 
-def _wrap(behavior: Callable[[Any, grpc.ServicerContext], Any], method: str) -> Callable[..., Any]:
+@contextmanager
+def _translated(context: grpc.ServicerContext, method: str) -> Iterator[None]:
+    """Turn what the body raises into the call's gRPC status: project errors with their code,
+    HTTP status and (outside the transcoded services) an ErrorInfo reason, anything else as
+    INTERNAL; a call the client already ended is logged and ends quietly."""
     rich = method.strip("/").partition("/")[0] not in TRANSCODED_SERVICES
-
-    def handler(request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return behavior(request, context)
-        except grpc.RpcError:
-            if not context.is_active():  # the client went away (cancelled, deadline)
-                log.info("call ended by the client", extra={"method": method})
-                return None
+    try:
+        yield
+    except grpc.RpcError:
+        if not context.is_active():  # the client went away (cancelled, deadline)
+            log.info("call ended by the client", extra={"method": method})
+            return
+        raise
+    except IIBError as exc:
+        _abort(context, exc.grpc_code, exc.http_status, exc.message, exc.reason if rich else None)
+    except Exception as exc:
+        # grpcio's context.abort() ends the RPC by raising a bare Exception(): let it through.
+        if type(exc) is Exception and not exc.args:
             raise
-        except IIBError as exc:
-            _abort(
-                context, exc.grpc_code, exc.http_status, exc.message, exc.reason if rich else None
-            )
-        except Exception as exc:
-            # grpcio's context.abort() ends the RPC by raising a bare Exception(): let it through.
-            if type(exc) is Exception and not exc.args:
-                raise
-            log.exception("unhandled error in %s", method)
-            _abort(context, "INTERNAL", 500, INTERNAL_ERROR_TEXT)
+        log.exception("unhandled error in %s", method)
+        _abort(context, "INTERNAL", 500, INTERNAL_ERROR_TEXT)
+
+
+def _wrap(behavior: Callable[[Any, grpc.ServicerContext], Any], method: str) -> Callable[..., Any]:
+    def handler(request: Any, context: grpc.ServicerContext) -> Any:
+        with _translated(context, method):
+            return behavior(request, context)
+        return None  # the client ended the call
 
     return handler
 
@@ -122,25 +130,10 @@ def _wrap_stream(
     behavior: Callable[[Any, grpc.ServicerContext], Any], method: str
 ) -> Callable[..., Any]:
     """:func:`_wrap` for a server-streaming method (a generator)."""
-    rich = method.strip("/").partition("/")[0] not in TRANSCODED_SERVICES
 
     def handler(request: Any, context: grpc.ServicerContext) -> Any:
-        try:
+        with _translated(context, method):
             yield from behavior(request, context)
-        except grpc.RpcError:
-            if not context.is_active():
-                log.info("call ended by the client", extra={"method": method})
-                return
-            raise
-        except IIBError as exc:
-            _abort(
-                context, exc.grpc_code, exc.http_status, exc.message, exc.reason if rich else None
-            )
-        except Exception as exc:
-            if type(exc) is Exception and not exc.args:
-                raise
-            log.exception("unhandled error in %s", method)
-            _abort(context, "INTERNAL", 500, INTERNAL_ERROR_TEXT)
 
     return handler
 

@@ -59,20 +59,23 @@ MAX_SCHEMA = 16 * 1024 * 1024
 MAX_STATES = 10000
 MAX_ITEMS = 100000
 
+# The image columns of IIB's tables for requests that build an index.
+_INDEX_IMAGES = (
+    "binary_image",
+    "binary_image_resolved",
+    "from_index",
+    "from_index_resolved",
+    "index_image",
+    "index_image_resolved",
+    "internal_index_image_copy",
+    "internal_index_image_copy_resolved",
+)
+
 # IIB's per-type tables and the image columns each holds (the request store's names).
 _TYPE_TABLES: dict[RequestType, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     RequestType.ADD: (
         "request_add",
-        (
-            "binary_image",
-            "binary_image_resolved",
-            "from_index",
-            "from_index_resolved",
-            "index_image",
-            "index_image_resolved",
-            "internal_index_image_copy",
-            "internal_index_image_copy_resolved",
-        ),
+        _INDEX_IMAGES,
         (
             "organization",
             "omps_operator_version",
@@ -83,16 +86,7 @@ _TYPE_TABLES: dict[RequestType, tuple[str, tuple[str, ...], tuple[str, ...]]] = 
     ),
     RequestType.RM: (
         "request_rm",
-        (
-            "binary_image",
-            "binary_image_resolved",
-            "from_index",
-            "from_index_resolved",
-            "index_image",
-            "index_image_resolved",
-            "internal_index_image_copy",
-            "internal_index_image_copy_resolved",
-        ),
+        _INDEX_IMAGES,
         ("distribution_scope",),
     ),
     RequestType.REGENERATE_BUNDLE: (
@@ -115,16 +109,7 @@ _TYPE_TABLES: dict[RequestType, tuple[str, tuple[str, ...], tuple[str, ...]]] = 
     ),
     RequestType.CREATE_EMPTY_INDEX: (
         "request_create_empty_index",
-        (
-            "binary_image",
-            "binary_image_resolved",
-            "from_index",
-            "from_index_resolved",
-            "index_image",
-            "index_image_resolved",
-            "internal_index_image_copy",
-            "internal_index_image_copy_resolved",
-        ),
+        _INDEX_IMAGES,
         ("labels", "distribution_scope"),
     ),
     RequestType.RECURSIVE_RELATED_BUNDLES: (
@@ -150,16 +135,7 @@ _TYPE_TABLES: dict[RequestType, tuple[str, tuple[str, ...], tuple[str, ...]]] = 
     ),
     RequestType.ADD_DEPRECATIONS: (
         "request_add_deprecations",
-        (
-            "binary_image",
-            "binary_image_resolved",
-            "from_index",
-            "from_index_resolved",
-            "index_image",
-            "index_image_resolved",
-            "internal_index_image_copy",
-            "internal_index_image_copy_resolved",
-        ),
+        _INDEX_IMAGES,
         ("distribution_scope",),
     ),
 }

@@ -426,29 +426,34 @@ def main(argv: list[str]) -> None:
         f"processes {process_counts}; loader, Envoy and the services on the same "
         f"{os.cpu_count()}-core host"
     )
+
+    def run(
+        label: str, url: str, workdir: Path, groups: dict[str, int], seeded: bool = False
+    ) -> None:
+        bench_database(
+            label,
+            url,
+            count,
+            seconds,
+            runs,
+            process_counts,
+            clients,
+            wanted,
+            workdir,
+            groups,
+            seeded=seeded,
+        )
+
     if seeded_url:
         # a database seeded before (python -c 'from tests.bench.api import seed; ...'): seeding
         # 100,000 requests into PostgreSQL takes ~20 min on 2 cores
         workdir = Path(tempfile.mkdtemp(prefix="iib-bench-api-seeded-"))
         try:
-            pg_group = (
-                {}
-                if seeded_url.startswith("sqlite")
-                else {"postgresql": _postmaster_pid(seeded_url)}
-            )
-            bench_database(
-                "sqlite" if seeded_url.startswith("sqlite") else "postgresql",
-                seeded_url,
-                count,
-                seconds,
-                runs,
-                process_counts,
-                clients,
-                wanted,
-                workdir,
-                pg_group,
-                seeded=True,
-            )
+            if seeded_url.startswith("sqlite"):
+                run("sqlite", seeded_url, workdir, {}, seeded=True)
+            else:
+                pg_group = {"postgresql": _postmaster_pid(seeded_url)}
+                run("postgresql", seeded_url, workdir, pg_group, seeded=True)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return
@@ -456,34 +461,16 @@ def main(argv: list[str]) -> None:
         workdir = Path(tempfile.mkdtemp(prefix=f"iib-bench-api-{db}-"))
         try:
             if db == "sqlite":
-                bench_database(
-                    "sqlite",
-                    f"sqlite:///{workdir / 'iib.db'}",
-                    count,
-                    seconds,
-                    runs,
-                    process_counts,
-                    clients,
-                    wanted,
-                    workdir,
-                    {},
-                )
+                run("sqlite", f"sqlite:///{workdir / 'iib.db'}", workdir, {})
             elif db == "postgresql":
                 os.chmod(workdir, 0o711)  # the cluster runs as postgres when we are root
                 pg = start_postgres(workdir / "pg")
                 try:
-                    pg_pid = pg.process.pid or 0
-                    bench_database(
+                    run(
                         "postgresql",
                         pg.create_database("iib"),
-                        count,
-                        seconds,
-                        runs,
-                        process_counts,
-                        clients,
-                        wanted,
                         workdir,
-                        {"postgresql": pg_pid},
+                        {"postgresql": pg.process.pid or 0},
                     )
                 finally:
                     pg.stop()
