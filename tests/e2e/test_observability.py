@@ -12,23 +12,16 @@ the work item's headers), one span per step the request log lists, and the regis
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.common.processes import ManagedProcess, free_port, http_ok, tcp_open
@@ -37,6 +30,7 @@ from services.common.registry.images import ImageService
 from services.tooling.demo import images as fixture_images
 from services.tooling.servers.registry import start_registry
 from tests.common.dispatch.conftest import System
+from tests.common.otlp import OtlpCollector, running_collector
 from tests.common.registry.faultproxy import FaultProxy
 from tests.common.registry.helpers import fast_settings
 from tests.conftest import REPO
@@ -48,77 +42,9 @@ TRACE_ID = "5a1e0c3f9d2b4e6f8a7b6c5d4e3f2a1b"
 CLIENT_SPAN = "1122334455667788"
 
 
-class _Collector(ThreadingHTTPServer):
-    """An OTLP/HTTP traces receiver keeping every span with its ids and service."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.spans: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def trace(self, trace_id: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [s for s in self.spans if s["trace_id"] == trace_id]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Collector
-
-    def do_POST(self) -> None:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":  # Envoy's exporter
-            body = self._chunked()
-        else:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        export = ExportTraceServiceRequest.FromString(body)
-        with self.server.lock:
-            for resource_spans in export.resource_spans:
-                resource = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-                for scope in resource_spans.scope_spans:
-                    for span in scope.spans:
-                        self.server.spans.append(
-                            {
-                                "service": resource.get("service.name"),
-                                "name": span.name,
-                                "trace_id": span.trace_id.hex(),
-                                "span_id": span.span_id.hex(),
-                                "parent_id": span.parent_span_id.hex(),
-                            }
-                        )
-        reply = ExportTraceServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def _chunked(self) -> bytes:
-        body = b""
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip(), 16)
-            if size == 0:
-                self.rfile.readline()  # the empty line after the last chunk
-                return body
-            body += self.rfile.read(size)
-            self.rfile.readline()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def collector() -> Iterator[_Collector]:
-    server = _Collector()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def collector() -> Iterator[OtlpCollector]:
+    yield from running_collector()
 
 
 def _metrics(port: int) -> dict[str, Any]:
@@ -145,7 +71,7 @@ def _ancestors(span: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> list[s
 
 
 def test_one_trace_spans_gateway_store_nats_worker_and_registry_and_metrics_answer(
-    tmp_path: Path, new_database_url: Any, collector: _Collector
+    tmp_path: Path, new_database_url: Any, collector: OtlpCollector
 ) -> None:
     registry = start_registry(tmp_path / "registry")
     proxy = FaultProxy(registry.registry).start()
