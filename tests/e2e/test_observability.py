@@ -188,8 +188,17 @@ def test_one_trace_spans_gateway_store_nats_worker_and_registry_and_metrics_answ
         assert fault.hits == 1
 
         # --- metrics -------------------------------------------------------------------------
-        builder = _metrics(ports["builder"])
         add = {"service": "index", "request_type": "add", "outcome": "complete"}
+        # the worker records the build once the request store has its final state: wait for it
+        deadline = time.monotonic() + 15
+        builder = _metrics(ports["builder"])
+        while (
+            _value(builder, "iib_build_duration_seconds", "iib_build_duration_seconds_count", **add)
+            is None
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+            builder = _metrics(ports["builder"])
         assert (
             _value(builder, "iib_build_duration_seconds", "iib_build_duration_seconds_count", **add)
             == 1
