@@ -16,14 +16,40 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["native_fnv1a64"]
+__all__ = ["NativeFnv", "native_fnv"]
 
 _SOURCE = Path(__file__).resolve().parent / "native" / "fnv.c"
 _lock = threading.Lock()
-_loaded: Callable[[bytes, int], int] | None = None
+
+
+class NativeFnv:
+    """The compiled FNV-1a 64: over bytes, and over everything a file descriptor yields."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self._bytes = lib.iib_fnv1a64
+        self._bytes.restype = ctypes.c_uint64
+        self._bytes.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64]
+        self._fd = lib.iib_fnv1a64_fd
+        self._fd.restype = ctypes.c_uint64
+        self._fd.argtypes = [ctypes.c_int, ctypes.c_uint64, ctypes.POINTER(ctypes.c_longlong)]
+
+    def hash_bytes(self, data: bytes, state: int) -> int:
+        """``state`` continued over ``data``."""
+        return int(self._bytes(data, len(data), state))
+
+    def hash_fd(self, fd: int, state: int) -> tuple[int, int]:
+        """``state`` continued over what ``fd`` yields until end of file, and how many bytes
+        that was. Raises OSError when a read fails."""
+        count = ctypes.c_longlong(0)
+        result = int(self._fd(fd, state, ctypes.byref(count)))
+        if count.value < 0:
+            raise OSError(ctypes.get_errno(), "read failed while hashing")
+        return result, count.value
+
+
+_loaded: NativeFnv | None = None
 _tried = False
 
 
@@ -57,8 +83,8 @@ def _compile() -> Path | None:
     return None
 
 
-def native_fnv1a64() -> Callable[[bytes, int], int] | None:
-    """The compiled ``fnv1a64(data, state) -> state``, or None when it cannot be built."""
+def native_fnv() -> NativeFnv | None:
+    """The compiled hash functions, or None when they cannot be built."""
     global _loaded, _tried
     with _lock:
         if _tried:
@@ -68,15 +94,7 @@ def native_fnv1a64() -> Callable[[bytes, int], int] | None:
         if library is None:
             return None
         try:
-            lib = ctypes.CDLL(str(library))
-        except OSError:
+            _loaded = NativeFnv(ctypes.CDLL(str(library), use_errno=True))
+        except (OSError, AttributeError):
             return None
-        fn = lib.iib_fnv1a64
-        fn.restype = ctypes.c_uint64
-        fn.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64]
-
-        def hash_bytes(data: bytes, state: int) -> int:
-            return int(fn(data, len(data), state))
-
-        _loaded = hash_bytes
         return _loaded

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from services.common.errors import CatalogError
 
-from .accel import native_fnv1a64
+from .accel import native_fnv
 
 __all__ = [
     "TreeEntry",
@@ -81,9 +81,9 @@ class TreeEntry:
 
 def fnv1a64(data: bytes, state: int = _FNV_OFFSET) -> int:
     """Continue an FNV-1a 64-bit hash over ``data`` (native code when available)."""
-    native = native_fnv1a64()
+    native = native_fnv()
     if native is not None:
-        return native(bytes(data), state)
+        return native.hash_bytes(bytes(data), state)
     return fnv1a64_python(data, state)
 
 
@@ -200,8 +200,17 @@ def _walk_order(entries: Iterable[TreeEntry]) -> list[TreeEntry]:
     return [by_path[p] for p in sorted(by_path, key=key)]
 
 
-def tar_stream(entries: Sequence[TreeEntry]) -> Iterator[bytes]:
-    """The bytes Go's ``archive/tar`` writes for opm's ``fsToTar`` over the tree."""
+@dataclass(frozen=True, slots=True)
+class _Sized:
+    """A file entry's content in the stream, with the size its header announced."""
+
+    entry: TreeEntry
+    size: int
+
+
+def _tar_pieces(entries: Sequence[TreeEntry]) -> Iterator[bytes | _Sized]:
+    """Go's ``archive/tar`` stream for opm's ``fsToTar`` over the tree, as bytes (headers,
+    padding) and the file entries whose contents come next, in stream order."""
     for entry in _walk_order(entries):
         name = entry.path.strip("/") or "."
         mode = entry.mode & _MODE_BITS
@@ -222,22 +231,56 @@ def tar_stream(entries: Sequence[TreeEntry]) -> Iterator[bytes]:
             ascii_name = name.encode("ascii", "ignore").decode("ascii")
             yield _header(ascii_name, mode, size, typeflag)
         if not entry.is_dir:
-            written = 0
-            for chunk in entry.chunks():
-                written += len(chunk)
-                yield chunk
-            if written != size:
-                raise CatalogError(f"tree entry {name!r} changed size while hashing")
+            yield _Sized(entry, size)
             yield _pad(size)
     yield b"\0" * (2 * _BLOCK)
 
 
+def _changed(entry: TreeEntry) -> CatalogError:
+    return CatalogError(f"tree entry {entry.path.strip('/')!r} changed size while hashing")
+
+
+def tar_stream(entries: Sequence[TreeEntry]) -> Iterator[bytes]:
+    """The bytes Go's ``archive/tar`` writes for opm's ``fsToTar`` over the tree."""
+    for piece in _tar_pieces(entries):
+        if isinstance(piece, bytes):
+            yield piece
+            continue
+        written = 0
+        for chunk in piece.entry.chunks():
+            written += len(chunk)
+            yield chunk
+        if written != piece.size:
+            raise _changed(piece.entry)
+
+
 def tree_digest(*trees: Sequence[TreeEntry]) -> str:
-    """opm's digest over the given trees in order (configs tree, then the cache subtree)."""
+    """opm's digest over the given trees in order (configs tree, then the cache subtree).
+
+    With the native hash, files are read and hashed in C (one call per file), the bulk of the
+    work for a catalog's ~400 MB of cache; otherwise the stream goes through Python."""
+    native = native_fnv()
     h = _FNV_OFFSET
     for tree in trees:
-        for chunk in tar_stream(tree):
-            h = fnv1a64(chunk, h)
+        if native is None:
+            for chunk in tar_stream(tree):
+                h = fnv1a64_python(chunk, h)
+            continue
+        for piece in _tar_pieces(tree):
+            if isinstance(piece, bytes):
+                h = native.hash_bytes(piece, h)
+            elif isinstance(piece.entry.content, bytes):
+                if len(piece.entry.content) != piece.size:
+                    raise _changed(piece.entry)
+                h = native.hash_bytes(piece.entry.content, h)
+            else:
+                fd = os.open(str(piece.entry.content), os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    h, count = native.hash_fd(fd, h)
+                finally:
+                    os.close(fd)
+                if count != piece.size:
+                    raise _changed(piece.entry)
     return f"{h:016x}"
 
 

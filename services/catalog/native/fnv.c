@@ -1,12 +1,38 @@
-/* FNV-1a 64 over a byte buffer, continuing from `state`: the inner loop of opm's cache
- * integrity digest (see ../gotar.py). Loaded with ctypes; built by ../accel.py. */
+/* FNV-1a 64 over a byte buffer or a file, continuing from `state`: the inner loop of opm's
+ * cache integrity digest (see ../gotar.py). Loaded with ctypes (which releases the GIL around
+ * each call); built by ../accel.py. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
 
 uint64_t iib_fnv1a64(const unsigned char *data, size_t length, uint64_t state) {
     for (size_t i = 0; i < length; i++) {
         state ^= data[i];
         state *= 0x100000001B3ULL;
     }
+    return state;
+}
+
+/* Hash what `fd` yields until end of file. `*count` receives the number of bytes hashed, or
+ * -1 (errno set) when a read fails. Reading here keeps the file's bytes out of Python: no
+ * allocation, no copy into a bytes object, one call per file. */
+uint64_t iib_fnv1a64_fd(int fd, uint64_t state, long long *count) {
+    unsigned char buffer[1 << 16];
+    long long total = 0;
+    for (;;) {
+        ssize_t got = read(fd, buffer, sizeof buffer);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            *count = -1;
+            return state;
+        }
+        if (got == 0)
+            break;
+        state = iib_fnv1a64(buffer, (size_t)got, state);
+        total += got;
+    }
+    *count = total;
     return state;
 }
