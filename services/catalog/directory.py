@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ __all__ = [
 DEPRECATIONS_DIR = "_operator-deprecations-content"
 
 _PARSE_CACHE_BYTES = 128 * 1024 * 1024
+#: files whose scan results are remembered (see :func:`_remembered_scan`)
+_SCAN_MEMO_FILES = 200_000
 
 
 def list_catalog_files(root: Path) -> list[str]:
@@ -164,6 +167,68 @@ class _Summariser:
         return PackageSummary(self.name, tuple(self.bundles), frozenset(self.edges))
 
 
+@dataclass(frozen=True, slots=True)
+class _FileScan:
+    """What scanning one file adds to the index: its packages ('' for package-less documents)
+    and, per package in order of first appearance, its bundle references and channel edges."""
+
+    packages: frozenset[str]
+    contributions: tuple[tuple[str, tuple[BundleRef, ...], frozenset[str]], ...]
+
+
+def _scan_data(data: bytes, rel: str) -> _FileScan:
+    packages: set[str] = set()
+    summarisers: dict[str, _Summariser] = {}
+    for index, raw in enumerate(decode_stream(data, name=rel), start=1):
+        schema, package, name = meta_of(raw, f"{rel} (document {index})")
+        pkg = name if schema == SCHEMA_PACKAGE else package
+        packages.add(pkg)
+        if pkg:
+            summariser = summarisers.get(pkg)
+            if summariser is None:
+                summariser = summarisers[pkg] = _Summariser(pkg)
+            summariser.add(schema, raw)
+    return _FileScan(
+        frozenset(packages),
+        tuple((p, tuple(s.bundles), frozenset(s.edges)) for p, s in summarisers.items()),
+    )
+
+
+_scan_memo: OrderedDict[tuple[int, int, int, int, str], _FileScan] = OrderedDict()
+_scan_memo_lock = threading.Lock()
+
+
+def _remembered_scan(path: Path, rel: str, read: Any, max_bytes: int) -> _FileScan:
+    """Scan one catalog file, or recall the scan of the very same file.
+
+    For trees whose files are replaced, never edited in place (the index builder's states:
+    a warm build opens hard-linked copies), a file is known by its device, inode, size and
+    modification time, as the state cache's layer fingerprints know it; a warm build's
+    catalog thus opens without parsing its unchanged files again. A scan is remembered only
+    when the file did not change while it was read; failures are not remembered, and a file
+    over the size bound is always read (and refused)."""
+    try:
+        before = os.stat(path)
+    except OSError:
+        return _scan_data(read(rel), rel)
+    if before.st_size > max_bytes:
+        return _scan_data(read(rel), rel)
+    key = (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns, rel)
+    with _scan_memo_lock:
+        scanned = _scan_memo.get(key)
+        if scanned is not None:
+            _scan_memo.move_to_end(key)
+            return scanned
+    scanned = _scan_data(read(rel), rel)
+    after = os.stat(path)
+    if (after.st_dev, after.st_ino, after.st_size, after.st_mtime_ns, rel) == key:
+        with _scan_memo_lock:
+            _scan_memo[key] = scanned
+            while len(_scan_memo) > _SCAN_MEMO_FILES:
+                _scan_memo.popitem(last=False)
+    return scanned
+
+
 class CatalogDir:
     """A catalog directory on disk: a :class:`~.views.CatalogView` that can also be written."""
 
@@ -178,10 +243,17 @@ class CatalogDir:
         self._cache_bytes = 0
 
     @classmethod
-    def open(cls, root: Path, *, max_file_bytes: int = limits.MAX_FILE_BYTES) -> CatalogDir:
-        """Scan ``root`` (parsing every file once) and return the indexed catalog."""
+    def open(
+        cls, root: Path, *, max_file_bytes: int = limits.MAX_FILE_BYTES, remember: bool = False
+    ) -> CatalogDir:
+        """Scan ``root`` (parsing every file once) and return the indexed catalog.
+
+        ``remember``: the caller vouches that the tree's files are replaced, never edited in
+        place (the index builder's states, hard-linked copies of immutable files); each file's
+        scan is then remembered by the file's identity and recalled for the very same file
+        (see :func:`_remembered_scan`), so an unchanged file is not parsed twice."""
         catalog = cls(root, max_file_bytes=max_file_bytes)
-        catalog._scan()
+        catalog._scan(remember)
         return catalog
 
     # -- reading -------------------------------------------------------------------------
@@ -216,23 +288,23 @@ class CatalogDir:
             del self._cache[rel]
             self._cache_bytes -= self._cache_sizes.pop(rel)
 
-    def _scan(self) -> None:
+    def _scan(self, remember: bool = False) -> None:
         summarisers: dict[str, _Summariser] = {}
         for rel in list_catalog_files(self.root):
-            data = self._read(rel)
-            packages: set[str] = set()
-            for index, raw in enumerate(decode_stream(data, name=rel), start=1):
-                schema, package, name = meta_of(raw, f"{rel} (document {index})")
-                pkg = name if schema == SCHEMA_PACKAGE else package
-                packages.add(pkg)
-                if pkg:
-                    summariser = summarisers.get(pkg)
-                    if summariser is None:
-                        summariser = summarisers[pkg] = _Summariser(pkg)
-                    summariser.add(schema, raw)
-            self._file_packages[rel] = packages
-            for pkg in packages:
+            scanned = (
+                _remembered_scan(self.root / rel, rel, self._read, self.max_file_bytes)
+                if remember
+                else _scan_data(self._read(rel), rel)
+            )
+            self._file_packages[rel] = set(scanned.packages)
+            for pkg in scanned.packages:
                 self._package_files.setdefault(pkg, []).append(rel)
+            for pkg, refs, edges in scanned.contributions:
+                summariser = summarisers.get(pkg)
+                if summariser is None:
+                    summariser = summarisers[pkg] = _Summariser(pkg)
+                summariser.bundles.extend(refs)
+                summariser.edges.update(edges)
         self._summaries = {name: s.result() for name, s in summarisers.items()}
 
     def package_names(self) -> list[str]:

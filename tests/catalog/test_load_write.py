@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -320,3 +322,48 @@ def test_single_file_catalog_is_parsed_once_per_iteration(tmp_path: Path) -> Non
         # Were the shared file read again for the next package, this would fail.
         (root / "index.json").unlink(missing_ok=True)
     assert sorted(names) == [f"p{i}" for i in range(5)]
+
+
+def _index_of(catalog: CatalogDir) -> list[object]:
+    names = catalog.package_names()
+    return [names, catalog.files(), [(n, catalog.files_of(n), catalog.summary(n)) for n in names]]
+
+
+def _linked_copy(source: Path, dest: Path) -> None:
+    for path in sorted(source.rglob("*")):
+        target = dest / path.relative_to(source)
+        if path.is_dir():
+            target.mkdir(parents=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(path, target)
+
+
+def test_remembered_open_of_a_linked_copy_matches_a_fresh_scan(
+    yaml_catalog: Path, tmp_path: Path
+) -> None:
+    # the index builder opens hard-linked copies of its states with remember=True; the index
+    # must be the one a plain scan of the same files gives (the oracle: open without memory)
+    write_catalog(catalog_of("keda", "redis-operator"), tmp_path / "more")
+    for path in (tmp_path / "more").iterdir():
+        shutil.copytree(path, yaml_catalog / path.name)
+    first = CatalogDir.open(yaml_catalog, remember=True)
+    _linked_copy(yaml_catalog, tmp_path / "linked")
+    recalled = CatalogDir.open(tmp_path / "linked", remember=True)
+    shutil.copytree(yaml_catalog, tmp_path / "copied")
+    fresh = CatalogDir.open(tmp_path / "copied")
+    assert _index_of(recalled) == _index_of(fresh) == _index_of(first)
+    assert recalled.load_package("keda") == fresh.load_package("keda")
+
+
+def test_remembered_open_sees_replaced_files_and_keeps_the_size_bound(tmp_path: Path) -> None:
+    root = tmp_path / "configs"
+    _write(root, "foo/catalog.json", json.dumps(PACKAGE))
+    assert CatalogDir.open(root, remember=True).package_names() == ["foo"]
+    # replaced (a new file, same size, same path), as CatalogDir.apply replaces files
+    replacement = root / "foo/.catalog.json.tmp"
+    replacement.write_text(json.dumps({**PACKAGE, "name": "bar"}))
+    os.replace(replacement, root / "foo/catalog.json")
+    assert CatalogDir.open(root, remember=True).package_names() == ["bar"]
+    with pytest.raises(CatalogError, match="larger than the 16-byte limit"):
+        CatalogDir.open(root, max_file_bytes=16, remember=True)
