@@ -151,13 +151,42 @@ def _skopeo_copy(e2e: EndToEnd, source: str, target: str) -> float:
 
 def _steps(e2e: EndToEnd, rid: int) -> tuple[str, float]:
     """The request log's step durations line, and the MB it says were uploaded."""
-    text = e2e.rest_get(f"/api/v1/builds/{rid}/logs").text
-    lines = [line for line in text.splitlines() if "Step durations:" in line]
+    # the worker logs the step line right after it records the final state: wait for it
+    deadline = time.monotonic() + 10
+    while True:
+        text = e2e.rest_get(f"/api/v1/builds/{rid}/logs").text
+        lines = [line for line in text.splitlines() if "Step durations:" in line]
+        if lines or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     if not lines:
         return "(no step durations in the log)", 0.0
     line = lines[-1].split("Step durations:", 1)[1].strip()
     match = re.search(r"([\d.]+) MB uploaded", line)
     return line, float(match.group(1)) if match else 0.0
+
+
+def _group_profile(e2e: EndToEnd, ids: list[int]) -> str:
+    """How the worker spent its time on a batch of requests: the group sizes it built them in
+    and each step's total over the batch (from the requests' logs)."""
+    totals: dict[str, float] = {}
+    groups: list[int] = []
+    for rid in ids:
+        text = e2e.rest_get(f"/api/v1/builds/{rid}/logs").text
+        for match in re.finditer(r"building (\d+) serial requests for one index together", text):
+            groups.append(int(match.group(1)))
+        lines = [line for line in text.splitlines() if "Step durations:" in line]
+        if lines:
+            steps = lines[-1].split("Step durations:", 1)[1].split("(total", 1)[0]
+            for name, took in re.findall(r"([a-z][a-z ]*?) ([\d.]+) s", steps):
+                totals[name.strip()] = totals.get(name.strip(), 0.0) + float(took)
+    singles = len(ids) - sum(groups)
+    steps = ", ".join(f"{name} {took:.1f} s" for name, took in totals.items())
+    return (
+        f"groups of {'+'.join(str(g) for g in groups) or 'none'}"
+        f"{f' and {singles} alone' if singles else ''}; step totals over the "
+        f"{len(ids)} requests: {steps} (sum {sum(totals.values()):.1f} s)"
+    )
 
 
 def _changed_mb(e2e: EndToEnd, before: str, after: str) -> float:
@@ -363,6 +392,7 @@ def main(argv: list[str]) -> None:
                 "from_index afterwards",
                 flush=True,
             )
+            print(f"    {_group_profile(e2e, ids)}", flush=True)
             drains.append(drained)
         print(
             f"[20 overwrite adds to one {sizes[0] * 3000}-bundle index, 4 arches, submitted at "
