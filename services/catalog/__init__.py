@@ -57,7 +57,6 @@ from .cache import (
     CACHE_DIR_MODE,
     CACHE_FILE_MODE,
     CacheResult,
-    seal_serving_cache,
     update_serving_cache,
     write_serving_cache,
 )
@@ -170,7 +169,6 @@ __all__ = [
     "validate",
     "validate_package",
     "write_catalog",
-    "seal_serving_cache",
     "update_serving_cache",
     "write_serving_cache",
 ]

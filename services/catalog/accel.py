@@ -25,28 +25,42 @@ _lock = threading.Lock()
 
 
 class NativeFnv:
-    """The compiled FNV-1a 64: over bytes, and over everything a file descriptor yields."""
+    """The compiled FNV-1a 64: over bytes, and over a whole stream of bytes and files."""
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         self._bytes = lib.iib_fnv1a64
         self._bytes.restype = ctypes.c_uint64
         self._bytes.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64]
-        self._fd = lib.iib_fnv1a64_fd
-        self._fd.restype = ctypes.c_uint64
-        self._fd.argtypes = [ctypes.c_int, ctypes.c_uint64, ctypes.POINTER(ctypes.c_longlong)]
+        self._pieces = lib.iib_fnv1a64_pieces
+        self._pieces.restype = ctypes.c_uint64
+        self._pieces.argtypes = [
+            ctypes.c_size_t,
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.POINTER(ctypes.c_longlong),
+            ctypes.POINTER(ctypes.c_ubyte),
+            ctypes.c_uint64,
+            ctypes.POINTER(ctypes.c_longlong),
+        ]
 
     def hash_bytes(self, data: bytes, state: int) -> int:
         """``state`` continued over ``data``."""
         return int(self._bytes(data, len(data), state))
 
-    def hash_fd(self, fd: int, state: int) -> tuple[int, int]:
-        """``state`` continued over what ``fd`` yields until end of file, and how many bytes
-        that was. Raises OSError when a read fails."""
-        count = ctypes.c_longlong(0)
-        result = int(self._fd(fd, state, ctypes.byref(count)))
-        if count.value < 0:
-            raise OSError(ctypes.get_errno(), "read failed while hashing")
-        return result, count.value
+    def hash_pieces(
+        self, pieces: list[tuple[bytes, int, bool]], state: int
+    ) -> tuple[int, int, int]:
+        """``state`` continued over ``pieces`` in one native call (the GIL is released for all
+        of it): each is ``(bytes, length, False)`` or ``(file path, exact size, True)``.
+        Returns the state, 0 and 0, or the 1-based index of the piece that failed (a file that
+        could not be read, or whose size differed) and the errno of a failed read (0 for a
+        size mismatch)."""
+        count = len(pieces)
+        data = (ctypes.c_char_p * count)(*(p[0] for p in pieces))
+        lengths = (ctypes.c_longlong * count)(*(p[1] for p in pieces))
+        paths = (ctypes.c_ubyte * count)(*(1 if p[2] else 0 for p in pieces))
+        failed = ctypes.c_longlong(0)
+        result = int(self._pieces(count, data, lengths, paths, state, ctypes.byref(failed)))
+        return result, int(failed.value), ctypes.get_errno() if failed.value else 0
 
 
 _loaded: NativeFnv | None = None

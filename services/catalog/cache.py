@@ -24,7 +24,7 @@ import json
 import os
 import re
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,6 @@ __all__ = [
     "CACHE_FILE_MODE",
     "CacheResult",
     "build_cache_files",
-    "seal_serving_cache",
     "update_serving_cache",
     "write_serving_cache",
 ]
@@ -339,10 +338,8 @@ def write_serving_cache(
     configs_tree: Sequence[TreeEntry],
     *,
     options: ValidationOptions | None = None,
-    digest: bool = True,
 ) -> CacheResult:
-    """Write the JSON cache for ``view`` into ``cache_dir`` and its integrity digest
-    (``digest=False``: not yet, the result's digest is empty until :func:`seal_serving_cache`).
+    """Write the JSON cache for ``view`` into ``cache_dir`` and its integrity digest.
 
     ``configs_tree`` must describe the ``/configs`` tree exactly as the image will hold it
     (see :func:`~.gotar.directory_tree`). Returns the digest and the ``cache/`` subtree (with
@@ -354,7 +351,7 @@ def write_serving_cache(
         raise CatalogError(f"cache directory {cache} is not empty")
     cache.mkdir(parents=True, exist_ok=True)
     os.chmod(cache, CACHE_DIR_MODE)
-    return _write_cache(view, root, configs_tree, options, None, None, digest)
+    return _write_cache(view, root, configs_tree, options, None, None)
 
 
 def update_serving_cache(
@@ -365,14 +362,12 @@ def update_serving_cache(
     changed: Collection[str],
     *,
     options: ValidationOptions | None = None,
-    digest: bool = True,
 ) -> CacheResult:
     """Bring a serving cache written for an earlier state of ``view`` up to date, where only
     the ``changed`` packages (updated, added or removed) differ: their files are rewritten (and
     validated), package-less files and ``packages.json`` too, every other file is kept as it is.
     ``cache_dir`` holds ``previous``'s files (a copy: files are replaced, never modified in
-    place). The result is byte for byte what :func:`write_serving_cache` gives for ``view``
-    (``digest=False``: as there)."""
+    place). The result is byte for byte what :func:`write_serving_cache` gives for ``view``."""
     root = Path(cache_dir)
     cache = root / "cache"
     gone = set(changed)
@@ -388,7 +383,7 @@ def update_serving_cache(
     present = set(view.package_names())
     index = {k: v for k, v in previous.index.items() if k not in gone}
     return _write_cache(
-        view, root, configs_tree, options, (kept_owners, index), sorted(gone & present), digest
+        view, root, configs_tree, options, (kept_owners, index), sorted(gone & present)
     )
 
 
@@ -399,7 +394,6 @@ def _write_cache(
     options: ValidationOptions | None,
     kept: tuple[dict[str, str], dict[str, Any]] | None,
     only: list[str] | None,
-    digest: bool,
 ) -> CacheResult:
     cache = root / "cache"
     tree: list[TreeEntry] = [TreeEntry(".", CACHE_DIR_MODE)]
@@ -441,29 +435,13 @@ def _write_cache(
     # metas directories of packages that are gone may be left empty: opm would not write them
     if kept is not None:
         tree = _prune_empty_dirs(cache, tree)
+    digest = tree_digest(configs_tree, tree)
     digest_path = root / "digest"
     if digest_path.exists():
         digest_path.unlink()
-    result = CacheResult("", tree, owners, dict(sorted(index.items())))
-    return seal_serving_cache(root, configs_tree, result) if digest else result
-
-
-def seal_serving_cache(
-    cache_dir: Path, configs_tree: Sequence[TreeEntry], result: CacheResult
-) -> CacheResult:
-    """Compute the integrity digest of a cache written with ``digest=False`` and write it to
-    ``<cache_dir>/digest``; returns the result with its digest.
-
-    The digest is FNV-1a over every byte of the configs and the cache, one sequential chain:
-    the longest step of a warm build. It runs mostly in native code without the GIL, so the
-    caller may run it in a thread while it compresses and uploads the layers that do not
-    carry the digest."""
-    digest = tree_digest(configs_tree, result.cache_tree)
-    digest_path = Path(cache_dir) / "digest"
-    digest_path.unlink(missing_ok=True)  # replaced, never edited: it may be a hard link
     digest_path.write_text(digest, encoding="ascii")
     os.chmod(digest_path, CACHE_FILE_MODE)
-    return replace(result, digest=digest)
+    return CacheResult(digest, tree, owners, dict(sorted(index.items())))
 
 
 def _prune_empty_dirs(cache: Path, tree: list[TreeEntry]) -> list[TreeEntry]:

@@ -37,8 +37,8 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,10 +48,8 @@ from services.catalog import (
     CatalogDir,
     CatalogView,
     SqliteCatalog,
-    TreeEntry,
     directory_tree,
     load_sqlite_index,
-    seal_serving_cache,
     update_serving_cache,
     write_catalog,
     write_serving_cache,
@@ -64,7 +62,6 @@ from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.images import ImageService, PushRecord, layer_history
 from services.common.registry.layers import (
     AnyLayer,
-    Layer,
     LayerDirectory,
     LayerEntry,
     LayerFile,
@@ -336,60 +333,22 @@ def _catalog_layers(
     fbc_packages: Collection[str],
     base: IndexState | None,
     timer: StepTimer,
-    preupload: Callable[[Layer], object] | None = None,
 ) -> tuple[list[AnyLayer], list[PartLayer], Path, CacheResult]:
     """The catalog layers of ``view`` (see the module docstring), and what each one holds.
 
     With ``base`` (the state the catalog was changed from, its ``changed`` packages noted), the
     serving cache is updated for the changed packages only, and every part whose files did not
-    change is the base's layer, mounted as it is (no tar, no compression, no upload).
-
-    The cache's integrity digest (one FNV-1a chain over every byte of the catalog and cache)
-    is computed in a thread while the layers that do not carry it are built and, with
-    ``preupload``, uploaded; only the small tail layer with the ``digest`` file waits for it.
-    """
+    change is the base's layer, mounted as it is (no tar, no compression, no upload)."""
     configs_tree = directory_tree(configs_root, dir_mode=0o755, file_mode=0o644)
-    started = time.perf_counter()
-    if base is not None:
-        cache_root = base.cache_dir
-        cache = update_serving_cache(
-            view, cache_root, configs_tree, base.cache, base.changed, digest=False
-        )
-    else:
-        cache_root = workdir / "cache"
-        if cache_root.exists():
-            shutil.rmtree(cache_root)
-        cache = write_serving_cache(view, cache_root, configs_tree, digest=False)
-    files_took = time.perf_counter() - started
-
-    def seal() -> tuple[CacheResult, float]:
-        began = time.perf_counter()
-        return seal_serving_cache(cache_root, configs_tree, cache), time.perf_counter() - began
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cache-digest") as sealer:
-        sealing = sealer.submit(seal)
-        layers, parts, written = _part_layers(
-            view, cache, configs_tree, workdir, reuse, fbc_packages, base, preupload, sealing
-        )
-        sealed, digest_took = sealing.result()
-    timer.add("serving cache", files_took + digest_took)
-    timer.add("write layers", written)
-    return layers, parts, cache_root, sealed
-
-
-def _part_layers(
-    view: CatalogView,
-    cache: CacheResult,
-    configs_tree: Sequence[TreeEntry],
-    workdir: Path,
-    reuse: Mapping[str, RemoteLayer],
-    fbc_packages: Collection[str],
-    base: IndexState | None,
-    preupload: Callable[[Layer], object] | None,
-    sealing: Future[tuple[CacheResult, float]],
-) -> tuple[list[AnyLayer], list[PartLayer], float]:
-    """Build every catalog layer; the tail (``digest`` file) once ``sealing`` is done. Returns
-    the layers, their parts and the seconds spent building (the digest runs meanwhile)."""
+    with timer.step("serving cache"):
+        if base is not None:
+            cache_root = base.cache_dir
+            cache = update_serving_cache(view, cache_root, configs_tree, base.cache, base.changed)
+        else:
+            cache_root = workdir / "cache"
+            if cache_root.exists():
+                shutil.rmtree(cache_root)
+            cache = write_serving_cache(view, cache_root, configs_tree)
 
     configs_parts: list[list[LayerEntry]] = [[] for _ in range(BUCKETS)]
     for entry in configs_tree[1:]:
@@ -401,7 +360,10 @@ def _part_layers(
             part.append(LayerFile(path, source=Path(str(entry.content)), mode=entry.mode))
 
     cache_parts: list[list[LayerEntry]] = [[] for _ in range(CACHE_BUCKETS)]
-    tail: list[LayerEntry] = list(_CACHE_DIRS)
+    tail: list[LayerEntry] = [
+        *_CACHE_DIRS,
+        LayerFile("tmp/cache/digest", data=cache.digest.encode(), mode=0o640, uid=CACHE_OWNER),
+    ]
     directories = {e.path: e.mode for e in cache.cache_tree if e.is_dir}
     for entry in cache.cache_tree:
         if entry.is_dir:
@@ -457,13 +419,6 @@ def _part_layers(
 
     def build(job: tuple[list[LayerEntry], str, str]) -> tuple[AnyLayer, PartLayer]:
         entries, name, created_by = job
-        if entries is tail:
-            sealed, _ = sealing.result()
-            digest = sealed.digest.encode()
-            entries.insert(
-                len(_CACHE_DIRS),
-                LayerFile("tmp/cache/digest", data=digest, mode=0o640, uid=CACHE_OWNER),
-            )
         print_ = _entry_fingerprint(entries)
         known = base.part(name) if base is not None else None
         if known is not None and known.fingerprint == print_ and known.created_by == created_by:
@@ -476,17 +431,15 @@ def _part_layers(
             created_by=created_by,
             compresslevel=COMPRESS_LEVEL,
         )
-        if preupload is not None and isinstance(layer, Layer):
-            preupload(layer)
         return layer, PartLayer(name, layer.digest, layer.diff_id, layer.size, created_by, print_)
 
-    # compression, hashing and uploads release the GIL: parts are built in parallel (the tail,
-    # last, waits for the digest), in a fixed order
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+    # compression and hashing release the GIL: parts are built in parallel, in a fixed order
+    with (
+        timer.step("write layers"),
+        ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool,
+    ):
         built = list(pool.map(build, jobs))
-    took = time.perf_counter() - started
-    return [layer for layer, _ in built], [part for _, part in built], took
+    return [layer for layer, _ in built], [part for _, part in built], cache_root, cache
 
 
 def build_index_image(
@@ -516,14 +469,8 @@ def build_index_image(
     and the new state (its files are the catalog and cache written here).
     """
     timer = timer or StepTimer()
-    repository = parse_reference(targets[0])
-
-    def preupload(layer: Layer) -> None:
-        # into the repository the build pushes to: the build then finds the blob there
-        images.client.upload_blob(repository, layer.path, layer.digest, size=layer.size)
-
     layers, parts, cache_root, cache = _catalog_layers(
-        view, configs_root, workdir, reuse or {}, fbc_packages, base, timer, preupload
+        view, configs_root, workdir, reuse or {}, fbc_packages, base, timer
     )
     state = IndexState(
         configs=configs_root,

@@ -4,6 +4,7 @@ the tar stream built independently of the native file path)."""
 
 from __future__ import annotations
 
+import errno as errno_module
 import os
 from pathlib import Path
 
@@ -39,3 +40,18 @@ def test_files_hashed_in_c_match_the_python_stream(tmp_path: Path) -> None:
     inline = [TreeEntry(".", 0o750), TreeEntry("packages.json", 0o640, b'{"a":1}')]
     stream = b"".join(tar_stream(tree)) + b"".join(tar_stream(inline))
     assert tree_digest(tree, inline) == f"{fnv1a64_python(stream):016x}"
+
+
+def test_native_stream_reports_the_file_that_failed(tmp_path: Path) -> None:
+    native = native_fnv()
+    assert native is not None
+    present = tmp_path / "present.json"
+    present.write_bytes(b"12345")
+    name = os.fsencode(str(present))
+    state, failed, errno = native.hash_pieces([(b"ab", 2, False), (name, 5, True)], 7)
+    assert (failed, errno) == (0, 0)
+    assert state == fnv1a64_python(b"ab12345", 7)
+    # a file whose size is not the one announced: named, no errno
+    assert native.hash_pieces([(b"ab", 2, False), (name, 4, True)], 7)[1:] == (2, 0)
+    missing = os.fsencode(str(tmp_path / "missing.json"))
+    assert native.hash_pieces([(missing, 1, True)], 7)[1:] == (1, errno_module.ENOENT)

@@ -36,3 +36,35 @@ uint64_t iib_fnv1a64_fd(int fd, uint64_t state, long long *count) {
     *count = total;
     return state;
 }
+
+/* Hash a whole tar stream in one call (no GIL needed between its pieces): piece i is
+ * `lengths[i]` bytes at `data[i]` when `paths[i]` is 0, else the content of the file named by
+ * the NUL-terminated `data[i]`, which must be exactly `lengths[i]` bytes long. On a failure
+ * `*failed` receives i + 1 (errno set when a read failed; a size mismatch leaves errno 0). */
+#include <fcntl.h>
+uint64_t iib_fnv1a64_pieces(size_t count, const unsigned char *const *data,
+                            const long long *lengths, const unsigned char *paths, uint64_t state,
+                            long long *failed) {
+    *failed = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!paths[i]) {
+            state = iib_fnv1a64(data[i], (size_t)lengths[i], state);
+            continue;
+        }
+        int fd = open((const char *)data[i], O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            *failed = (long long)i + 1;
+            return state;
+        }
+        long long got = 0;
+        state = iib_fnv1a64_fd(fd, state, &got);
+        int saved = errno;
+        close(fd);
+        if (got != lengths[i]) {
+            errno = got < 0 ? saved : 0;
+            *failed = (long long)i + 1;
+            return state;
+        }
+    }
+    return state;
+}
