@@ -57,5 +57,5 @@ if ! "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e . >"
 fi
 rm -f "$log"
 # Build the native FNV-1a helper of the catalog cache digest now (it is otherwise built on first use).
-"$VENV/bin/python" -c "from services.catalog.accel import native_fnv1a64; native_fnv1a64()"
+"$VENV/bin/python" -c "from services.catalog.accel import native_fnv; native_fnv()"
 echo "$want" > "$stamp"
