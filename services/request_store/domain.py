@@ -60,8 +60,8 @@ class ImageList(enum.IntEnum):
     FBC_FRAGMENTS_RESOLVED = 4
 
 
-# Image-valued columns of a request (each stored as a reference to the global image table).
-IMAGE_COLUMNS = (
+# The image columns of a request that builds an index.
+INDEX_IMAGE_COLUMNS = (
     "binary_image",
     "binary_image_resolved",
     "from_index",
@@ -70,6 +70,11 @@ IMAGE_COLUMNS = (
     "index_image_resolved",
     "internal_index_image_copy",
     "internal_index_image_copy_resolved",
+)
+
+# Image-valued columns of a request (each stored as a reference to the global image table).
+IMAGE_COLUMNS = (
+    *INDEX_IMAGE_COLUMNS,
     "bundle_image",
     "from_bundle_image",
     "from_bundle_image_resolved",

@@ -39,7 +39,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from services.common.errors import IIBError
 from services.request_store import models as m
-from services.request_store.domain import IMAGE_COLUMNS, ImageList, RequestState, RequestType
+from services.request_store.domain import (
+    IMAGE_COLUMNS,
+    INDEX_IMAGE_COLUMNS,
+    ImageList,
+    RequestState,
+    RequestType,
+)
 
 __all__ = ["IIB_SCHEMA_REVISION", "ImportReport", "import_iib"]
 
@@ -59,23 +65,12 @@ MAX_SCHEMA = 16 * 1024 * 1024
 MAX_STATES = 10000
 MAX_ITEMS = 100000
 
-# The image columns of IIB's tables for requests that build an index.
-_INDEX_IMAGES = (
-    "binary_image",
-    "binary_image_resolved",
-    "from_index",
-    "from_index_resolved",
-    "index_image",
-    "index_image_resolved",
-    "internal_index_image_copy",
-    "internal_index_image_copy_resolved",
-)
 
 # IIB's per-type tables and the image columns each holds (the request store's names).
 _TYPE_TABLES: dict[RequestType, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     RequestType.ADD: (
         "request_add",
-        _INDEX_IMAGES,
+        INDEX_IMAGE_COLUMNS,
         (
             "organization",
             "omps_operator_version",
@@ -86,7 +81,7 @@ _TYPE_TABLES: dict[RequestType, tuple[str, tuple[str, ...], tuple[str, ...]]] = 
     ),
     RequestType.RM: (
         "request_rm",
-        _INDEX_IMAGES,
+        INDEX_IMAGE_COLUMNS,
         ("distribution_scope",),
     ),
     RequestType.REGENERATE_BUNDLE: (
@@ -109,7 +104,7 @@ _TYPE_TABLES: dict[RequestType, tuple[str, tuple[str, ...], tuple[str, ...]]] = 
     ),
     RequestType.CREATE_EMPTY_INDEX: (
         "request_create_empty_index",
-        _INDEX_IMAGES,
+        INDEX_IMAGE_COLUMNS,
         ("labels", "distribution_scope"),
     ),
     RequestType.RECURSIVE_RELATED_BUNDLES: (
@@ -119,23 +114,12 @@ _TYPE_TABLES: dict[RequestType, tuple[str, tuple[str, ...], tuple[str, ...]]] = 
     ),
     RequestType.FBC_OPERATIONS: (
         "request_fbc_operations",
-        (
-            "fbc_fragment",
-            "fbc_fragment_resolved",
-            "binary_image",
-            "binary_image_resolved",
-            "from_index",
-            "from_index_resolved",
-            "index_image",
-            "index_image_resolved",
-            "internal_index_image_copy",
-            "internal_index_image_copy_resolved",
-        ),
+        ("fbc_fragment", "fbc_fragment_resolved", *INDEX_IMAGE_COLUMNS),
         ("distribution_scope", "used_fbc_fragment"),
     ),
     RequestType.ADD_DEPRECATIONS: (
         "request_add_deprecations",
-        _INDEX_IMAGES,
+        INDEX_IMAGE_COLUMNS,
         ("distribution_scope",),
     ),
 }
