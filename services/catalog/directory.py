@@ -20,7 +20,7 @@ import os
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,7 +198,9 @@ _scan_memo: OrderedDict[tuple[int, int, int, int, str], _FileScan] = OrderedDict
 _scan_memo_lock = threading.Lock()
 
 
-def _remembered_scan(path: Path, rel: str, read: Any, max_bytes: int) -> _FileScan:
+def _remembered_scan(
+    path: Path, rel: str, read: Callable[[str], bytes], max_bytes: int
+) -> _FileScan:
     """Scan one catalog file, or recall the scan of the very same file.
 
     For trees whose files are replaced, never edited in place (the index builder's states:

@@ -267,8 +267,8 @@ def tree_digest(*trees: Sequence[TreeEntry]) -> str:
             for chunk in tar_stream(tree):
                 h = fnv1a64_python(chunk, h)
             continue
-        # one native call per tree: the GIL is not needed again until the whole stream is
-        # hashed, so the digest can run beside threads that hold it often (compression)
+        # one native call per tree: the GIL stays free for the worker's other threads until
+        # the whole stream is hashed
         pieces: list[tuple[bytes, int, bool]] = []
         owners: list[TreeEntry | None] = []
         for piece in _tar_pieces(tree):

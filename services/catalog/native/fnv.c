@@ -1,7 +1,8 @@
-/* FNV-1a 64 over a byte buffer or a file, continuing from `state`: the inner loop of opm's
- * cache integrity digest (see ../gotar.py). Loaded with ctypes (which releases the GIL around
- * each call); built by ../accel.py. */
+/* FNV-1a 64, continuing from `state`: the inner loop of opm's cache integrity digest (see
+ * ../gotar.py), over a byte buffer or over a whole tar stream of buffers and files. Loaded with
+ * ctypes, which releases the GIL around each call; built by ../accel.py. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <unistd.h>
@@ -14,14 +15,15 @@ uint64_t iib_fnv1a64(const unsigned char *data, size_t length, uint64_t state) {
     return state;
 }
 
-/* Hash what `fd` yields until end of file. `*count` receives the number of bytes hashed, or
- * -1 (errno set) when a read fails. Reading here keeps the file's bytes out of Python: no
- * allocation, no copy into a bytes object, one call per file. */
-uint64_t iib_fnv1a64_fd(int fd, uint64_t state, long long *count) {
+/* Hash what `fd` yields, reading at most `limit` + 1 bytes (one more than announced is enough
+ * to know the size differs). `*count` receives the number of bytes hashed, or -1 (errno set)
+ * when a read fails. */
+static uint64_t hash_fd(int fd, uint64_t state, long long limit, long long *count) {
     unsigned char buffer[1 << 16];
     long long total = 0;
-    for (;;) {
-        ssize_t got = read(fd, buffer, sizeof buffer);
+    while (total <= limit) {
+        long long want = limit + 1 - total;
+        ssize_t got = read(fd, buffer, want < (long long)sizeof buffer ? (size_t)want : sizeof buffer);
         if (got < 0) {
             if (errno == EINTR)
                 continue;
@@ -38,10 +40,10 @@ uint64_t iib_fnv1a64_fd(int fd, uint64_t state, long long *count) {
 }
 
 /* Hash a whole tar stream in one call (no GIL needed between its pieces): piece i is
- * `lengths[i]` bytes at `data[i]` when `paths[i]` is 0, else the content of the file named by
- * the NUL-terminated `data[i]`, which must be exactly `lengths[i]` bytes long. On a failure
- * `*failed` receives i + 1 (errno set when a read failed; a size mismatch leaves errno 0). */
-#include <fcntl.h>
+ * `lengths[i]` bytes at `data[i]` when `paths[i]` is 0, else the content of the regular file
+ * named by the NUL-terminated `data[i]` (symlinks are refused), which must be exactly
+ * `lengths[i]` bytes long. On a failure `*failed` receives i + 1 (errno set when opening or
+ * reading failed; a size mismatch leaves errno 0). */
 uint64_t iib_fnv1a64_pieces(size_t count, const unsigned char *const *data,
                             const long long *lengths, const unsigned char *paths, uint64_t state,
                             long long *failed) {
@@ -51,13 +53,13 @@ uint64_t iib_fnv1a64_pieces(size_t count, const unsigned char *const *data,
             state = iib_fnv1a64(data[i], (size_t)lengths[i], state);
             continue;
         }
-        int fd = open((const char *)data[i], O_RDONLY | O_CLOEXEC);
+        int fd = open((const char *)data[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (fd < 0) {
             *failed = (long long)i + 1;
             return state;
         }
         long long got = 0;
-        state = iib_fnv1a64_fd(fd, state, &got);
+        state = hash_fd(fd, state, lengths[i], &got);
         int saved = errno;
         close(fd);
         if (got != lengths[i]) {
