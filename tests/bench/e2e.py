@@ -149,19 +149,23 @@ def _skopeo_copy(e2e: EndToEnd, source: str, target: str) -> float:
     return time.perf_counter() - start
 
 
-def _steps(e2e: EndToEnd, rid: int) -> tuple[str, float]:
-    """The request log's step durations line, and the MB it says were uploaded."""
+def _log_steps(e2e: EndToEnd, rid: int) -> tuple[str, str]:
+    """The request's log and its last step durations line ('' when there is none)."""
     # the worker logs the step line right after it records the final state: wait for it
     deadline = time.monotonic() + 10
     while True:
         text = e2e.rest_get(f"/api/v1/builds/{rid}/logs").text
         lines = [line for line in text.splitlines() if "Step durations:" in line]
         if lines or time.monotonic() > deadline:
-            break
+            return text, lines[-1].split("Step durations:", 1)[1].strip() if lines else ""
         time.sleep(0.1)
-    if not lines:
+
+
+def _steps(e2e: EndToEnd, rid: int) -> tuple[str, float]:
+    """The request log's step durations line, and the MB it says were uploaded."""
+    _, line = _log_steps(e2e, rid)
+    if not line:
         return "(no step durations in the log)", 0.0
-    line = lines[-1].split("Step durations:", 1)[1].strip()
     match = re.search(r"([\d.]+) MB uploaded", line)
     return line, float(match.group(1)) if match else 0.0
 
@@ -172,14 +176,11 @@ def _group_profile(e2e: EndToEnd, ids: list[int]) -> str:
     totals: dict[str, float] = {}
     groups: list[int] = []
     for rid in ids:
-        text = e2e.rest_get(f"/api/v1/builds/{rid}/logs").text
+        text, line = _log_steps(e2e, rid)
         for match in re.finditer(r"building (\d+) serial requests for one index together", text):
             groups.append(int(match.group(1)))
-        lines = [line for line in text.splitlines() if "Step durations:" in line]
-        if lines:
-            steps = lines[-1].split("Step durations:", 1)[1].split("(total", 1)[0]
-            for name, took in re.findall(r"([a-z][a-z ]*?) ([\d.]+) s", steps):
-                totals[name.strip()] = totals.get(name.strip(), 0.0) + float(took)
+        for name, took in re.findall(r"([a-z][a-z ]*?) ([\d.]+) s", line.split("(total", 1)[0]):
+            totals[name.strip()] = totals.get(name.strip(), 0.0) + float(took)
     singles = len(ids) - sum(groups)
     steps = ", ".join(f"{name} {took:.1f} s" for name, took in totals.items())
     return (
