@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,8 +26,31 @@ from services.common.errors import ExternalServiceError
 __all__ = ["ManagedProcess", "free_port", "http_ok", "tcp_open", "wait_until"]
 
 
+def _ephemeral_low() -> int:
+    """The first port of the kernel's range for outgoing connections (Linux default 32768)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
+    """Return a TCP port on 127.0.0.1 that is free right now.
+
+    Chosen at random below the kernel's ephemeral range: a port the kernel hands out (bind to
+    port 0) can be taken by any outgoing connection before the server that was given it binds
+    it, which once made a test's request store fail to start with "Address already in use"."""
+    low = _ephemeral_low()
+    first = max(1024, low - 12000)
+    if low - 1 > first:
+        for _ in range(64):
+            port = random.randint(first, low - 1)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -1,14 +1,17 @@
-"""Children started by ManagedProcess never outlive the process that started them."""
+"""Children started by ManagedProcess never outlive the process that started them; the ports
+free_port gives are outside the range the kernel uses for outgoing connections."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from services.common.processes import free_port
 from tests.conftest import REPO
 
 STARTER = """
@@ -49,3 +52,14 @@ def test_a_child_dies_when_its_starter_is_killed(tmp_path: Path) -> None:
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(child)
+
+
+def test_free_port_is_outside_the_range_outgoing_connections_use() -> None:
+    # Linux hands outgoing connections local ports from ip_local_port_range (proc(5)); a port
+    # from that range can be taken before the server it was given binds it
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = {free_port() for _ in range(20)}
+    assert all(1024 <= port < low for port in ports)
+    for port in ports:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", port))
