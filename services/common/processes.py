@@ -9,6 +9,7 @@ PID (SIGTERM, then SIGKILL after a grace period).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 import shutil
@@ -26,6 +27,7 @@ from services.common.errors import ExternalServiceError
 __all__ = ["ManagedProcess", "free_port", "http_ok", "tcp_open", "wait_until"]
 
 
+@functools.cache
 def _ephemeral_low() -> int:
     """The first port of the kernel's range for outgoing connections (Linux default 32768)."""
     try:

@@ -55,7 +55,8 @@ def test_native_stream_reports_the_file_that_failed(tmp_path: Path) -> None:
     assert native.hash_pieces([(b"ab", 2, False), (name, 4, True)], 7)[1:] == (2, 0)
     missing = os.fsencode(str(tmp_path / "missing.json"))
     assert native.hash_pieces([(missing, 1, True)], 7)[1:] == (1, errno_module.ENOENT)
-    # a symlink (the trees list regular files only: one appearing later is refused, not read)
+    # a symlink (the trees list regular files only: one appearing later is refused, not read;
+    # open(2): O_NOFOLLOW on a symlink fails with ELOOP)
     link = tmp_path / "link.json"
     link.symlink_to(present)
     linked = os.fsencode(str(link))
