@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -36,22 +37,33 @@ def _ephemeral_low() -> int:
         return 32768
 
 
+_given: set[int] = set()
+_given_lock = threading.Lock()
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now.
 
     Chosen at random below the kernel's ephemeral range: a port the kernel hands out (bind to
     port 0) can be taken by any outgoing connection before the server that was given it binds
-    it, which once made a test's request store fail to start with "Address already in use"."""
+    it, which once made a test's request store fail to start with "Address already in use".
+    A process never gets the same port twice from here (two servers of one system must not be
+    given one port)."""
     low = _ephemeral_low()
     first = max(1024, low - 12000)
     if low - 1 > first:
         for _ in range(64):
             port = random.randint(first, low - 1)
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                try:
-                    sock.bind(("127.0.0.1", port))
-                except OSError:
+            with _given_lock:
+                # a port given before may not be bound yet by the server it was given to
+                if port in _given:
                     continue
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                    try:
+                        sock.bind(("127.0.0.1", port))
+                    except OSError:
+                        continue
+                _given.add(port)
                 return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

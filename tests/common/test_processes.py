@@ -63,3 +63,10 @@ def test_free_port_is_outside_the_range_outgoing_connections_use() -> None:
     for port in ports:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind(("127.0.0.1", port))
+
+
+def test_free_port_never_gives_a_port_twice() -> None:
+    # a port handed out may not be bound yet by its server: a second server given the same
+    # port would fail to start, or its clients would reach the first one
+    ports = [free_port() for _ in range(300)]
+    assert len(set(ports)) == len(ports)
