@@ -57,6 +57,7 @@ from .cache import (
     CACHE_DIR_MODE,
     CACHE_FILE_MODE,
     CacheResult,
+    seal_serving_cache,
     update_serving_cache,
     write_serving_cache,
 )
@@ -169,6 +170,7 @@ __all__ = [
     "validate",
     "validate_package",
     "write_catalog",
+    "seal_serving_cache",
     "update_serving_cache",
     "write_serving_cache",
 ]

@@ -57,6 +57,7 @@ __all__ = [
     "CACHE_FILE_MODE",
     "CacheResult",
     "build_cache_files",
+    "seal_serving_cache",
     "update_serving_cache",
     "write_serving_cache",
 ]
@@ -338,12 +339,15 @@ def write_serving_cache(
     configs_tree: Sequence[TreeEntry],
     *,
     options: ValidationOptions | None = None,
+    seal: bool = True,
 ) -> CacheResult:
     """Write the JSON cache for ``view`` into ``cache_dir`` and its integrity digest.
 
     ``configs_tree`` must describe the ``/configs`` tree exactly as the image will hold it
     (see :func:`~.gotar.directory_tree`). Returns the digest and the ``cache/`` subtree (with
     the modes that were hashed) so the caller can build the ``/tmp/cache`` layer from it.
+    Without ``seal`` the digest is left to :func:`seal_serving_cache` (the result's digest is
+    empty and no digest file is written).
     """
     root = Path(cache_dir)
     cache = root / "cache"
@@ -351,7 +355,8 @@ def write_serving_cache(
         raise CatalogError(f"cache directory {cache} is not empty")
     cache.mkdir(parents=True, exist_ok=True)
     os.chmod(cache, CACHE_DIR_MODE)
-    return _write_cache(view, root, configs_tree, options, None, None)
+    result = _write_cache(view, root, options, None, None)
+    return seal_serving_cache(result, root, configs_tree) if seal else result
 
 
 def update_serving_cache(
@@ -362,12 +367,14 @@ def update_serving_cache(
     changed: Collection[str],
     *,
     options: ValidationOptions | None = None,
+    seal: bool = True,
 ) -> CacheResult:
     """Bring a serving cache written for an earlier state of ``view`` up to date, where only
     the ``changed`` packages (updated, added or removed) differ: their files are rewritten (and
     validated), package-less files and ``packages.json`` too, every other file is kept as it is.
     ``cache_dir`` holds ``previous``'s files (a copy: files are replaced, never modified in
-    place). The result is byte for byte what :func:`write_serving_cache` gives for ``view``."""
+    place). The result is byte for byte what :func:`write_serving_cache` gives for ``view``
+    (``seal``: as there)."""
     root = Path(cache_dir)
     cache = root / "cache"
     gone = set(changed)
@@ -382,15 +389,28 @@ def update_serving_cache(
             kept_owners[rel] = owner
     present = set(view.package_names())
     index = {k: v for k, v in previous.index.items() if k not in gone}
-    return _write_cache(
-        view, root, configs_tree, options, (kept_owners, index), sorted(gone & present)
-    )
+    result = _write_cache(view, root, options, (kept_owners, index), sorted(gone & present))
+    return seal_serving_cache(result, root, configs_tree) if seal else result
+
+
+def seal_serving_cache(
+    result: CacheResult, cache_dir: Path, configs_tree: Sequence[TreeEntry]
+) -> CacheResult:
+    """Compute the integrity digest of a cache written without ``seal`` (opm's digest over
+    ``configs_tree`` and the cache files, which must not change meanwhile), write it to
+    ``<cache_dir>/digest`` and into ``result``, which is returned."""
+    result.digest = tree_digest(configs_tree, result.cache_tree)
+    digest_path = Path(cache_dir) / "digest"
+    if digest_path.exists():
+        digest_path.unlink()
+    digest_path.write_text(result.digest, encoding="ascii")
+    os.chmod(digest_path, CACHE_FILE_MODE)
+    return result
 
 
 def _write_cache(
     view: CatalogView,
     root: Path,
-    configs_tree: Sequence[TreeEntry],
     options: ValidationOptions | None,
     kept: tuple[dict[str, str], dict[str, Any]] | None,
     only: list[str] | None,
@@ -435,13 +455,9 @@ def _write_cache(
     # metas directories of packages that are gone may be left empty: opm would not write them
     if kept is not None:
         tree = _prune_empty_dirs(cache, tree)
-    digest = tree_digest(configs_tree, tree)
-    digest_path = root / "digest"
-    if digest_path.exists():
-        digest_path.unlink()
-    digest_path.write_text(digest, encoding="ascii")
-    os.chmod(digest_path, CACHE_FILE_MODE)
-    return CacheResult(digest, tree, owners, dict(sorted(index.items())))
+    # a digest of an earlier state must not survive the change (sealing writes the new one)
+    (root / "digest").unlink(missing_ok=True)
+    return CacheResult("", tree, owners, dict(sorted(index.items())))
 
 
 def _prune_empty_dirs(cache: Path, tree: list[TreeEntry]) -> list[TreeEntry]:

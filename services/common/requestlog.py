@@ -22,7 +22,14 @@ from services.common.artifacts import ArtifactKind, S3ArtifactStore
 from services.common.config import Settings
 from services.common.logs import RedactingFilter, RedactingFormatter
 
-__all__ = ["current_request", "request_log", "request_log_format", "request_workspace"]
+__all__ = [
+    "bound_request",
+    "capture_request_log",
+    "current_request",
+    "request_log",
+    "request_log_format",
+    "request_workspace",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +54,24 @@ def request_log_format(settings: Settings, request_id: int) -> str:
 
 
 @contextmanager
-def request_log(settings: Settings, request_id: int) -> Iterator[Path | None]:
-    """Capture this request's log records into its log file for the duration of the block."""
+def bound_request(request_id: int) -> Iterator[None]:
+    """Emit the block's log records in ``request_id``'s context (its log file, if captured)."""
     token = current_request.set(request_id)
+    try:
+        yield
+    finally:
+        current_request.reset(token)
+
+
+@contextmanager
+def capture_request_log(settings: Settings, request_id: int) -> Iterator[Path | None]:
+    """Write the records emitted in ``request_id``'s context (see :func:`bound_request`), in
+    any thread, to its log file until the block ends; then upload the file to S3 if set."""
     directory = settings.request_logs_dir
     if directory is None and settings.aws_s3_bucket_name:
         directory = Path(tempfile.gettempdir()) / "iib-request-logs"
     if directory is None:
-        try:
-            yield None
-        finally:
-            current_request.reset(token)
+        yield None
         return
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{request_id}.log"
@@ -73,7 +87,6 @@ def request_log(settings: Settings, request_id: int) -> Iterator[Path | None]:
     finally:
         root.removeHandler(handler)
         handler.close()
-        current_request.reset(token)
         if settings.aws_s3_bucket_name:
             # never raised: it would replace the request's own error (its state_reason)
             try:
@@ -82,6 +95,13 @@ def request_log(settings: Settings, request_id: int) -> Iterator[Path | None]:
                 )
             except Exception as exc:
                 log.warning("could not upload the log of request %s to S3: %s", request_id, exc)
+
+
+@contextmanager
+def request_log(settings: Settings, request_id: int) -> Iterator[Path | None]:
+    """Capture this request's log records into its log file for the duration of the block."""
+    with bound_request(request_id), capture_request_log(settings, request_id) as path:
+        yield path
 
 
 @contextmanager

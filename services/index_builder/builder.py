@@ -17,8 +17,8 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +43,12 @@ from services.common.registry.client import RegistryClient
 from services.common.registry.images import ImageService, PushRecord
 from services.common.registry.layers import RemoteLayer
 from services.common.registry_access import base_client, request_images
-from services.common.requestlog import request_log, request_workspace
+from services.common.requestlog import (
+    bound_request,
+    capture_request_log,
+    request_log,
+    request_workspace,
+)
 from services.common.timing import StepTimer
 from services.common.worker import (
     UNKNOWN_ERROR,
@@ -54,10 +59,12 @@ from services.common.worker import (
 from services.index_builder.gating import GatingClient
 from services.index_builder.gitlab import push_configs_to_git
 from services.index_builder.index_image import (
+    BuiltIndex,
     IndexContent,
-    build_index_image,
+    PreparedIndex,
     index_kind,
     load_index_catalog,
+    prepare_index_image,
 )
 from services.index_builder.prepare import (
     DELIVERY_SCOPE_LABEL,
@@ -119,6 +126,11 @@ class _Build:
     from_index_resolved: str | None = None
     deferred: bool = False
     finish: _Finish | None = None
+    # In a group: the image still to push (sealed and pushed in the group's push lane while
+    # the next request builds), and whether from_index_resolved is reported only when the
+    # request completes (the previous request's image was being pushed when it began).
+    prepared: PreparedIndex | None = None
+    late_from_index: bool = False
     # the worker's registry traffic counters when the build began
     traffic: dict[str, int] = field(default_factory=dict)
     result: IndexContent | None = None
@@ -129,6 +141,31 @@ class _Build:
         self.ctx.check_cancelled()
         log.info(reason)
         self.ctx.progress(reason, results)
+
+
+@dataclass
+class _Pending:
+    """A group's request whose image is being pushed, and its open log file."""
+
+    build: _Build
+    push: Future[BuiltIndex]
+    logs: ExitStack
+
+
+@dataclass
+class _Group:
+    """A coalesced group as it builds: the requests done (pushed), the newest catalog pushed,
+    its output as the next request's from_index, and the push under way."""
+
+    done: list[_Build] = field(default_factory=list)
+    good: IndexContent | None = None
+    previous_output: str | None = None
+    pending: _Pending | None = None
+
+
+def _pushed(built: BuiltIndex) -> BuiltIndex:
+    log.info("pushed %s (%s)", built.resolved, ", ".join(built.pull_specs))
+    return built
 
 
 def _packages_of(catalog: cat.CatalogView | None, images: Collection[str]) -> set[str]:
@@ -224,52 +261,120 @@ class IndexBuilder:
         and sees the previous output as its from_index; a request that fails, fails alone (the
         next ones build without it). At the end, from_index is overwritten once (each
         request's output is copied to its repository, the last one to its tag), then each
-        request completes with its own results."""
+        request completes with its own results.
+
+        The requests overlap: while one request's image is sealed (opm's cache digest), laid
+        out and pushed in a second thread (the push lane: mostly native code and network,
+        outside the GIL), the next request forks that catalog and applies its operation. A
+        push has ended before the next one starts; when it failed, the request built on its
+        catalog is built again without it (its progress steps then appear twice)."""
         log.info(
             "building %d serial requests for one index together: %s",
             len(members),
             ", ".join(str(m.request_id) for m in members),
         )
-        current: IndexContent | None = None
-        previous_output: str | None = None
-        done: list[_Build] = []
         head_params = getattr(members[0].request, members[0].request.WhichOneof("params") or "")
         from_index = head_params.index.from_index
+        group = _Group()
         expected = self._images_for(members[0].request).resolve(from_index) if from_index else None
-        for n, member in enumerate(members):
-            kind = member.request.WhichOneof("params") or ""
-            # the head's log is captured already (request_workspace)
-            with nullcontext() if n == 0 else request_log(self.settings, member.request_id):
-                member_dir = workdir / f"group-{n}"
-                member_dir.mkdir()
-                build = _Build(member, self._images_for(member.request), member_dir)
-                build.traffic = self.client.stats.snapshot()
-                build.deferred = True
-                if current is not None:
-                    with build.timer.step("fork"):
-                        build.base = current.fork(member_dir / "base")
-                build.from_index_resolved = previous_output
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="iib-push") as lane:
+                for n, member in enumerate(members):
+                    self._group_member(group, lane, member, workdir, n)
+                self._settle(group)
+        finally:
+            if group.pending is not None:  # an error: the lane has ended (its executor waited)
+                group.pending.logs.close()
+        self._complete_group(group.done, expected, members[0].request_id)
+        self._keep(group.good)
+
+    def _group_member(
+        self, group: _Group, lane: ThreadPoolExecutor, member: WorkContext, workdir: Path, n: int
+    ) -> None:
+        """Build the ``n``-th request of ``group`` up to its push, which goes to the ``lane``
+        once the previous push has settled (its log file stays open until its own settles)."""
+        logs = ExitStack()
+        if n:  # the head's log is captured already (request_workspace)
+            logs.enter_context(capture_request_log(self.settings, member.request_id))
+        try:
+            with bound_request(member.request_id):
+                build, error = self._build_member(group, member, workdir / f"group-{n}")
+            if not self._settle(group):
+                with bound_request(member.request_id):
+                    log.info("building the request again without the failed one before it")
+                    build, error = self._build_member(group, member, workdir / f"group-{n}-again")
+            with bound_request(member.request_id):
+                if error is not None:
+                    self._fail_member(build, error)
+                    log.info(self._summary(build))
+                    logs.close()
+                    return
+                assert build.prepared is not None
+                if build.base is not None and build.base.state is not None:
+                    # the parts of the catalog it was forked from are known now (pushed)
+                    assert group.good is not None and group.good.state is not None
+                    build.base.state.parts = list(group.good.state.parts)
+                build.from_index_resolved = group.previous_output
+                push = lane.submit(contextvars.copy_context().run, build.prepared.push)
+            group.pending = _Pending(build, push, logs)
+        except BaseException:
+            logs.close()
+            raise
+
+    def _build_member(
+        self, group: _Group, member: WorkContext, member_dir: Path
+    ) -> tuple[_Build, BaseException | None]:
+        """Run the request's handler in a group up to its push, on the newest catalog of the
+        group (its image may still be being pushed); returns the build and its error."""
+        kind = member.request.WhichOneof("params") or ""
+        member_dir.mkdir()
+        build = _Build(member, self._images_for(member.request), member_dir)
+        build.traffic = self.client.stats.snapshot()
+        build.deferred = True
+        source = group.pending.build.result if group.pending is not None else group.good
+        if source is not None:
+            with build.timer.step("fork"):
+                build.base = source.fork(member_dir / "base")
+        build.from_index_resolved = group.previous_output
+        build.late_from_index = group.pending is not None
+        try:
+            self._handlers[kind](build)
+        except Cancelled:
+            raise
+        except BaseException as exc:
+            return build, exc
+        assert build.finish is not None and build.result is not None
+        return build, None
+
+    def _settle(self, group: _Group) -> bool:
+        """Wait for the group's pending push; returns whether it worked (the request is then
+        done and its output is the next from_index; else it failed, with its reason)."""
+        pending, group.pending = group.pending, None
+        if pending is None:
+            return True
+        build = pending.build
+        try:
+            with bound_request(build.ctx.request_id):
                 try:
-                    self._handlers[kind](build)
-                except Cancelled:
-                    raise
+                    built = pending.push.result()
                 except BaseException as exc:
                     self._fail_member(build, exc)
-                    continue
+                    return False
                 finally:
                     log.info(self._summary(build))
-                assert build.finish is not None and build.result is not None
-                done.append(build)
-                current = build.result
+                _pushed(built)
+                assert build.finish is not None
+                group.done.append(build)
+                group.good = build.result
                 index = build.finish.index
-                digest = build.images.get_image_digest(build.finish.output)
-                previous_output = (
-                    f"{name_without_tag_or_digest(index.from_index)}@{digest}"
+                group.previous_output = (
+                    f"{name_without_tag_or_digest(index.from_index)}@{built.digest}"
                     if index is not None and index.from_index
                     else None
                 )
-        self._complete_group(done, expected, members[0].request_id)
-        self._keep(current)
+                return True
+        finally:
+            pending.logs.close()
 
     def _complete_group(self, done: list[_Build], expected: str | None, head_id: int) -> None:
         """Overwrite from_index with the group's outputs and complete every request that built,
@@ -432,7 +537,7 @@ class IndexBuilder:
                 results.source_from_index_resolved = merge_source.resolved
             if plan.index.resolved:
                 results.target_index_resolved = plan.index.resolved
-        elif plan.index.resolved:
+        elif plan.index.resolved and not build.late_from_index:
             results.from_index_resolved = plan.index.resolved
         for operator, bundles in (bundle_mapping or {}).items():
             results.bundle_mapping[operator].values.extend(bundles)
@@ -513,7 +618,7 @@ class IndexBuilder:
         if announce:
             build.progress("Creating the manifest list")
         targets = self._targets(build.ctx.request_id, build_tags)
-        built, state = build_index_image(
+        prepared = prepare_index_image(
             build.images,
             view=catalog,
             configs_root=catalog.root,
@@ -528,9 +633,15 @@ class IndexBuilder:
             base=base,
             timer=build.timer,
             output_format=mt.ImageFormat(self.settings.output_manifest_format),
+            seal=not build.deferred,
         )
+        state = prepared.state
         build.result = IndexContent(catalog, state.fbc_packages, state)
-        log.info("pushed %s (%s)", built.resolved, ", ".join(targets))
+        if build.deferred:
+            # in a group: sealed and pushed in the group's push lane (``_handle_group``)
+            build.prepared = prepared
+        else:
+            _pushed(prepared.push())
         return targets[0]
 
     def _push_and_finish(
@@ -627,6 +738,8 @@ class IndexBuilder:
                 self.settings.registry, self.settings.index_image_output_registry, 1
             )
         results = requests_pb2.RequestResults(arches=sorted(plan.arches), index_image=index_image)
+        if build.late_from_index and build.from_index_resolved:
+            results.from_index_resolved = build.from_index_resolved
         if fin.full_results:
             results.index_image_resolved = (
                 f"{name_without_tag_or_digest(index_image)}@{output_digest}"

@@ -48,8 +48,10 @@ from services.catalog import (
     CatalogDir,
     CatalogView,
     SqliteCatalog,
+    TreeEntry,
     directory_tree,
     load_sqlite_index,
+    seal_serving_cache,
     update_serving_cache,
     write_catalog,
     write_serving_cache,
@@ -82,9 +84,11 @@ from services.index_builder.state import (
 __all__ = [
     "BuiltIndex",
     "IndexContent",
+    "PreparedIndex",
     "build_index_image",
     "index_kind",
     "load_index_catalog",
+    "prepare_index_image",
 ]
 
 log = logging.getLogger(__name__)
@@ -325,31 +329,46 @@ def _entry_fingerprint(entries: Sequence[LayerEntry]) -> str:
     return fingerprint(items)
 
 
-def _catalog_layers(
+def _write_cache_files(
     view: CatalogView,
     configs_root: Path,
+    workdir: Path,
+    base: IndexState | None,
+    timer: StepTimer,
+    *,
+    seal: bool,
+) -> tuple[list[TreeEntry], Path, CacheResult]:
+    """The ``/configs`` tree as the image holds it, and the serving cache of ``view`` written
+    (with ``base``: updated for its changed packages only), sealed with its digest if asked."""
+    configs_tree = directory_tree(configs_root, dir_mode=0o755, file_mode=0o644)
+    with timer.step("serving cache"):
+        if base is not None:
+            cache_root = base.cache_dir
+            cache = update_serving_cache(
+                view, cache_root, configs_tree, base.cache, base.changed, seal=seal
+            )
+        else:
+            cache_root = workdir / "cache"
+            if cache_root.exists():
+                shutil.rmtree(cache_root)
+            cache = write_serving_cache(view, cache_root, configs_tree, seal=seal)
+    return configs_tree, cache_root, cache
+
+
+def _catalog_layers(
+    view: CatalogView,
+    configs_tree: Sequence[TreeEntry],
+    cache: CacheResult,
     workdir: Path,
     reuse: Mapping[str, RemoteLayer],
     fbc_packages: Collection[str],
     base: IndexState | None,
     timer: StepTimer,
-) -> tuple[list[AnyLayer], list[PartLayer], Path, CacheResult]:
+) -> tuple[list[AnyLayer], list[PartLayer]]:
     """The catalog layers of ``view`` (see the module docstring), and what each one holds.
 
-    With ``base`` (the state the catalog was changed from, its ``changed`` packages noted), the
-    serving cache is updated for the changed packages only, and every part whose files did not
+    With ``base`` (the state the catalog was changed from), every part whose files did not
     change is the base's layer, mounted as it is (no tar, no compression, no upload)."""
-    configs_tree = directory_tree(configs_root, dir_mode=0o755, file_mode=0o644)
-    with timer.step("serving cache"):
-        if base is not None:
-            cache_root = base.cache_dir
-            cache = update_serving_cache(view, cache_root, configs_tree, base.cache, base.changed)
-        else:
-            cache_root = workdir / "cache"
-            if cache_root.exists():
-                shutil.rmtree(cache_root)
-            cache = write_serving_cache(view, cache_root, configs_tree)
-
     configs_parts: list[list[LayerEntry]] = [[] for _ in range(BUCKETS)]
     for entry in configs_tree[1:]:
         path = f"configs/{entry.path}"
@@ -439,7 +458,104 @@ def _catalog_layers(
         ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool,
     ):
         built = list(pool.map(build, jobs))
-    return [layer for layer, _ in built], [part for _, part in built], cache_root, cache
+    return [layer for layer, _ in built], [part for _, part in built]
+
+
+@dataclass
+class PreparedIndex:
+    """An index image whose catalog and serving cache files are written (and the changed
+    packages validated), to be sealed (opm's cache digest), laid out in layers and pushed by
+    :meth:`push`, which may run in another thread as long as nothing changes the files of
+    ``state`` (a later build works on a fork of them: files are replaced, never edited).
+
+    ``state`` is the new state; its ``parts`` are known once pushed. ``base`` is the state the
+    catalog was changed from: its ``parts`` are read when pushing, so they may be set late
+    (when ``base`` was forked from a state whose push had not ended yet)."""
+
+    images: ImageService
+    view: CatalogView
+    workdir: Path
+    configs_tree: list[TreeEntry]
+    state: IndexState
+    base: IndexState | None
+    reuse: Mapping[str, RemoteLayer]
+    binary_image_resolved: str
+    arches: Sequence[str]
+    targets: Sequence[str]
+    labels: Mapping[str, str]
+    record: PushRecord | None
+    timer: StepTimer
+    output_format: mt.ImageFormat
+
+    def push(self) -> BuiltIndex:
+        """Seal the cache (if not yet), build the changed layers and push the image."""
+        state, timer = self.state, self.timer
+        if not state.cache.digest:
+            with timer.step("serving cache"):
+                seal_serving_cache(state.cache, state.cache_dir, self.configs_tree)
+        layers, state.parts = _catalog_layers(
+            self.view,
+            self.configs_tree,
+            state.cache,
+            self.workdir,
+            self.reuse,
+            state.fbc_packages,
+            self.base,
+            timer,
+        )
+        return _push_layers(self, layers)
+
+
+def prepare_index_image(
+    images: ImageService,
+    *,
+    view: CatalogView,
+    configs_root: Path,
+    workdir: Path,
+    binary_image_resolved: str,
+    arches: Sequence[str],
+    targets: Sequence[str],
+    labels: Mapping[str, str],
+    reuse: Mapping[str, RemoteLayer] | None = None,
+    record: PushRecord | None = None,
+    fbc_packages: Collection[str] = (),
+    base: IndexState | None = None,
+    timer: StepTimer | None = None,
+    output_format: mt.ImageFormat = mt.ImageFormat.DOCKER,
+    seal: bool = True,
+) -> PreparedIndex:
+    """Write the serving cache of the index image (see :func:`build_index_image` for the
+    arguments); ``seal=False`` leaves opm's cache digest, the bulk of a warm build's CPU, to
+    :meth:`PreparedIndex.push`."""
+    timer = timer or StepTimer()
+    configs_tree, cache_root, cache = _write_cache_files(
+        view, configs_root, workdir, base, timer, seal=seal
+    )
+    present = set(view.package_names())
+    state = IndexState(
+        configs=configs_root,
+        cache_dir=cache_root,
+        cache=cache,
+        parts=[],
+        fbc_packages=frozenset(p for p in fbc_packages if p in present),
+        source=targets[0],
+    )
+    return PreparedIndex(
+        images,
+        view,
+        workdir,
+        configs_tree,
+        state,
+        base,
+        reuse or {},
+        binary_image_resolved,
+        arches,
+        targets,
+        labels,
+        record,
+        timer,
+        output_format,
+    )
 
 
 def build_index_image(
@@ -468,20 +584,30 @@ def build_index_image(
     state the catalog was changed from (only what changed is rebuilt). Returns what was pushed
     and the new state (its files are the catalog and cache written here).
     """
-    timer = timer or StepTimer()
-    layers, parts, cache_root, cache = _catalog_layers(
-        view, configs_root, workdir, reuse or {}, fbc_packages, base, timer
+    prepared = prepare_index_image(
+        images,
+        view=view,
+        configs_root=configs_root,
+        workdir=workdir,
+        binary_image_resolved=binary_image_resolved,
+        arches=arches,
+        targets=targets,
+        labels=labels,
+        reuse=reuse,
+        record=record,
+        fbc_packages=fbc_packages,
+        base=base,
+        timer=timer,
+        output_format=output_format,
     )
-    state = IndexState(
-        configs=configs_root,
-        cache_dir=cache_root,
-        cache=cache,
-        parts=parts,
-        fbc_packages=frozenset(p for p in fbc_packages if p in set(view.package_names())),
-        source=targets[0],
-    )
-    all_labels = {INDEX_CONFIGS: "/configs", **labels}
-    if binary_image_resolved == SCRATCH:
+    return prepared.push(), prepared.state
+
+
+def _push_layers(prepared: PreparedIndex, layers: list[AnyLayer]) -> BuiltIndex:
+    """Push the image of ``prepared`` with its catalog ``layers`` at every target."""
+    images, targets, record = prepared.images, prepared.targets, prepared.record
+    all_labels = {INDEX_CONFIGS: "/configs", **prepared.labels}
+    if prepared.binary_image_resolved == SCRATCH:
         # binaryless: one amd64 image, listed in a one-entry Docker manifest list (IIB 9.2.2)
         arch_target = f"{targets[0]}-amd64"
         result = images.build(
@@ -507,10 +633,10 @@ def build_index_image(
             digest = images.put_manifest(
                 parse_reference(target), raw, mt.DOCKER_MANIFEST_LIST, record
             )
-        return BuiltIndex(digest, list(targets), ["amd64"]), state
+        return BuiltIndex(digest, list(targets), ["amd64"])
     push_started = time.perf_counter()
     result = images.build(
-        binary_image_resolved,
+        prepared.binary_image_resolved,
         list(targets),
         layers,
         ConfigChanges(
@@ -518,10 +644,10 @@ def build_index_image(
             entrypoint=["/bin/opm"],
             cmd=["serve", "/configs", "--cache-dir=/tmp/cache"],
         ),
-        arches=set(arches),
+        arches=set(prepared.arches),
         arch_tags=True,
         record=record,
-        output_format=output_format,
+        output_format=prepared.output_format,
     )
-    timer.add("upload and manifests", time.perf_counter() - push_started)
-    return BuiltIndex(result.digest, list(targets), sorted(arches)), state
+    prepared.timer.add("upload and manifests", time.perf_counter() - push_started)
+    return BuiltIndex(result.digest, list(targets), sorted(prepared.arches))

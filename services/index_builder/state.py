@@ -72,9 +72,13 @@ class IndexState:
         return catalog_key([part.digest for part in self.parts])
 
     def fork(self, dest: Path) -> IndexState:
-        """A copy of the state's files in ``dest`` (hard links), with nothing changed yet."""
+        """A copy of the state's files in ``dest`` (hard links), with nothing changed yet.
+
+        The cache's ``digest`` file is not copied: every build of the copy writes its own (and
+        the state's own may still be being written, when its build seals the cache while the
+        next one has begun)."""
         _link_tree(self.configs, dest / "configs")
-        _link_tree(self.cache_dir, dest / "cache")
+        _link_tree(self.cache_dir, dest / "cache", skip=frozenset({"digest"}))
         return IndexState(
             configs=dest / "configs",
             cache_dir=dest / "cache",
@@ -109,8 +113,9 @@ def fingerprint(paths: Iterable[tuple[str, int, Path | bytes | None]]) -> str:
     return h.hexdigest()
 
 
-def _link_tree(source: Path, dest: Path) -> None:
-    """Copy the tree ``source`` to ``dest`` with hard links (directories keep their modes)."""
+def _link_tree(source: Path, dest: Path, skip: frozenset[str] = frozenset()) -> None:
+    """Copy the tree ``source`` to ``dest`` with hard links (directories keep their modes),
+    leaving out the files named in ``skip`` at its top."""
     dest.mkdir(parents=True, exist_ok=True)
     os.chmod(dest, stat.S_IMODE(os.stat(source).st_mode))
     for directory, dirnames, filenames in os.walk(source):
@@ -120,6 +125,8 @@ def _link_tree(source: Path, dest: Path) -> None:
             target.mkdir(exist_ok=True)
             os.chmod(target, stat.S_IMODE(os.stat(Path(directory) / name).st_mode))
         for name in filenames:
+            if name in skip and rel == Path("."):
+                continue
             try:
                 os.link(Path(directory) / name, dest / rel / name)
             except OSError:  # another filesystem: copy
