@@ -20,6 +20,7 @@ Envoy, index builder); the input index images are built with the registry code o
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import statistics
@@ -41,7 +42,7 @@ from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.layers import build_layer, tree_entries
 from services.index_builder.index_image import build_index_image
 from services.tooling.demo.images import fixture_bundle_dirs, push_bundle_image
-from tests.bench.api import _option
+from tests.bench.api import CpuMeter, _option
 from tests.e2e.conftest import ARCHES, EndToEnd
 
 REPO = Path(__file__).resolve().parents[2]
@@ -256,6 +257,15 @@ def _adds(
     return times, last
 
 
+def _host_busy() -> float:
+    """Seconds of CPU the whole host has spent busy (not idle or waiting for I/O) since boot,
+    from the first line of /proc/stat (proc(5))."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str]) -> None:
     sizes = [int(s) for s in _option(argv, "sizes", "1,10").split(",")]
     runs = int(_option(argv, "runs", "3"))
@@ -364,6 +374,10 @@ def main(argv: list[str]) -> None:
             target = f"{e2e.registry.registry}/bench/serial-index:run{run}"
             e2e.images.copy(f"{e2e.registry.registry}/bench/index:{sizes[0]}x", [target])
             specs = pool[:20]
+            assert e2e.builder.pid is not None
+            meter = CpuMeter({"index builder": e2e.builder.pid})
+            meter.start()
+            host_before = _host_busy()
             start = time.perf_counter()
             ids = []
             for spec in specs:
@@ -381,6 +395,8 @@ def main(argv: list[str]) -> None:
                 ids.append(resp.json()["id"])
             final = e2e.wait_final(ids, timeout=3600)
             drained = time.perf_counter() - start
+            host = (_host_busy() - host_before) / drained
+            builder_cores = meter.stop()["index builder"]
             complete = sum(1 for d in final.values() if d["state"] == "complete")
             # the catalog alone: with its serving cache a 30,000-bundle index unpacks to more
             # than the unpacker's 2 GiB bound
@@ -391,6 +407,11 @@ def main(argv: list[str]) -> None:
                 f"  20 overwrite adds run {run + 1}: all final in {drained:.1f} s, "
                 f"{complete}/20 complete, {sum(1 for s in specs if s in images)}/20 bundles in "
                 "from_index afterwards",
+                flush=True,
+            )
+            print(
+                f"    cores busy while draining: {host:.2f} of {os.cpu_count()} on the host, "
+                f"{builder_cores:.2f} in the index builder",
                 flush=True,
             )
             print(f"    {_group_profile(e2e, ids)}", flush=True)
