@@ -85,7 +85,6 @@ __all__ = [
     "BuiltIndex",
     "IndexContent",
     "PreparedIndex",
-    "build_index_image",
     "index_kind",
     "load_index_catalog",
     "prepare_index_image",
@@ -524,9 +523,17 @@ def prepare_index_image(
     output_format: mt.ImageFormat = mt.ImageFormat.DOCKER,
     seal: bool = True,
 ) -> PreparedIndex:
-    """Write the serving cache of the index image (see :func:`build_index_image` for the
-    arguments); ``seal=False`` leaves opm's cache digest, the bulk of a warm build's CPU, to
-    :meth:`PreparedIndex.push`."""
+    """Write the catalog's serving cache for the index image that :meth:`PreparedIndex.push`
+    assembles for ``arches`` and pushes at every tag in ``targets``.
+
+    ``reuse``: layers of the from_index by ``diff_id`` (``ImageService.reusable_layers``);
+    catalog parts identical to one of them are mounted instead of rebuilt. ``record``
+    collects the manifests created (``ImageService.discard``). ``fbc_packages``: the packages
+    that came from FBC fragments (kept in the image, see the module docstring). ``base``: the
+    state the catalog was changed from (only what changed is rebuilt). The result's ``state``
+    is the new state (its files are the catalog and cache written here; its ``parts`` are
+    known once pushed). ``seal=False`` leaves opm's cache digest, the bulk of a warm build's
+    CPU, to the push."""
     timer = timer or StepTimer()
     configs_tree, cache_root, cache = _write_cache_files(
         view, configs_root, workdir, base, timer, seal=seal
@@ -556,51 +563,6 @@ def prepare_index_image(
         timer,
         output_format,
     )
-
-
-def build_index_image(
-    images: ImageService,
-    *,
-    view: CatalogView,
-    configs_root: Path,
-    workdir: Path,
-    binary_image_resolved: str,
-    arches: Sequence[str],
-    targets: Sequence[str],
-    labels: Mapping[str, str],
-    reuse: Mapping[str, RemoteLayer] | None = None,
-    record: PushRecord | None = None,
-    fbc_packages: Collection[str] = (),
-    base: IndexState | None = None,
-    timer: StepTimer | None = None,
-    output_format: mt.ImageFormat = mt.ImageFormat.DOCKER,
-) -> tuple[BuiltIndex, IndexState]:
-    """Assemble and push the index image for ``arches`` at every tag in ``targets``.
-
-    ``reuse``: layers of the from_index by ``diff_id`` (``ImageService.reusable_layers``);
-    catalog parts identical to one of them are mounted instead of rebuilt. ``record``
-    collects the manifests created (``ImageService.discard``). ``fbc_packages``: the packages
-    that came from FBC fragments (kept in the image, see the module docstring). ``base``: the
-    state the catalog was changed from (only what changed is rebuilt). Returns what was pushed
-    and the new state (its files are the catalog and cache written here).
-    """
-    prepared = prepare_index_image(
-        images,
-        view=view,
-        configs_root=configs_root,
-        workdir=workdir,
-        binary_image_resolved=binary_image_resolved,
-        arches=arches,
-        targets=targets,
-        labels=labels,
-        reuse=reuse,
-        record=record,
-        fbc_packages=fbc_packages,
-        base=base,
-        timer=timer,
-        output_format=output_format,
-    )
-    return prepared.push(), prepared.state
 
 
 def _push_layers(prepared: PreparedIndex, layers: list[AnyLayer]) -> BuiltIndex:

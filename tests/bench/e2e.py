@@ -40,7 +40,7 @@ from services.catalog import (
 from services.catalog.labels import INDEX_CONFIGS
 from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.layers import build_layer, tree_entries
-from services.index_builder.index_image import build_index_image
+from services.index_builder.index_image import prepare_index_image
 from services.tooling.demo.images import fixture_bundle_dirs, push_bundle_image
 from tests.bench.api import CpuMeter, _option
 from tests.e2e.conftest import ARCHES, EndToEnd
@@ -66,7 +66,7 @@ def _generate(root: Path, multiplier: int) -> dict[str, Any]:
 
 def _push_index(e2e: EndToEnd, binary: str, root: Path, target: str, work: Path) -> str:
     catalog = CatalogDir.open(root)
-    built, _state = build_index_image(
+    built = prepare_index_image(
         e2e.images,
         view=catalog,
         configs_root=root,
@@ -78,7 +78,7 @@ def _push_index(e2e: EndToEnd, binary: str, root: Path, target: str, work: Path)
             "com.redhat.index.delivery.version": "v4.14",
             "com.redhat.index.delivery.distribution_scope": "prod",
         },
-    )
+    ).push()
     return built.resolved
 
 
