@@ -401,8 +401,7 @@ def seal_serving_cache(
     ``<cache_dir>/digest`` and into ``result``, which is returned."""
     result.digest = tree_digest(configs_tree, result.cache_tree)
     digest_path = Path(cache_dir) / "digest"
-    if digest_path.exists():
-        digest_path.unlink()
+    digest_path.unlink(missing_ok=True)  # a hard link another state may share: never rewritten
     digest_path.write_text(result.digest, encoding="ascii")
     os.chmod(digest_path, CACHE_FILE_MODE)
     return result

@@ -335,8 +335,9 @@ class IndexBuilder:
         if source is not None:
             with build.timer.step("fork"):
                 build.base = source.fork(member_dir / "base")
-        build.from_index_resolved = group.previous_output
+        # while the previous image is being pushed its digest (this from_index) is not known
         build.late_from_index = group.pending is not None
+        build.from_index_resolved = None if build.late_from_index else group.previous_output
         try:
             self._handlers[kind](build)
         except Cancelled:
