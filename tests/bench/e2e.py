@@ -191,6 +191,20 @@ def _group_profile(e2e: EndToEnd, ids: list[int]) -> str:
     )
 
 
+def _serial_chain(e2e: EndToEnd, target: str, start: str, done: list[dict[str, Any]]) -> int:
+    """How many requests (in submission order) were built on the output of the one before
+    (the first on ``start``, from_index's digest as submitted), as IIB's serial queue builds
+    overwrite requests; 0 unless from_index now serves the last output."""
+    outputs = [str(d.get("index_image_resolved") or "@").rsplit("@", 1)[1] for d in done]
+    if not done or e2e.images.get_image_digest(target) != outputs[-1]:
+        return 0
+    chained = 0
+    for before, after in zip([start, *outputs[:-1]], done, strict=True):
+        resolved = str(after.get("from_index_resolved") or "@").rsplit("@", 1)[1]
+        chained += after["state"] == "complete" and resolved == before
+    return chained
+
+
 def _changed_mb(e2e: EndToEnd, before: str, after: str) -> float:
     """MB of the (amd64) layers of ``after`` that ``before`` does not have."""
     old = {d.digest for d in e2e.images.platform_image(before).manifest.layers}
@@ -374,6 +388,7 @@ def main(argv: list[str]) -> None:
             target = f"{e2e.registry.registry}/bench/serial-index:run{run}"
             e2e.images.copy(f"{e2e.registry.registry}/bench/index:{sizes[0]}x", [target])
             specs = pool[:20]
+            start_digest = e2e.images.get_image_digest(target)
             assert e2e.builder.pid is not None
             meter = CpuMeter({"index builder": e2e.builder.pid})
             meter.start()
@@ -398,15 +413,21 @@ def main(argv: list[str]) -> None:
             host = (_host_busy() - host_before) / drained
             builder_cores = meter.stop()["index builder"]
             complete = sum(1 for d in final.values() if d["state"] == "complete")
+            chained = _serial_chain(e2e, target, start_digest, [final[i] for i in ids])
             # the catalog alone: with its serving cache a 30,000-bundle index unpacks to more
             # than the unpacker's 2 GiB bound
             catalog = e2e.catalog_of(target, base / f"serial-{run}", cache=False)
             images = {ref.image for ref in present_bundle_images(catalog)}
             shutil.rmtree(base / f"serial-{run}")
+            # the pool's CSVs carry no `replaces`: in opm's replaces mode each add makes its
+            # bundle the package's only channel entry, so the last one of each package stays
+            last_of_package = {spec.split("@", 1)[0]: spec for spec in specs}
             print(
                 f"  20 overwrite adds run {run + 1}: all final in {drained:.1f} s, "
-                f"{complete}/20 complete, {sum(1 for s in specs if s in images)}/20 bundles in "
-                "from_index afterwards",
+                f"{complete}/20 complete, {chained}/20 built on the previous request's output "
+                f"and from_index is the last output; the last added bundle of each package in "
+                f"from_index: {sum(1 for s in last_of_package.values() if s in images)}/"
+                f"{len(last_of_package)}",
                 flush=True,
             )
             print(
