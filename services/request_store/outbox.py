@@ -31,8 +31,14 @@ from services.common.pb.iib.v1 import requests_pb2
 from services.common.subjects import event_subject, work_subject
 from services.common.telemetry import trace_headers
 from services.request_store import models as m
-from services.request_store.domain import FINAL_STATES, RequestState
-from services.request_store.serialize import RenderContext, RequestView, dumps, request_json
+from services.request_store.domain import FINAL_STATES, RequestState, RequestType
+from services.request_store.serialize import (
+    RenderContext,
+    RequestView,
+    Route,
+    dumps,
+    request_json,
+)
 from services.request_store.store import OutboxMessage, Store
 
 __all__ = ["OutboxPlanner", "batch_state"]
@@ -92,15 +98,17 @@ class OutboxPlanner:
         request_ids = [view.id for view in views]
         out: list[OutboxMessage] = []
         if change == "created":
-            r = m.REQUEST
-            routing = {
-                row.id: row
-                for row in conn.execute(
-                    select(r.c.id, r.c.queue, r.c.serial, r.c.serial_key).where(
-                        r.c.id.in_(request_ids)
+            routing = {view.id: view.route for view in views if view.route is not None}
+            if len(routing) < len(views):
+                r = m.REQUEST
+                routing = {
+                    row.id: Route(row.queue, bool(row.serial), row.serial_key)
+                    for row in conn.execute(
+                        select(r.c.id, r.c.queue, r.c.serial, r.c.serial_key).where(
+                            r.c.id.in_(request_ids)
+                        )
                     )
-                )
-            }
+                }
             for view in views:
                 route = routing[view.id]
                 item = requests_pb2.WorkItem(
@@ -122,14 +130,18 @@ class OutboxPlanner:
                     )
                 )
         if self._build_subject:
-            rs = m.REQUEST_STATE
-            last_state = dict(
-                conn.execute(
-                    select(rs.c.request_id, func.max(rs.c.id))
-                    .where(rs.c.request_id.in_(request_ids))
-                    .group_by(rs.c.request_id)
-                ).all()
-            )
+            last_state = {
+                view.id: view.last_state_id for view in views if view.last_state_id is not None
+            }
+            if len(last_state) < len(views):
+                rs = m.REQUEST_STATE
+                last_state = dict(
+                    conn.execute(
+                        select(rs.c.request_id, func.max(rs.c.id))
+                        .where(rs.c.request_id.in_(request_ids))
+                        .group_by(rs.c.request_id)
+                    ).all()
+                )
             for view in views:
                 body = request_json(view, False, self._render)
                 message = OutboxMessage(
@@ -162,7 +174,11 @@ class OutboxPlanner:
         self, conn: Connection, change: str, views: list[Any]
     ) -> list[OutboxMessage]:
         batch_ids = sorted({v.batch_id for v in views})
-        states = self._store.batch_states(conn, batch_ids)
+        if change == "created":
+            # a batch is created with all its requests: the views are the whole batch
+            states = {b: [int(v.state) for v in views if v.batch_id == b] for b in batch_ids}
+        else:
+            states = self._store.batch_states(conn, batch_ids)
         out = []
         for batch_id in batch_ids:
             state = batch_state(states.get(batch_id, []))
@@ -171,16 +187,27 @@ class OutboxPlanner:
                 state != "in_progress"
                 and any(v.batch_id == batch_id and v.state in FINAL_STATES for v in views)
             ):
-                message, user = self._batch_message(conn, batch_id, state)
+                if change == "created":
+                    members = [v for v in views if v.batch_id == batch_id]
+                    annotations = members[0].batch_annotations
+                    rows = [
+                        (v.id, v.type, v.scalars.get("organization"), v.user)
+                        for v in sorted(members, key=lambda v: v.id)
+                    ]
+                else:
+                    annotations, rows = self._batch_rows(conn, batch_id)
+                message, user = self._batch_message(batch_id, state, annotations, rows)
                 out.append(message)
                 if self._amqp and self._batch_destination:
                     properties = {"batch": batch_id, "state": state, "user": user}
                     out.append(_umb_copy(message, self._batch_destination, properties))
         return out
 
-    def _batch_message(
-        self, conn: Connection, batch_id: int, state: str
-    ) -> tuple[OutboxMessage, str | None]:
+    @staticmethod
+    def _batch_rows(
+        conn: Connection, batch_id: int
+    ) -> tuple[dict[str, Any] | None, list[tuple[int, int, str | None, str | None]]]:
+        """The batch's annotations and its requests' (id, type, organization, user)."""
         r, b, u = m.REQUEST, m.BATCH, m.USER
         annotations = conn.execute(select(b.c.annotations).where(b.c.id == batch_id)).scalar()
         rows = conn.execute(
@@ -189,19 +216,26 @@ class OutboxPlanner:
             .where(r.c.batch_id == batch_id)
             .order_by(r.c.id)
         ).all()
-        from services.request_store.domain import RequestType
+        return json.loads(annotations) if annotations else None, [tuple(row) for row in rows]
 
-        user = rows[0].username if rows else None
+    def _batch_message(
+        self,
+        batch_id: int,
+        state: str,
+        annotations: dict[str, Any] | None,
+        rows: list[tuple[int, int, str | None, str | None]],
+    ) -> tuple[OutboxMessage, str | None]:
+        user = rows[0][3] if rows else None
         body = {
-            "annotations": json.loads(annotations) if annotations else None,
+            "annotations": annotations,
             "batch": batch_id,
             "requests": [
                 {
-                    "id": row.id,
-                    "organization": row.organization,
-                    "request_type": RequestType(row.type).api_name,
+                    "id": request_id,
+                    "organization": organization,
+                    "request_type": RequestType(request_type).api_name,
                 }
-                for row in rows
+                for request_id, request_type, organization, _user in rows
             ],
             "state": state,
             "user": user,

@@ -16,7 +16,7 @@ from typing import Any
 
 from services.request_store.domain import ImageList, RequestState, RequestType
 
-__all__ = ["RenderContext", "RequestView", "dumps", "list_envelope", "request_json"]
+__all__ = ["RenderContext", "RequestView", "Route", "dumps", "list_envelope", "request_json"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,16 @@ class RenderContext:
     logs_configured: bool
     related_bundles_configured: bool
     days_to_live: int
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a request's work item goes: its queue and, for serial requests, the index whose
+    requests are built one after the other."""
+
+    queue: str | None
+    serial: bool
+    serial_key: str | None
 
 
 @dataclass
@@ -51,6 +61,9 @@ class RequestView:
     # verbose only
     history: list[tuple[RequestState, str, datetime]] = field(default_factory=list)
     batch_annotations: dict[str, Any] | None = None
+    #: the store's own: not rendered (the outbox planner reads them)
+    route: Route | None = None
+    last_state_id: int | None = None  # verbose only: the newest state history entry's id
 
 
 def iso(dt: datetime) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 from sqlalchemy import MetaData, select
 
 from services.common.pb.iib.v1 import requests_pb2
 from services.request_store import models as m
-from tests.gateway.conftest import Stack
+from tests.gateway.conftest import Stack, StackFactory
 
 pytestmark = pytest.mark.db
 
@@ -116,3 +117,85 @@ def test_a_rejected_submission_writes_nothing(api: Stack) -> None:
     )
     with api.core.store.engine.connect() as conn:
         assert conn.execute(select(m.OUTBOX.c.id)).all() == before
+
+
+def _outbox(stack: Stack, kind: str) -> list[Any]:
+    with stack.core.store.engine.connect() as conn:
+        return list(
+            conn.execute(select(m.OUTBOX).where(m.OUTBOX.c.kind == kind).order_by(m.OUTBOX.c.id))
+        )
+
+
+def test_state_messages_of_a_new_batch_and_of_its_end(stack_factory: StackFactory) -> None:
+    """The messages of a creation are planned from the views read in the creating transaction,
+    those of a later change from the database: both give IIB's bodies (contract §7: a batch
+    message is ``{batch, annotations, requests: [{id, organization, request_type}], state,
+    user}``, sent on creation and once the batch is final; a build message is the request's
+    non-verbose JSON, de-duplicated by the id of its newest state history entry)."""
+    api = stack_factory(
+        IIB_MESSAGING_BUILD_STATE_DESTINATION="topic://VirtualTopic.eng.iib.build.state",
+        IIB_MESSAGING_BATCH_STATE_DESTINATION="topic://VirtualTopic.eng.iib.batch.state",
+    )
+    resp = api.post(
+        "regenerate-bundle-batch",
+        {
+            "build_requests": [
+                {"from_bundle_image": "q.io/b:1", "organization": "acme"},
+                {"from_bundle_image": "q.io/b:2"},
+            ],
+            "annotations": {"ticket": "RHBA-1"},
+        },
+    )
+    assert resp.status_code == 201, resp.text
+    ids = [r["id"] for r in resp.json()]
+    batch = resp.json()[0]["batch"]
+    requests = [
+        {"id": ids[0], "organization": "acme", "request_type": "regenerate-bundle"},
+        {"id": ids[1], "organization": None, "request_type": "regenerate-bundle"},
+    ]
+    user = resp.json()[0]["user"]
+    batches = [
+        r for r in _outbox(api, "batch_state") if r.msg_id.startswith(f"batch-state-{batch}-")
+    ]
+    assert [json.loads(r.payload) for r in batches] == [
+        {
+            "annotations": {"ticket": "RHBA-1"},
+            "batch": batch,
+            "requests": requests,
+            "state": "in_progress",
+            "user": user,
+        }
+    ]
+    with api.core.store.engine.connect() as conn:
+        first_states = dict(
+            conn.execute(
+                select(m.REQUEST_STATE.c.request_id, m.REQUEST_STATE.c.id).where(
+                    m.REQUEST_STATE.c.request_id.in_(ids)
+                )
+            ).all()
+        )
+    builds = {r.msg_id: r for r in _outbox(api, "build_state") if r.request_id in ids}
+    assert sorted(builds) == sorted(f"build-state-{rid}-{first_states[rid]}" for rid in ids)
+    for rid in ids:
+        body = json.loads(builds[f"build-state-{rid}-{first_states[rid]}"].payload)
+        assert body == {
+            k: v for k, v in api.get(f"/api/v1/builds/{rid}").json().items() if k in body
+        }
+        assert "state_history" not in body
+
+    for rid in ids:
+        assert api.patch(rid, {"state": "complete", "state_reason": "done"}).status_code == 200
+    batches = [
+        r for r in _outbox(api, "batch_state") if r.msg_id.startswith(f"batch-state-{batch}-")
+    ]
+    assert json.loads(batches[-1].payload) == {
+        "annotations": {"ticket": "RHBA-1"},
+        "batch": batch,
+        "requests": requests,
+        "state": "complete",
+        "user": user,
+    }
+    assert [r.msg_id for r in batches] == [
+        f"batch-state-{batch}-in_progress",
+        f"batch-state-{batch}-complete",
+    ]
