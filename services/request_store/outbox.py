@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from services.common.pb.iib.v1 import requests_pb2
 from services.common.subjects import event_subject, work_subject
@@ -35,7 +35,6 @@ from services.request_store.domain import FINAL_STATES, RequestState, RequestTyp
 from services.request_store.serialize import (
     RenderContext,
     RequestView,
-    Route,
     dumps,
     request_json,
 )
@@ -95,22 +94,11 @@ class OutboxPlanner:
     ) -> list[OutboxMessage]:
         """The messages announcing ``change`` of the requests ``views`` show (read in the
         changing transaction)."""
-        request_ids = [view.id for view in views]
         out: list[OutboxMessage] = []
         if change == "created":
-            routing = {view.id: view.route for view in views if view.route is not None}
-            if len(routing) < len(views):
-                r = m.REQUEST
-                routing = {
-                    row.id: Route(row.queue, bool(row.serial), row.serial_key)
-                    for row in conn.execute(
-                        select(r.c.id, r.c.queue, r.c.serial, r.c.serial_key).where(
-                            r.c.id.in_(request_ids)
-                        )
-                    )
-                }
             for view in views:
-                route = routing[view.id]
+                route = view.route
+                assert route is not None, "the store's views carry their route"
                 item = requests_pb2.WorkItem(
                     request_id=view.id,
                     request_type=int(view.type),  # type: ignore[arg-type]
@@ -130,24 +118,12 @@ class OutboxPlanner:
                     )
                 )
         if self._build_subject:
-            last_state = {
-                view.id: view.last_state_id for view in views if view.last_state_id is not None
-            }
-            if len(last_state) < len(views):
-                rs = m.REQUEST_STATE
-                last_state = dict(
-                    conn.execute(
-                        select(rs.c.request_id, func.max(rs.c.id))
-                        .where(rs.c.request_id.in_(request_ids))
-                        .group_by(rs.c.request_id)
-                    ).all()
-                )
             for view in views:
                 body = request_json(view, False, self._render)
                 message = OutboxMessage(
                     kind="build_state",
                     subject=self._build_subject,
-                    msg_id=f"build-state-{view.id}-{last_state.get(view.id, 0)}",
+                    msg_id=f"build-state-{view.id}-{view.last_state_id or 0}",
                     payload=dumps(body),
                     headers={
                         "batch": str(view.batch_id),
@@ -174,33 +150,26 @@ class OutboxPlanner:
         self, conn: Connection, change: str, views: list[Any]
     ) -> list[OutboxMessage]:
         batch_ids = sorted({v.batch_id for v in views})
-        if change == "created":
-            # a batch is created with all its requests: the views are the whole batch
-            states = {b: [int(v.state) for v in views if v.batch_id == b] for b in batch_ids}
-        else:
-            states = self._store.batch_states(conn, batch_ids)
+        # A batch announces its creation (it is created with all its requests: the views are
+        # the whole batch) and its end once every request is final.
+        states = {} if change == "created" else self._store.batch_states(conn, batch_ids)
         out = []
         for batch_id in batch_ids:
-            state = batch_state(states.get(batch_id, []))
-            # A batch announces its creation, and its end once every request is final.
-            if change == "created" or (
-                state != "in_progress"
-                and any(v.batch_id == batch_id and v.state in FINAL_STATES for v in views)
-            ):
-                if change == "created":
-                    members = [v for v in views if v.batch_id == batch_id]
-                    annotations = members[0].batch_annotations
-                    rows = [
-                        (v.id, v.type, v.scalars.get("organization"), v.user)
-                        for v in sorted(members, key=lambda v: v.id)
-                    ]
-                else:
-                    annotations, rows = self._batch_rows(conn, batch_id)
-                message, user = self._batch_message(batch_id, state, annotations, rows)
-                out.append(message)
-                if self._amqp and self._batch_destination:
-                    properties = {"batch": batch_id, "state": state, "user": user}
-                    out.append(_umb_copy(message, self._batch_destination, properties))
+            members = sorted((v for v in views if v.batch_id == batch_id), key=lambda v: v.id)
+            if change == "created":
+                state = batch_state([int(v.state) for v in members])
+                annotations = members[0].batch_annotations
+                rows = [(v.id, v.type, v.scalars.get("organization"), v.user) for v in members]
+            else:
+                state = batch_state(states.get(batch_id, []))
+                if state == "in_progress" or not any(v.state in FINAL_STATES for v in members):
+                    continue
+                annotations, rows = self._batch_rows(conn, batch_id)
+            message, user = self._batch_message(batch_id, state, annotations, rows)
+            out.append(message)
+            if self._amqp and self._batch_destination:
+                properties = {"batch": batch_id, "state": state, "user": user}
+                out.append(_umb_copy(message, self._batch_destination, properties))
         return out
 
     @staticmethod
