@@ -302,6 +302,64 @@ _LIST_TYPES = {
     int(RequestType.MERGE_INDEX_IMAGE),
     int(RequestType.FBC_OPERATIONS),
 }
+#: The request columns a view carries as ``scalars``.
+VIEW_SCALARS = (
+    "organization",
+    "omps_operator_version",
+    "distribution_scope",
+    "graph_update_mode",
+    "check_related_images",
+    "ignore_bundle_ocp_version",
+    "used_fbc_fragment",
+    "bundle_replacements",
+    "labels",
+)
+
+
+def _new_view(
+    new: NewRequest,
+    route: Route,
+    *,
+    request_id: int,
+    batch_id: int,
+    user: str | None,
+    now: datetime,
+    annotations: dict[str, Any] | None,
+    operators: Mapping[str, str | None],
+    state_id: int,
+) -> RequestView:
+    """The verbose view of a request just inserted, from what was inserted: what ``_views``
+    would read back in the same transaction (tests/request_store/test_new_views.py compares
+    the two), without the three statements. ``operators``: the known bundles' operators."""
+    lists: dict[ImageList, list[str]] = {}
+    bundle_operators: dict[str, str] = {}
+    if int(new.type) in _LIST_TYPES:
+        lists = {kind: list(items) for kind, items in new.image_lists.items() if items}
+        for spec in lists.get(ImageList.BUNDLES, []):
+            if (operator := operators.get(spec)) is not None:
+                bundle_operators[spec] = operator
+    return RequestView(
+        id=request_id,
+        type=new.type,
+        batch_id=batch_id,
+        user=user or None,
+        state=RequestState.IN_PROGRESS,
+        state_reason=INITIAL_REASON,
+        updated=now,
+        images=dict(new.images),
+        scalars={name: new.scalars.get(name) for name in VIEW_SCALARS},
+        image_lists=lists,
+        bundle_operators=bundle_operators,
+        operators=list(new.operators) if new.type == RequestType.RM else [],
+        operator_package=new.operator_package,
+        history=[(RequestState.IN_PROGRESS, INITIAL_REASON, now)],
+        # stored as sorted JSON and read back
+        batch_annotations=json.loads(json.dumps(annotations, sort_keys=True))
+        if annotations is not None
+        else None,
+        route=route,
+        last_state_id=state_id,
+    )
 
 
 class Store:
@@ -389,27 +447,43 @@ class Store:
         return dialect.insert(table)
 
     def _get_or_create(
-        self, conn: Connection, table: Any, column: Any, values: Iterable[str]
-    ) -> dict[str, int]:
+        self,
+        conn: Connection,
+        table: Any,
+        column: Any,
+        values: Iterable[str],
+        lookup: Any = None,
+    ) -> dict[str, Any]:
+        """value -> its row's id; with ``lookup`` (a select of ``id, value, ...``), its row."""
         wanted = list(dict.fromkeys(v for v in values if v is not None))
         if not wanted:
             return {}
+        query = lookup if lookup is not None else select(table.c.id, column)
+        rows = lookup is not None
         found = {
-            row[1]: row[0]
+            row[1]: row if rows else row[0]
             for chunk in _chunks(wanted, 500)
-            for row in conn.execute(select(table.c.id, column).where(column.in_(chunk)))
+            for row in conn.execute(query.where(column.in_(chunk)))
         }
         missing = [v for v in wanted if v not in found]
         if missing:
             stmt = self._insert_ignore(table).on_conflict_do_nothing(index_elements=[column.name])
             conn.execute(stmt, [{column.name: v} for v in missing])
             for chunk in _chunks(missing, 500):
-                for row in conn.execute(select(table.c.id, column).where(column.in_(chunk))):
-                    found[row[1]] = row[0]
+                for row in conn.execute(query.where(column.in_(chunk))):
+                    found[row[1]] = row if rows else row[0]
         return found
 
     def _image_ids(self, conn: Connection, specs: Iterable[str]) -> dict[str, int]:
         return self._get_or_create(conn, m.IMAGE, m.IMAGE.c.pull_specification, specs)
+
+    def _images(self, conn: Connection, specs: Iterable[str]) -> dict[str, Any]:
+        """pull spec -> (id, pull spec, the name of the operator it is a bundle of or None)."""
+        i, o = m.IMAGE, m.OPERATOR
+        lookup = select(i.c.id, i.c.pull_specification, o.c.name).outerjoin(
+            o, i.c.operator_id == o.c.id
+        )
+        return self._get_or_create(conn, i, i.c.pull_specification, specs, lookup)
 
     def _operator_ids(self, conn: Connection, names: Iterable[str]) -> dict[str, int]:
         return self._get_or_create(conn, m.OPERATOR, m.OPERATOR.c.name, names)
@@ -520,8 +594,10 @@ class Store:
             operators.extend(new.operators)
             if new.operator_package:
                 operators.append(new.operator_package)
-        image_ids = self._image_ids(conn, specs)
+        images = self._images(conn, specs)
+        image_ids = {spec: row[0] for spec, row in images.items()}
         operator_ids = self._operator_ids(conn, operators)
+        views: list[RequestView] = []
 
         ids: list[int] = []
         for new, queue in zip(requests, queues, strict=True):
@@ -547,12 +623,27 @@ class Store:
                 row["deprecation_schema_id"] = self._schema_id(conn, new.deprecation_schema)
             request_id = _new_id(conn.execute(insert(m.REQUEST).values(**row)))
             ids.append(request_id)
-            conn.execute(
-                insert(m.REQUEST_STATE).values(
+            state_id = _new_id(
+                conn.execute(
+                    insert(m.REQUEST_STATE).values(
+                        request_id=request_id,
+                        state=int(RequestState.IN_PROGRESS),
+                        state_reason=INITIAL_REASON,
+                        updated=now,
+                    )
+                )
+            )
+            views.append(
+                _new_view(
+                    new,
+                    Route(queue, new.serial, new.serial_index),
                     request_id=request_id,
-                    state=int(RequestState.IN_PROGRESS),
-                    state_reason=INITIAL_REASON,
-                    updated=now,
+                    batch_id=batch_id,
+                    user=user,
+                    now=now,
+                    annotations=annotations,
+                    operators={spec: row[2] for spec, row in images.items()},
+                    state_id=state_id,
                 )
             )
             list_rows = [
@@ -604,7 +695,9 @@ class Store:
                     created=now,
                 )
             )
-        views = self._views(conn, ids, True)
+        if any(new.build_tags for new in requests):
+            # the read orders build tags by the database's collation: read them back
+            views = self._views(conn, ids, True)
         self._write_outbox(conn, "created", views)
         return Created(ids, replayed=False, views=views)
 
@@ -714,17 +807,7 @@ class Store:
                     for col in IMAGE_COLUMNS
                     if (spec := getattr(row, f"{col}_spec")) is not None
                 },
-                scalars={
-                    "organization": row.organization,
-                    "omps_operator_version": row.omps_operator_version,
-                    "distribution_scope": row.distribution_scope,
-                    "graph_update_mode": row.graph_update_mode,
-                    "check_related_images": row.check_related_images,
-                    "ignore_bundle_ocp_version": row.ignore_bundle_ocp_version,
-                    "used_fbc_fragment": row.used_fbc_fragment,
-                    "bundle_replacements": row.bundle_replacements,
-                    "labels": row.labels,
-                },
+                scalars={name: getattr(row, name) for name in VIEW_SCALARS},
                 image_lists=lists.get(row.id, {}),
                 bundle_operators=bundle_operators.get(row.id, {}),
                 operators=removed.get(row.id, []),

@@ -1,0 +1,102 @@
+"""A new request's views are built from what the creating transaction inserted, not read back
+(Store._create, ``_new_view``). The oracle is the read path itself: the views the store reads
+from the database afterwards (the path every GET takes, checked against IIB's contract in
+test_responses.py) must equal them field for field, for every request type and batch.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select, update
+
+from services.request_store import models as m
+from services.request_store.service import CallContext
+from tests.gateway.conftest import SUBMITTER, Stack
+from tests.gateway.test_responses import BODIES
+
+pytestmark = pytest.mark.db
+
+
+def _without_build_tags(body: dict[str, Any]) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    body.pop("build_tags", None)
+    return body
+
+
+CASES: list[tuple[str, Any]] = [
+    *((endpoint, _without_build_tags(body)) for endpoint, body in sorted(BODIES.items())),
+    ("add", BODIES["add"]),  # build tags: read back (ordered by the database's collation)
+    (
+        "add",
+        {
+            "bundles": ["q.io/ns/b1:1", "q.io/ns/b1:1"],
+            "from_index": "q.io/i:1",
+            "binary_image": "q.io/bin:1",
+        },
+    ),
+    (
+        "add-rm-batch",
+        {
+            "build_requests": [
+                {"bundles": ["q.io/b:1"], "from_index": "q.io/i:1", "binary_image": "q.io/x:1"},
+                {"operators": ["op"], "from_index": "q.io/i:1", "binary_image": "q.io/x:1"},
+            ],
+            "annotations": {"z": 1, "a": {"nested": [1, 2]}},
+        },
+    ),
+    (
+        "regenerate-bundle-batch",
+        {
+            "build_requests": [
+                {"from_bundle_image": "q.io/b:1", "organization": "acme"},
+                {"from_bundle_image": "q.io/b:2"},
+            ],
+            "annotations": {},
+        },
+    ),
+    ("regenerate-bundle-batch", {"build_requests": [{"from_bundle_image": "q.io/b:3"}]}),
+]
+
+
+def _accept(api: Stack, endpoint: str, body: Any, user: str | None = SUBMITTER) -> list[Any]:
+    call = CallContext(user=user, base_url=api.base_url)
+    return api.core.accept(endpoint, copy.deepcopy(body), call, "")
+
+
+@pytest.mark.parametrize(("endpoint", "body"), CASES, ids=[c[0] for c in CASES])
+def test_a_new_requests_views_equal_what_the_store_reads_back(
+    api: Stack, endpoint: str, body: Any
+) -> None:
+    views = _accept(api, endpoint, body)
+    assert views
+    assert views == api.core.store.views([v.id for v in views], verbose=True)
+
+
+def test_a_known_bundles_operator_is_in_a_new_views_bundle_mapping(api: Stack) -> None:
+    bundle = "q.io/ns/known-bundle:1"
+    first = _accept(
+        api, "add", {"bundles": [bundle], "from_index": "q.io/i:1", "binary_image": "b:1"}
+    )[0]
+    assert first.bundle_operators == {}
+    with api.core.store.engine.begin() as conn:  # what a worker's bundle_mapping PATCH stores
+        operator_id = conn.execute(
+            insert(m.OPERATOR).values(name="known-operator").returning(m.OPERATOR.c.id)
+        ).scalar_one()
+        conn.execute(
+            update(m.IMAGE)
+            .where(m.IMAGE.c.pull_specification == bundle)
+            .values(operator_id=operator_id)
+        )
+        assert (
+            conn.execute(
+                select(m.IMAGE.c.operator_id).where(m.IMAGE.c.pull_specification == bundle)
+            ).scalar_one()
+            == operator_id
+        )
+    body = {"bundles": [bundle, "q.io/ns/other:2"], "from_index": "q.io/i:1", "binary_image": "b:1"}
+    views = _accept(api, "add", body)
+    assert views[0].bundle_operators == {bundle: "known-operator"}
+    assert views == api.core.store.views([views[0].id], verbose=True)
