@@ -88,6 +88,19 @@ IMAGE_COLUMNS = (
     "fbc_fragment_resolved",
 )
 
+#: The request's other columns that its JSON shows (``NewRequest.scalars``, a view's scalars).
+SCALAR_COLUMNS = (
+    "organization",
+    "omps_operator_version",
+    "distribution_scope",
+    "graph_update_mode",
+    "check_related_images",
+    "ignore_bundle_ocp_version",
+    "used_fbc_fragment",
+    "bundle_replacements",
+    "labels",
+)
+
 
 @dataclass
 class NewRequest:

@@ -42,6 +42,7 @@ from services.request_store import models as m
 from services.request_store.domain import (
     IMAGE_COLUMNS,
     INDEX_IMAGE_COLUMNS,
+    SCALAR_COLUMNS,
     ImageList,
     RequestState,
     RequestType,
@@ -525,17 +526,7 @@ class _Importer:
                 "worker_args": json.dumps(IMPORTED_MARK),
                 "lease_token": 0,
             }
-            for column in (
-                "organization",
-                "omps_operator_version",
-                "distribution_scope",
-                "graph_update_mode",
-                "check_related_images",
-                "ignore_bundle_ocp_version",
-                "used_fbc_fragment",
-                "bundle_replacements",
-                "labels",
-            ):
+            for column in SCALAR_COLUMNS:
                 row[column] = p["scalars"].get(column)
             for column in IMAGE_COLUMNS:
                 spec = p["images"].get(column)

@@ -53,6 +53,7 @@ from services.request_store import models as m
 from services.request_store.domain import (
     FINAL_STATES,
     IMAGE_COLUMNS,
+    SCALAR_COLUMNS,
     ImageList,
     NewRequest,
     RequestState,
@@ -302,18 +303,6 @@ _LIST_TYPES = {
     int(RequestType.MERGE_INDEX_IMAGE),
     int(RequestType.FBC_OPERATIONS),
 }
-#: The request columns a view carries as ``scalars``.
-VIEW_SCALARS = (
-    "organization",
-    "omps_operator_version",
-    "distribution_scope",
-    "graph_update_mode",
-    "check_related_images",
-    "ignore_bundle_ocp_version",
-    "used_fbc_fragment",
-    "bundle_replacements",
-    "labels",
-)
 
 
 def _new_view(
@@ -347,7 +336,7 @@ def _new_view(
         state_reason=INITIAL_REASON,
         updated=now,
         images=dict(new.images),
-        scalars={name: new.scalars.get(name) for name in VIEW_SCALARS},
+        scalars={name: new.scalars.get(name) for name in SCALAR_COLUMNS},
         image_lists=lists,
         bundle_operators=bundle_operators,
         operators=list(new.operators) if new.type == RequestType.RM else [],
@@ -458,8 +447,8 @@ class Store:
         wanted = list(dict.fromkeys(v for v in values if v is not None))
         if not wanted:
             return {}
-        query = lookup if lookup is not None else select(table.c.id, column)
         rows = lookup is not None
+        query: Any = lookup if rows else select(table.c.id, column)
         found = {
             row[1]: row if rows else row[0]
             for chunk in _chunks(wanted, 500)
@@ -807,7 +796,7 @@ class Store:
                     for col in IMAGE_COLUMNS
                     if (spec := getattr(row, f"{col}_spec")) is not None
                 },
-                scalars={name: getattr(row, name) for name in VIEW_SCALARS},
+                scalars={name: getattr(row, name) for name in SCALAR_COLUMNS},
                 image_lists=lists.get(row.id, {}),
                 bundle_operators=bundle_operators.get(row.id, {}),
                 operators=removed.get(row.id, []),
