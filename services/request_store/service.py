@@ -217,7 +217,7 @@ class RequestStoreCore:
         created = self.store.create(
             news, user=call.user, queues=queues, annotations=annotations, idempotency=idempotency
         )
-        # a new submission's views were read in its transaction; a replay reads them now
+        # a new submission's views come with it (built from what it wrote); a replay reads them
         views = created.views or self.store.views(created.request_ids, verbose=True)
         if not created.replayed:
             for view in views:

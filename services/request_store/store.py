@@ -161,7 +161,7 @@ class Created:
 
     request_ids: list[int]
     replayed: bool
-    #: verbose views read in the creating transaction (empty for a replay)
+    #: verbose views, built from what the creating transaction wrote (empty for a replay)
     views: list[RequestView] = field(default_factory=list)
 
 
@@ -318,7 +318,7 @@ def _new_view(
     state_id: int,
 ) -> RequestView:
     """The verbose view of a request just inserted, from what was inserted: what ``_views``
-    would read back in the same transaction (tests/request_store/test_new_views.py compares
+    would read back in the same transaction (tests/gateway/test_new_views.py compares
     the two), without the three statements. ``operators``: the known bundles' operators."""
     lists: dict[ImageList, list[str]] = {}
     bundle_operators: dict[str, str] = {}
@@ -585,6 +585,7 @@ class Store:
                 operators.append(new.operator_package)
         images = self._images(conn, specs)
         image_ids = {spec: row[0] for spec, row in images.items()}
+        bundle_operators = {spec: row[2] for spec, row in images.items()}
         operator_ids = self._operator_ids(conn, operators)
         views: list[RequestView] = []
 
@@ -631,7 +632,7 @@ class Store:
                     user=user,
                     now=now,
                     annotations=annotations,
-                    operators={spec: row[2] for spec, row in images.items()},
+                    operators=bundle_operators,
                     state_id=state_id,
                 )
             )
