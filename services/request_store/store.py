@@ -351,12 +351,18 @@ def _new_view(
     )
 
 
+#: How many users' ids a store keeps (a POST then skips reading its user's row).
+_KNOWN_USERS = 4096
+
+
 class Store:
     """Repository over the request store's database."""
 
     def __init__(self, engine: Engine, secrets: SecretBox) -> None:
         self.engine = engine
         self._secrets = secrets
+        #: username -> id of users committed before (rows are never deleted nor renamed)
+        self._user_ids: dict[str, int] = {}
         self._sqlite = engine.dialect.name == "sqlite"
         # SQLite takes one writer at a time. Writers wait for each other here rather than in
         # SQLite's busy handler, which sleeps 1 ms, 2 ms, … up to 100 ms between tries and so
@@ -480,7 +486,18 @@ class Store:
     def _user_id(self, conn: Connection, username: str | None) -> int | None:
         if not username:
             return None
-        return self._get_or_create(conn, m.USER, m.USER.c.username, [username])[username]
+        known = self._user_ids.get(username)
+        if known is not None:
+            return known
+        u = m.USER
+        # the submission's first statement: a row found here was committed by another one
+        found = conn.execute(select(u.c.id).where(u.c.username == username)).scalar()
+        if found is None:
+            return self._get_or_create(conn, u, u.c.username, [username])[username]
+        if len(self._user_ids) >= _KNOWN_USERS:
+            self._user_ids.clear()
+        self._user_ids[username] = int(found)
+        return int(found)
 
     def _schema_id(self, conn: Connection, schema: str) -> int:
         digest = hashlib.sha256(schema.encode()).hexdigest()

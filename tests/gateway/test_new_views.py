@@ -7,10 +7,11 @@ test_responses.py) must equal them field for field, for every request type and b
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 
 from services.request_store import models as m
 from services.request_store.service import CallContext
@@ -18,6 +19,7 @@ from tests.gateway.conftest import SUBMITTER, Stack
 from tests.gateway.test_responses import BODIES
 
 pytestmark = pytest.mark.db
+USER_READ = re.compile(r'FROM "?user"?(\s|$)')
 
 
 def _without_build_tags(body: dict[str, Any]) -> dict[str, Any]:
@@ -100,3 +102,30 @@ def test_a_known_bundles_operator_is_in_a_new_views_bundle_mapping(api: Stack) -
     views = _accept(api, "add", body)
     assert views[0].bundle_operators == {bundle: "known-operator"}
     assert views == api.core.store.views([views[0].id], verbose=True)
+
+
+def test_a_known_submitters_row_is_read_once_per_store(api: Stack) -> None:
+    """The store remembers the ids of users committed before: a later POST by the same user
+    reads no ``user`` row, and its views still name the user (read back from the database)."""
+    body = {"bundles": ["q.io/ns/u:1"], "from_index": "q.io/i:1", "binary_image": "b:1"}
+    user = "someone-new@DOMAIN.LOCAL"
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = api.core.store.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        runs = []
+        for _ in range(3):
+            statements.clear()
+            views = _accept(api, "add", body, user=user)
+            runs.append(sum(bool(USER_READ.search(s)) for s in statements))
+            assert views == api.core.store.views([views[0].id], verbose=True)
+            assert views[0].user == user
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    # a new user: looked up, then get-or-create (looked up, inserted, read); then found in the
+    # database and remembered; then remembered
+    assert runs == [3, 1, 0]
