@@ -339,6 +339,7 @@ def _new_view(
         scalars={name: new.scalars.get(name) for name in SCALAR_COLUMNS},
         image_lists=lists,
         bundle_operators=bundle_operators,
+        build_tags=sorted(new.build_tags),
         operators=list(new.operators) if new.type == RequestType.RM else [],
         operator_package=new.operator_package,
         history=[(RequestState.IN_PROGRESS, INITIAL_REASON, now)],
@@ -442,31 +443,31 @@ class Store:
         return dialect.insert(table)
 
     def _get_or_create(
-        self,
-        conn: Connection,
-        table: Any,
-        column: Any,
-        values: Iterable[str],
-        lookup: Any = None,
+        self, conn: Connection, table: Any, column: Any, values: Iterable[str]
+    ) -> dict[str, int]:
+        lookup = select(table.c.id, column)
+        rows = self._get_or_create_rows(conn, table, column, values, lookup)
+        return {value: row[0] for value, row in rows.items()}
+
+    def _get_or_create_rows(
+        self, conn: Connection, table: Any, column: Any, values: Iterable[str], lookup: Any
     ) -> dict[str, Any]:
-        """value -> its row's id; with ``lookup`` (a select of ``id, value, ...``), its row."""
+        """value -> its row as ``lookup`` (a select of ``id, value, ...``) reads it."""
         wanted = list(dict.fromkeys(v for v in values if v is not None))
         if not wanted:
             return {}
-        rows = lookup is not None
-        query: Any = lookup if rows else select(table.c.id, column)
         found = {
-            row[1]: row if rows else row[0]
+            row[1]: row
             for chunk in _chunks(wanted, 500)
-            for row in conn.execute(query.where(column.in_(chunk)))
+            for row in conn.execute(lookup.where(column.in_(chunk)))
         }
         missing = [v for v in wanted if v not in found]
         if missing:
             stmt = self._insert_ignore(table).on_conflict_do_nothing(index_elements=[column.name])
             conn.execute(stmt, [{column.name: v} for v in missing])
             for chunk in _chunks(missing, 500):
-                for row in conn.execute(query.where(column.in_(chunk))):
-                    found[row[1]] = row if rows else row[0]
+                for row in conn.execute(lookup.where(column.in_(chunk))):
+                    found[row[1]] = row
         return found
 
     def _image_ids(self, conn: Connection, specs: Iterable[str]) -> dict[str, int]:
@@ -478,7 +479,7 @@ class Store:
         lookup = select(i.c.id, i.c.pull_specification, o.c.name).outerjoin(
             o, i.c.operator_id == o.c.id
         )
-        return self._get_or_create(conn, i, i.c.pull_specification, specs, lookup)
+        return self._get_or_create_rows(conn, i, i.c.pull_specification, specs, lookup)
 
     def _operator_ids(self, conn: Connection, names: Iterable[str]) -> dict[str, int]:
         return self._get_or_create(conn, m.OPERATOR, m.OPERATOR.c.name, names)
@@ -702,9 +703,6 @@ class Store:
                     created=now,
                 )
             )
-        if any(new.build_tags for new in requests):
-            # the read orders build tags by the database's collation: read them back
-            views = self._views(conn, ids, True)
         self._write_outbox(conn, "created", views)
         return Created(ids, replayed=False, views=views)
 
@@ -808,7 +806,8 @@ class Store:
                 state_reason=row.state_reason,
                 updated=row.updated,
                 arches=arches.get(row.id, []),
-                build_tags=tags.get(row.id, []),
+                # sorted here, not by the database's collation: a new view sorts them the same
+                build_tags=sorted(tags.get(row.id, [])),
                 images={
                     col: spec
                     for col in IMAGE_COLUMNS
