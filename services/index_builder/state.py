@@ -113,35 +113,67 @@ def fingerprint(paths: Iterable[tuple[str, int, Path | bytes | None]]) -> str:
     return h.hexdigest()
 
 
-def _link_tree(source: Path, dest: Path, skip: frozenset[str] = frozenset()) -> None:
-    """Copy the tree ``source`` to ``dest`` with hard links (directories keep their modes),
-    leaving out the files named in ``skip`` at its top."""
+def _link_tree(
+    source: Path, dest: Path, skip: frozenset[str] = frozenset(), *, count: bool = False
+) -> int:
+    """Copy the tree ``source`` to ``dest`` with hard links (directories keep their modes;
+    symlinks are linked as symlinks, never followed), leaving out the files named in ``skip``
+    at its top; returns the bytes of the distinct files linked (``count``; else 0).
+
+    It works on directory descriptors (``scandir`` and ``linkat`` relative to them), so a file
+    costs one system call: a catalog of 3,000 bundles is ~4,800 files, and this is on the path
+    of every warm build (``StateCache.get``, ``IndexState.fork``, ``StateCache.put``)."""
     dest.mkdir(parents=True, exist_ok=True)
     os.chmod(dest, stat.S_IMODE(os.stat(source).st_mode))
-    for directory, dirnames, filenames in os.walk(source):
-        rel = Path(directory).relative_to(source)
-        for name in dirnames:
-            target = dest / rel / name
-            target.mkdir(exist_ok=True)
-            os.chmod(target, stat.S_IMODE(os.stat(Path(directory) / name).st_mode))
-        for name in filenames:
-            if name in skip and rel == Path("."):
-                continue
-            try:
-                os.link(Path(directory) / name, dest / rel / name)
-            except OSError:  # another filesystem: copy
-                shutil.copy2(Path(directory) / name, dest / rel / name)
-
-
-def _tree_size(root: Path) -> int:
     seen: set[int] = set()
     total = 0
-    for directory, _, filenames in os.walk(root):
-        for name in filenames:
-            st = os.stat(Path(directory) / name)
-            if st.st_ino not in seen:
-                seen.add(st.st_ino)
-                total += st.st_size
+    # (source directory fd, dest directory fd, their paths for a copy across filesystems)
+    pending = [(os.fspath(source), os.fspath(dest), True)]
+    while pending:
+        src_path, dst_path, top = pending.pop()
+        src_fd = os.open(src_path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            dst_fd = os.open(dst_path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            try:
+                with os.scandir(src_fd) as entries:
+                    for entry in entries:
+                        name = entry.name
+                        if entry.is_dir(follow_symlinks=False):
+                            mode = stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)
+                            try:
+                                os.mkdir(name, 0o700, dir_fd=dst_fd)
+                            except FileExistsError:
+                                pass
+                            os.chmod(name, mode, dir_fd=dst_fd)
+                            pending.append(
+                                (os.path.join(src_path, name), os.path.join(dst_path, name), False)
+                            )
+                            continue
+                        if top and name in skip:
+                            continue
+                        if count:
+                            st = entry.stat(follow_symlinks=False)
+                            if st.st_ino not in seen:
+                                seen.add(st.st_ino)
+                                total += st.st_size
+                        try:
+                            os.link(
+                                name,
+                                name,
+                                src_dir_fd=src_fd,
+                                dst_dir_fd=dst_fd,
+                                follow_symlinks=False,
+                            )
+                        except OSError:  # another filesystem: copy
+                            shutil.copy2(
+                                os.path.join(src_path, name),
+                                os.path.join(dst_path, name),
+                                follow_symlinks=False,
+                            )
+            finally:
+                os.close(dst_fd)
+        finally:
+            os.close(src_fd)
     return total
 
 
@@ -187,10 +219,10 @@ class StateCache:
             return
         tmp = Path(tempfile.mkdtemp(prefix=".put-", dir=self.directory))
         try:
-            _link_tree(state.configs, tmp / "configs")
-            _link_tree(state.cache_dir, tmp / "cache")
+            size = _link_tree(state.configs, tmp / "configs", count=True)
+            size += _link_tree(state.cache_dir, tmp / "cache", count=True)
             meta = _meta_of(state)
-            meta["bytes"] = _tree_size(tmp)
+            meta["bytes"] = size
             (tmp / _STATE_FILE).write_text(json.dumps(meta))
             os.replace(tmp, entry)
         except OSError as exc:

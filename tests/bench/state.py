@@ -1,0 +1,67 @@
+"""`make bench` state part: the index builder's copies of a catalog's files.
+
+A warm build copies the catalog it starts from out of the worker's state cache
+(``StateCache.get``), each further request of a coalesced group copies the one before it
+(``IndexState.fork``), and after a build the worker keeps its catalog (``StateCache.put``)
+before it takes the next request. Each copy is a tree of hard links. This part writes the
+catalog bench's synthetic catalog (3,000 bundles per multiplier) and its serving cache, then
+times each copy. Options: ``--sizes=1`` (multipliers), ``--runs=5``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from services.catalog import CatalogDir, directory_tree, write_serving_cache
+from services.index_builder.state import IndexState, StateCache
+from tests.bench.api import _option
+from tests.bench.catalog import generate
+
+
+def _time(label: str, runs: int, step: Callable[[int], object]) -> None:
+    took = []
+    for n in range(runs):
+        start = time.perf_counter()
+        step(n)
+        took.append((time.perf_counter() - start) * 1000)
+    print(
+        f"  {label}: median {statistics.median(took):.1f} ms "
+        f"(min {min(took):.1f}, max {max(took):.1f}, {runs} runs)",
+        flush=True,
+    )
+
+
+def _copies(multiplier: int, runs: int) -> None:
+    base = Path(tempfile.mkdtemp(prefix="iib-bench-state-"))
+    try:
+        info = generate(base / "configs", multiplier)
+        catalog = CatalogDir.open(base / "configs")
+        tree = directory_tree(base / "configs", dir_mode=0o755, file_mode=0o644)
+        cache = write_serving_cache(catalog, base / "cache", tree)
+        state = IndexState(base / "configs", base / "cache", cache, [], frozenset(), "bench")
+        files = sum(len(names) for _, _, names in os.walk(base))
+        print(
+            f"[{info['bundles']} bundles, {info['packages']} packages: {files} files in "
+            "/configs and the serving cache] each copy into a new directory:",
+            flush=True,
+        )
+        _time("fork (a group's next request)", runs, lambda n: state.fork(base / f"fork-{n}"))
+        kept = [StateCache(base / f"states-{n}", 1 << 40) for n in range(runs)]
+        _time("put (keep after a build)", runs, lambda n: kept[n].put(state))
+        _time(
+            "get (a warm build's start)", runs, lambda n: kept[n].get(state.key, base / f"get-{n}")
+        )
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main(argv: list[str]) -> None:
+    runs = int(_option(argv, "runs", "5"))
+    for multiplier in [int(s) for s in _option(argv, "sizes", "1").split(",")]:
+        _copies(multiplier, runs)
