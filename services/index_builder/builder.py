@@ -413,10 +413,11 @@ class IndexBuilder:
 
     def _keep(self, result: IndexContent | None) -> None:
         """Keep the newest state for the next build (after the requests completed: it is not
-        on their path)."""
+        on their path, but on the next request's). Its files are moved into the cache: this is
+        the build's last use of them, its workspace is deleted next."""
         if result is not None and result.state is not None:
             started = time.perf_counter()
-            self.states.put(result.state)
+            self.states.put(result.state, move=True)
             log.info("kept the index state in %.3f s", time.perf_counter() - started)
 
     @staticmethod

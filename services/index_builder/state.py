@@ -177,6 +177,37 @@ def _link_tree(
     return total
 
 
+def _place(source: Path, dest: Path, move: bool) -> int:
+    """Put the tree ``source`` at ``dest``, moved (``move``, when both are on one filesystem)
+    or linked; returns the bytes of its distinct files."""
+    if move:
+        try:
+            os.rename(source, dest)
+        except OSError:  # another filesystem: link (copy) instead
+            pass
+        else:
+            return _tree_bytes(dest)
+    return _link_tree(source, dest, count=True)
+
+
+def _tree_bytes(root: Path) -> int:
+    """The bytes of the distinct files (by inode) under ``root``, symlinks not followed."""
+    seen: set[int] = set()
+    total = 0
+    pending = [os.fspath(root)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                    continue
+                st = entry.stat(follow_symlinks=False)
+                if st.st_ino not in seen:
+                    seen.add(st.st_ino)
+                    total += st.st_size
+    return total
+
+
 class StateCache:
     """States of built index images on the worker's disk (see the module docstring)."""
 
@@ -208,8 +239,11 @@ class StateCache:
             return None
         return state
 
-    def put(self, state: IndexState) -> None:
-        """Keep ``state`` (its files are linked, the caller may go on using them)."""
+    def put(self, state: IndexState, *, move: bool = False) -> None:
+        """Keep ``state``: its files are linked, so the caller may go on using them; with
+        ``move`` its two directories are moved into the cache instead (the caller is done with
+        them: a build keeps its catalog just before its workspace is deleted), which costs a
+        rename and a walk to count the bytes instead of a link per file."""
         if self.max_bytes <= 0:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -219,8 +253,8 @@ class StateCache:
             return
         tmp = Path(tempfile.mkdtemp(prefix=".put-", dir=self.directory))
         try:
-            size = _link_tree(state.configs, tmp / "configs", count=True)
-            size += _link_tree(state.cache_dir, tmp / "cache", count=True)
+            size = _place(state.configs, tmp / "configs", move)
+            size += _place(state.cache_dir, tmp / "cache", move)
             meta = _meta_of(state)
             meta["bytes"] = size
             (tmp / _STATE_FILE).write_text(json.dumps(meta))

@@ -110,6 +110,24 @@ def test_a_kept_state_comes_back_as_linked_files(tmp_path: Path) -> None:
     assert [e.path for e in got.cache.cache_tree] == [e.path for e in state.cache.cache_tree]
 
 
+def test_a_state_moved_into_the_cache_is_the_same_as_a_linked_one(tmp_path: Path) -> None:
+    linked, moved = _state(tmp_path / "linked"), _state(tmp_path / "moved")
+    before = _tree(moved.configs), _tree(moved.cache_dir)
+    StateCache(tmp_path / "a", max_bytes=1 << 30).put(linked)
+    StateCache(tmp_path / "b", max_bytes=1 << 30).put(moved, move=True)
+
+    assert not moved.configs.exists() and not moved.cache_dir.exists()
+    entry = tmp_path / "b" / moved.key
+    assert (_tree(entry / "configs"), _tree(entry / "cache")) == before  # the very same inodes
+
+    def meta(root: Path) -> dict[str, object]:
+        return dict(json.loads((root / linked.key / "state.json").read_text()))
+
+    assert meta(tmp_path / "a") == meta(tmp_path / "b")
+    got = StateCache(tmp_path / "b", max_bytes=1 << 30).get(moved.key, tmp_path / "next")
+    assert got is not None and got.cache.digest == linked.cache.digest
+
+
 def test_an_unreadable_entry_is_a_miss_and_is_dropped(tmp_path: Path) -> None:
     state = _state(tmp_path / "built")
     cache = StateCache(tmp_path / "states", max_bytes=1 << 30)
@@ -138,6 +156,7 @@ def test_the_least_recently_used_state_goes_first(tmp_path: Path) -> None:
     reason="needs a second filesystem (/dev/shm) to copy across",
 )
 def test_across_filesystems_files_are_copied(tmp_path: Path) -> None:
+    """A fork into another filesystem copies the files (a link cannot cross it)."""
     state = _state(tmp_path / "built")
     with_links = _tree(state.configs)
     target = Path("/dev/shm") / f"iib-state-test-{os.getpid()}"
@@ -151,3 +170,19 @@ def test_across_filesystems_files_are_copied(tmp_path: Path) -> None:
                 assert (fork.configs / rel).read_bytes() == (state.configs / rel).read_bytes()
     finally:
         shutil.rmtree(target, ignore_errors=True)
+
+
+@pytest.mark.skipif(
+    not Path("/dev/shm").is_dir() or os.stat("/dev/shm").st_dev == os.stat("/tmp").st_dev,
+    reason="needs a second filesystem (/dev/shm) to move across",
+)
+def test_a_state_moved_across_filesystems_is_copied(tmp_path: Path) -> None:
+    elsewhere = Path("/dev/shm") / f"iib-state-test-move-{os.getpid()}"
+    try:
+        state = _state(elsewhere)
+        expected = {k: v[:2] for k, v in _tree(state.configs).items()}
+        StateCache(tmp_path / "states", max_bytes=1 << 30).put(state, move=True)
+        kept = tmp_path / "states" / state.key / "configs"
+        assert {k: v[:2] for k, v in _tree(kept).items()} == expected
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)
