@@ -21,7 +21,9 @@ import os
 import shutil
 import stat
 import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ __all__ = ["IndexState", "PartLayer", "StateCache", "catalog_key", "fingerprint"
 
 log = logging.getLogger(__name__)
 _STATE_FILE = "state.json"
+_TRASH = ".trash-"
 _FORMAT = 1
 
 
@@ -214,6 +217,9 @@ class StateCache:
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        #: trash directories a background thread is deleting
+        self._deleting: set[str] = set()
 
     def get(self, key: str, dest: Path) -> IndexState | None:
         """A private copy (hard links) of the state stored under ``key``, in ``dest``."""
@@ -266,8 +272,16 @@ class StateCache:
         self._evict()
 
     def _evict(self) -> None:
+        """Drop the least recently used entries beyond ``max_bytes``. An entry leaves the cache
+        at once (renamed to ``.trash-*``); its files are deleted in a background thread, so
+        the next request, which the worker takes right after keeping a state, does not wait
+        for thousands of unlinks (trash an interrupted process left is deleted too)."""
         entries: list[tuple[float, int, Path]] = []
+        trash: list[Path] = []
         for entry in self.directory.iterdir():
+            if entry.name.startswith(_TRASH):
+                trash.append(entry)
+                continue
             meta_path = entry / _STATE_FILE
             try:
                 size = int(json.loads(meta_path.read_text()).get("bytes", 0))
@@ -277,13 +291,41 @@ class StateCache:
                     if time.time() - entry.stat().st_mtime > 3600:  # an interrupted put
                         shutil.rmtree(entry, ignore_errors=True)
                 else:
-                    shutil.rmtree(entry, ignore_errors=True)
+                    trash.append(entry)
         total = sum(size for _, size, _ in entries)
         for _, size, entry in sorted(entries):
             if total <= self.max_bytes:
                 break
-            shutil.rmtree(entry, ignore_errors=True)
+            trash.append(entry)
             total -= size
+        self._discard(trash)
+
+    def _discard(self, paths: list[Path]) -> None:
+        moved = []
+        for path in paths:
+            target = path
+            if not path.name.startswith(_TRASH):
+                target = path.with_name(f"{_TRASH}{uuid.uuid4().hex}")
+                try:
+                    os.rename(path, target)
+                except OSError:
+                    shutil.rmtree(path, ignore_errors=True)
+                    continue
+            with self._lock:
+                if target.name in self._deleting:
+                    continue
+                self._deleting.add(target.name)
+            moved.append(target)
+        if moved:
+            threading.Thread(
+                target=self._delete, args=(moved,), name="iib-state-evict", daemon=True
+            ).start()
+
+    def _delete(self, paths: list[Path]) -> None:
+        for path in paths:
+            shutil.rmtree(path, ignore_errors=True)
+            with self._lock:
+                self._deleting.discard(path.name)
 
 
 def _meta_of(state: IndexState) -> dict[str, Any]:

@@ -28,6 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +242,7 @@ def _adds(
 ) -> tuple[list[float], str]:
     """Add one bundle per run; ``chain``: each run onto the previous output (a warm start)."""
     times: list[float] = []
+    ids: list[int] = []
     current = from_index
     last = ""
     for n, bundle in enumerate(bundles):
@@ -255,6 +258,7 @@ def _adds(
             flush=True,
         )
         times.append(took)
+        ids.append(data["id"])
         last = data["index_image"]
         if chain:
             current = last
@@ -266,9 +270,43 @@ def _adds(
             f"primed the worker's cache: {times[0]:.2f} s)",
             flush=True,
         )
+        print(f"{shape} {label}, between the warm adds: {_handoffs(e2e, ids[1:])}", flush=True)
     else:
         print(f"{shape} {label}: {_stats(times)} POST->complete", flush=True)
     return times, last
+
+
+def _handoffs(e2e: EndToEnd, ids: list[int]) -> str:
+    """From the index builder's log: how long it kept each state after a build of ``ids``, and
+    how long from each request's completion to the start of the next one's build."""
+    started: dict[int, float] = {}
+    completed: dict[int, float] = {}
+    kept: list[float] = []
+    current = 0
+    for line in (e2e.base / "index-builder.log").read_text().splitlines():
+        record = json.loads(line)
+        msg, at = str(record.get("msg", "")), datetime.fromisoformat(record["ts"]).timestamp()
+        if match := re.match(r"building request (\d+) ", msg):
+            current = int(match.group(1))
+            started[current] = at
+        elif match := re.match(r"request (\d+) complete", msg):
+            completed[int(match.group(1))] = at
+        elif msg.startswith("kept the index state in") and current in ids[:-1]:
+            kept.append(float(msg.split()[-2]))
+    gaps = [started[b] - completed[a] for a, b in pairwise(ids) if a in completed and b in started]
+    if not kept or not gaps:
+        return "(no handoffs in the index builder's log)"
+
+    def stats(values: list[float]) -> str:
+        return (
+            f"median {statistics.median(values):.3f} s (min {min(values):.3f}, "
+            f"max {max(values):.3f}, {len(values)})"
+        )
+
+    return (
+        f"keeping the state {stats(kept)}; a request's completion to the next one's build start "
+        f"{stats(gaps)}"
+    )
 
 
 def _host_busy() -> float:

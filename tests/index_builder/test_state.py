@@ -11,6 +11,8 @@ import json
 import os
 import shutil
 import stat
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -144,11 +146,24 @@ def test_the_least_recently_used_state_goes_first(tmp_path: Path) -> None:
     probe.put(first)
     size = json.loads((tmp_path / "probe" / first.key / "state.json").read_text())["bytes"]
 
-    cache = StateCache(tmp_path / "states", max_bytes=size + size // 2)  # room for one
+    states = tmp_path / "states"
+    states.mkdir()
+    leftover = states / ".trash-left-by-a-killed-worker"  # deleted by the next eviction too
+    (leftover / "configs").mkdir(parents=True)
+    cache = StateCache(states, max_bytes=size + size // 2)  # room for one
     cache.put(first)
     cache.put(second)
-    assert not (tmp_path / "states" / first.key).exists()
+    assert not (states / first.key).exists()  # out of the cache at once
     assert cache.get(second.key, tmp_path / "next") is not None
+    _wait_until(lambda: sorted(p.name for p in states.iterdir()) == [second.key])
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    """Evicted entries are deleted by a background thread: wait for it (bounded)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the evicted entries were not deleted"
+        time.sleep(0.05)
 
 
 @pytest.mark.skipif(
