@@ -76,8 +76,13 @@ def test_a_stalled_worker_loses_its_lease_and_changes_nothing(system: System) ->
     done = system.wait_final([rid], timeout=60)[rid]
     assert done["state"] == "complete"
     _wait_for(lambda: "build lease lost" in first.log_tail(400), 30, "the first worker to stop")
-    finishes = [e for e in system.events() if e["event"] == "complete" and e["id"] == rid]
-    assert [e["pid"] for e in finishes] == [second.pid]
+
+    def finishes() -> list[int]:
+        return [e["pid"] for e in system.events() if e["event"] == "complete" and e["id"] == rid]
+
+    # the handler records "complete" after the store has the final state: wait for the record
+    _wait_for(lambda: bool(finishes()), 30, "the second worker's complete record")
+    assert finishes() == [second.pid]
     assert first.running()
     # one state history: the stale worker recorded nothing after the take-over
     reasons = [h["state_reason"] for h in done["state_history"]]
