@@ -16,6 +16,7 @@ same description and be sure the modes it ships are the modes that were hashed.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
@@ -141,6 +142,10 @@ def _checksum(block: bytearray) -> None:
     block[155:156] = b" "
 
 
+# A header depends only on its arguments, and a warm build hashes the headers of thousands of
+# unchanged files again (one per cache file: ~4,800 at 3,000 bundles): they are remembered.
+# Bounded: 65,536 headers of 512 bytes (~40 MB with their keys) cover a 30,000-bundle catalog.
+@functools.lru_cache(maxsize=65536)
 def _header(
     name: str, mode: int, size: int, typeflag: bytes, prefix: str = "", numeric_extras: bool = True
 ) -> bytes:

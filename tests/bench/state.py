@@ -1,11 +1,13 @@
-"""`make bench` state part: the index builder's copies of a catalog's files.
+"""`make bench` state part: the index builder's copies of a catalog's files, and the digest.
 
 A warm build copies the catalog it starts from out of the worker's state cache
 (``StateCache.get``), each further request of a coalesced group copies the one before it
 (``IndexState.fork``), and after a build the worker keeps its catalog (``StateCache.put``)
 before it takes the next request. Each copy is a tree of hard links. This part writes the
 catalog bench's synthetic catalog (3,000 bundles per multiplier) and its serving cache, then
-times each copy. Options: ``--sizes=1`` (multipliers), ``--runs=5``.
+times each copy. Then it times the serving cache's digest (opm's, over ``/configs`` and the
+cache) with the tar headers built afresh and with them remembered from the run before, as in a
+warm build. Options: ``--sizes=1`` (multipliers), ``--runs=5``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from services.catalog import CatalogDir, directory_tree, write_serving_cache
+from services.catalog.gotar import _header, tree_digest
 from services.index_builder.state import IndexState, StateCache
 from tests.bench.api import _option
 from tests.bench.catalog import generate
@@ -57,6 +60,16 @@ def _copies(multiplier: int, runs: int) -> None:
         _time(
             "get (a warm build's start)", runs, lambda n: kept[n].get(state.key, base / f"get-{n}")
         )
+
+        def digest(fresh: bool) -> None:
+            if fresh:
+                _header.cache_clear()
+            tree_digest(tree, cache.cache_tree)
+
+        digest(False)
+        _time("digest, tar headers built afresh", runs, lambda n: digest(True))
+        digest(False)
+        _time("digest, tar headers remembered", runs, lambda n: digest(False))
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
