@@ -19,8 +19,16 @@ from tests.pki import tls
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 
-def _completions(system: System) -> Counter[int]:
-    return Counter(e["id"] for e in system.events() if e["event"] == "complete")
+def _completions(system: System, ids: list[int]) -> Counter[int]:
+    """The handlers' "complete" records by request, once every one of ``ids`` has one: a
+    handler writes it after the store has the final state, so it may lag ``wait_final``
+    (bounded: a record still missing after 30 s is missing, and a duplicate still shows)."""
+    deadline = time.monotonic() + 30
+    while True:
+        done = Counter(e["id"] for e in system.events() if e["event"] == "complete")
+        if all(done[rid] for rid in ids) or time.monotonic() > deadline:
+            return done
+        time.sleep(0.1)
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:
@@ -42,7 +50,7 @@ def test_accepted_requests_are_processed_once(system_factory) -> None:
         d["state_reason"] == "The operator bundle(s) were successfully added to the index image"
         for d in final.values()
     )
-    assert _completions(system) == Counter({rid: 1 for rid in ids})
+    assert _completions(system, ids) == Counter({rid: 1 for rid in ids})
     history = [h["state_reason"] for h in reversed(system.get(ids[0])["state_history"])]
     assert history[:2] == ["The request was initiated", "Resolving the bundles"]
 
@@ -59,7 +67,7 @@ def test_worker_killed_mid_request_is_redelivered_and_completes_once(system_fact
     starts = [e for e in system.events() if e["event"] == "start" and e["id"] == rid]
     assert [s["delivery"] for s in starts] == [1, 2]
     assert starts[0]["pid"] != starts[1]["pid"]
-    assert _completions(system)[rid] == 1
+    assert _completions(system, [rid])[rid] == 1
 
 
 def test_restarting_nats_with_200_pending_loses_and_duplicates_nothing(system_factory) -> None:
@@ -75,7 +83,7 @@ def test_restarting_nats_with_200_pending_loses_and_duplicates_nothing(system_fa
     final = system.wait_final(ids, timeout=120)
     assert len(final) == 200
     assert {d["state"] for d in final.values()} == {"complete"}
-    completions = _completions(system)
+    completions = _completions(system, ids)
     assert set(completions) == set(ids)
     assert max(completions.values()) == 1
     starts = Counter(e["id"] for e in system.events() if e["event"] == "start")
@@ -97,6 +105,7 @@ def test_serial_requests_for_one_index_never_overlap_and_keep_order(system_facto
     # parallel requests to the same index are not serialized
     parallel = [system.submit(add_body("fake/sleep:0.3", index=indexes[0]))["id"] for _ in range(4)]
     system.wait_final(ids + parallel, timeout=120)
+    _completions(system, ids)  # every "complete" record is written
     intervals: dict[int, dict[str, float]] = defaultdict(dict)
     for e in system.events():
         intervals[e["id"]][e["event"]] = e["t"]
@@ -154,7 +163,7 @@ def test_graceful_shutdown_releases_the_current_item(system_factory) -> None:
     assert final[rid]["state"] == "complete"
     second = [e for e in system.events() if e["event"] == "start" and e["delivery"] == 2]
     assert second and second[0]["t"] - stopped_at < 2.0 + 1.5  # released, not left to time out
-    assert _completions(system)[rid] == 1
+    assert _completions(system, [rid])[rid] == 1
 
 
 def test_an_idle_worker_exits_promptly_on_sigterm(system_factory) -> None:
