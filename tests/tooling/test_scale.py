@@ -57,6 +57,13 @@ def test_200_requests_survive_a_nats_node_and_a_builder_killed_and_restarted(
         submit(60)
         final = system.wait_final(ids, timeout=240)
         system.nats.wait_ready()
+        # a handler records "complete" after the store has the final state: let the records of
+        # the last requests land (bounded; a missing one still fails below)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(
+            {e["id"] for e in system.events() if e["event"] == "complete"} & set(ids)
+        ) < len(ids):
+            time.sleep(0.1)
     finally:
         events = system.events()
         system.close()
