@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from services.common.processes import tcp_open
-from tests.common.dispatch.conftest import System, add_body
+from tests.common.dispatch.conftest import System, add_body, recorded
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -76,13 +76,9 @@ def test_a_stalled_worker_loses_its_lease_and_changes_nothing(system: System) ->
     done = system.wait_final([rid], timeout=60)[rid]
     assert done["state"] == "complete"
     _wait_for(lambda: "build lease lost" in first.log_tail(400), 30, "the first worker to stop")
-
-    def finishes() -> list[int]:
-        return [e["pid"] for e in system.events() if e["event"] == "complete" and e["id"] == rid]
-
-    # the handler records "complete" after the store has the final state: wait for the record
-    _wait_for(lambda: bool(finishes()), 30, "the second worker's complete record")
-    assert finishes() == [second.pid]
+    events = recorded(system.events, [rid])
+    finishes = [e["pid"] for e in events if e["event"] == "complete" and e["id"] == rid]
+    assert finishes == [second.pid]
     assert first.running()
     # one state history: the stale worker recorded nothing after the take-over
     reasons = [h["state_reason"] for h in done["state_history"]]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.common.dispatch.conftest import recorded
 from tests.tooling.scale import ScaleSystem, add_body
 
 pytestmark = [pytest.mark.slow]
@@ -57,13 +58,7 @@ def test_200_requests_survive_a_nats_node_and_a_builder_killed_and_restarted(
         submit(60)
         final = system.wait_final(ids, timeout=240)
         system.nats.wait_ready()
-        # a handler records "complete" after the store has the final state: let the records of
-        # the last requests land (bounded; a missing one still fails below)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and len(
-            {e["id"] for e in system.events() if e["event"] == "complete"} & set(ids)
-        ) < len(ids):
-            time.sleep(0.1)
+        recorded(system.events, ids)  # the last requests' "complete" records land
     finally:
         events = system.events()
         system.close()

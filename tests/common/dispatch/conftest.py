@@ -125,6 +125,21 @@ class System:
         self.nats.stop()
 
 
+def recorded(
+    events: Callable[[], list[dict[str, Any]]], ids: list[int], event: str = "complete"
+) -> list[dict[str, Any]]:
+    """The handlers' records, once each of ``ids`` has an ``event`` one. The scripted handler
+    writes "complete" after the store has the final state, so it may lag ``wait_final``; the
+    wait is bounded (30 s): a record still missing then is missing, and a duplicate shows."""
+    deadline = time.monotonic() + 30
+    while True:
+        found = events()
+        have = {e["id"] for e in found if e["event"] == event}
+        if set(ids) <= have or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def add_body(
     *instructions: str, index: str = "q.io/idx:v4.14", serial: bool = False
 ) -> dict[str, Any]:

@@ -13,22 +13,15 @@ import nats
 import pytest
 
 from services.tooling.servers.nats import NatsServer
-from tests.common.dispatch.conftest import USER, System, add_body
+from tests.common.dispatch.conftest import USER, System, add_body, recorded
 from tests.pki import tls
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 
 def _completions(system: System, ids: list[int]) -> Counter[int]:
-    """The handlers' "complete" records by request, once every one of ``ids`` has one: a
-    handler writes it after the store has the final state, so it may lag ``wait_final``
-    (bounded: a record still missing after 30 s is missing, and a duplicate still shows)."""
-    deadline = time.monotonic() + 30
-    while True:
-        done = Counter(e["id"] for e in system.events() if e["event"] == "complete")
-        if all(done[rid] for rid in ids) or time.monotonic() > deadline:
-            return done
-        time.sleep(0.1)
+    """The "complete" records by request, once every one of ``ids`` has one."""
+    return Counter(e["id"] for e in recorded(system.events, ids) if e["event"] == "complete")
 
 
 def _wait_for(predicate, timeout: float, what: str) -> None:
