@@ -263,11 +263,12 @@ class IndexBuilder:
         request's output is copied to its repository, the last one to its tag), then each
         request completes with its own results.
 
-        The requests overlap: while one request's image is sealed (opm's cache digest), laid
-        out and pushed in a second thread (the push lane: mostly native code and network,
-        outside the GIL), the next request forks that catalog and applies its operation. A
-        push has ended before the next one starts; when it failed, the request built on its
-        catalog is built again without it (its progress steps then appear twice)."""
+        The requests overlap: while one request's image is laid out and pushed in a second
+        thread (the push lane: mostly native code and network, outside the GIL), the next
+        request forks that catalog, applies its operation, and has its own cache sealed (opm's
+        digest, in native code) in a third thread, the seal lane. A push has ended before the
+        next one starts; when it failed, the request built on its catalog is built again
+        without it (its progress steps then appear twice)."""
         log.info(
             "building %d serial requests for one index together: %s",
             len(members),
@@ -278,9 +279,12 @@ class IndexBuilder:
         group = _Group()
         expected = self._images_for(members[0].request).resolve(from_index) if from_index else None
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="iib-push") as lane:
+            with (
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="iib-push") as lane,
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="iib-seal") as sealer,
+            ):
                 for n, member in enumerate(members):
-                    self._group_member(group, lane, member, workdir, n)
+                    self._group_member(group, (lane, sealer), member, workdir, n)
                 self._settle(group)
         finally:
             if group.pending is not None:  # an error: the lane has ended (its executor waited)
@@ -289,20 +293,30 @@ class IndexBuilder:
         self._keep(group.good)
 
     def _group_member(
-        self, group: _Group, lane: ThreadPoolExecutor, member: WorkContext, workdir: Path, n: int
+        self,
+        group: _Group,
+        lanes: tuple[ThreadPoolExecutor, ThreadPoolExecutor],
+        member: WorkContext,
+        workdir: Path,
+        n: int,
     ) -> None:
-        """Build the ``n``-th request of ``group`` up to its push, which goes to the ``lane``
-        once the previous push has settled (its log file stays open until its own settles)."""
+        """Build the ``n``-th request of ``group`` up to its push, which goes to the push lane
+        once the previous push has settled (its log file stays open until its own settles).
+        Its seal (opm's cache digest) goes to the seal lane at once: it needs only its own
+        files, so it runs while the previous image is laid out and pushed."""
+        lane, sealer = lanes
         logs = ExitStack()
         if n:  # the head's log is captured already (request_workspace)
             logs.enter_context(capture_request_log(self.settings, member.request_id))
         try:
             with bound_request(member.request_id):
                 build, error = self._build_member(group, member, workdir / f"group-{n}")
+                self._start_seal(build, error, sealer)
             if not self._settle(group):
                 with bound_request(member.request_id):
                     log.info("building the request again without the failed one before it")
                     build, error = self._build_member(group, member, workdir / f"group-{n}-again")
+                    self._start_seal(build, error, sealer)
             with bound_request(member.request_id):
                 if error is not None:
                     self._fail_member(build, error)
@@ -320,6 +334,16 @@ class IndexBuilder:
         except BaseException:
             logs.close()
             raise
+
+    @staticmethod
+    def _start_seal(build: _Build, error: BaseException | None, sealer: ThreadPoolExecutor) -> None:
+        """Submit the seal of a built group member (its push waits for it, and fails as it
+        failed). A seal that is no longer wanted (the member is built again) still runs to its
+        end, on files the workspace keeps until the group is done."""
+        if error is None and build.prepared is not None:
+            build.prepared.sealing = sealer.submit(
+                contextvars.copy_context().run, build.prepared.seal
+            )
 
     def _build_member(
         self, group: _Group, member: WorkContext, member_dir: Path

@@ -38,7 +38,7 @@ import os
 import shutil
 import time
 from collections.abc import Collection, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -485,13 +485,24 @@ class PreparedIndex:
     record: PushRecord | None
     timer: StepTimer
     output_format: mt.ImageFormat
+    #: the seal under way in another thread (:meth:`seal` submitted to an executor), if any
+    sealing: Future[None] | None = None
+
+    def seal(self) -> None:
+        """Compute opm's cache digest and write it, if not yet done. It reads only the files
+        of ``state``, so it may run in its own thread while the image before is pushed."""
+        state = self.state
+        if not state.cache.digest:
+            with self.timer.step("serving cache"):
+                seal_serving_cache(state.cache, state.cache_dir, self.configs_tree)
 
     def push(self) -> BuiltIndex:
-        """Seal the cache (if not yet), build the changed layers and push the image."""
+        """Seal the cache (or wait for the seal under way, failing as it failed), build the
+        changed layers and push the image."""
         state, timer = self.state, self.timer
-        if not state.cache.digest:
-            with timer.step("serving cache"):
-                seal_serving_cache(state.cache, state.cache_dir, self.configs_tree)
+        if self.sealing is not None:
+            self.sealing.result()
+        self.seal()
         layers, state.parts = _catalog_layers(
             self.view,
             self.configs_tree,
