@@ -22,8 +22,9 @@ _tracer = trace.get_tracer(__name__)
 
 
 class StepTimer:
-    """Times named steps; a step run several times adds up. Thread-safe enough for steps run
-    from one thread at a time (a build's)."""
+    """Times named steps; a step run several times adds up. Steps may run in two threads at
+    once (a build's seal beside its layers), as long as each name is timed by one thread at a
+    time: then the sum of the steps can exceed the wall time."""
 
     def __init__(self) -> None:
         self.durations: dict[str, float] = {}

@@ -659,7 +659,7 @@ class IndexBuilder:
             base=base,
             timer=build.timer,
             output_format=mt.ImageFormat(self.settings.output_manifest_format),
-            seal=not build.deferred,
+            seal=False,  # sealed by the push, beside its layers (or in a group's seal lane)
         )
         state = prepared.state
         build.result = IndexContent(catalog, state.fbc_packages, state)

@@ -31,13 +31,14 @@ manifests are tagged ``<tag>-<arch>``, then a Docker manifest list is pushed at 
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -363,11 +364,14 @@ def _catalog_layers(
     fbc_packages: Collection[str],
     base: IndexState | None,
     timer: StepTimer,
+    sealed: Callable[[], None] = lambda: None,
 ) -> tuple[list[AnyLayer], list[PartLayer]]:
     """The catalog layers of ``view`` (see the module docstring), and what each one holds.
 
     With ``base`` (the state the catalog was changed from), every part whose files did not
-    change is the base's layer, mounted as it is (no tar, no compression, no upload)."""
+    change is the base's layer, mounted as it is (no tar, no compression, no upload). Only the
+    last layer holds the cache's digest: it is built once ``sealed`` returns (the seal may be
+    under way in another thread while the other layers are built)."""
     configs_parts: list[list[LayerEntry]] = [[] for _ in range(BUCKETS)]
     for entry in configs_tree[1:]:
         path = f"configs/{entry.path}"
@@ -378,10 +382,7 @@ def _catalog_layers(
             part.append(LayerFile(path, source=Path(str(entry.content)), mode=entry.mode))
 
     cache_parts: list[list[LayerEntry]] = [[] for _ in range(CACHE_BUCKETS)]
-    tail: list[LayerEntry] = [
-        *_CACHE_DIRS,
-        LayerFile("tmp/cache/digest", data=cache.digest.encode(), mode=0o640, uid=CACHE_OWNER),
-    ]
+    tail: list[LayerEntry] = [*_CACHE_DIRS]  # + the digest file, once sealed (``build``)
     directories = {e.path: e.mode for e in cache.cache_tree if e.is_dir}
     for entry in cache.cache_tree:
         if entry.is_dir:
@@ -437,6 +438,12 @@ def _catalog_layers(
 
     def build(job: tuple[list[LayerEntry], str, str]) -> tuple[AnyLayer, PartLayer]:
         entries, name, created_by = job
+        if entries is tail:
+            sealed()
+            digest = LayerFile(
+                "tmp/cache/digest", data=cache.digest.encode(), mode=0o640, uid=CACHE_OWNER
+            )
+            entries.insert(len(_CACHE_DIRS), digest)
         print_ = _entry_fingerprint(entries)
         known = base.part(name) if base is not None else None
         if known is not None and known.fingerprint == print_ and known.created_by == created_by:
@@ -497,23 +504,35 @@ class PreparedIndex:
                 seal_serving_cache(state.cache, state.cache_dir, self.configs_tree)
 
     def push(self) -> BuiltIndex:
-        """Seal the cache (or wait for the seal under way, failing as it failed), build the
-        changed layers and push the image."""
-        state, timer = self.state, self.timer
+        """Build the changed layers while the cache is sealed (in its own thread, unless a seal
+        is under way already), then push the image; a failed seal fails the push."""
+        state = self.state
+        own = None
+        if self.sealing is None and not state.cache.digest:
+            own = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iib-seal")
+            self.sealing = own.submit(contextvars.copy_context().run, self.seal)
+        try:
+            layers, state.parts = _catalog_layers(
+                self.view,
+                self.configs_tree,
+                state.cache,
+                self.workdir,
+                self.reuse,
+                state.fbc_packages,
+                self.base,
+                self.timer,
+                self._sealed,
+            )
+        finally:
+            if own is not None:
+                own.shutdown(wait=True)
+        return _push_layers(self, layers)
+
+    def _sealed(self) -> None:
+        """Wait for the seal under way (raising its error), or seal now."""
         if self.sealing is not None:
             self.sealing.result()
         self.seal()
-        layers, state.parts = _catalog_layers(
-            self.view,
-            self.configs_tree,
-            state.cache,
-            self.workdir,
-            self.reuse,
-            state.fbc_packages,
-            self.base,
-            timer,
-        )
-        return _push_layers(self, layers)
 
 
 def prepare_index_image(
@@ -544,7 +563,7 @@ def prepare_index_image(
     state the catalog was changed from (only what changed is rebuilt). The result's ``state``
     is the new state (its files are the catalog and cache written here; its ``parts`` are
     known once pushed). ``seal=False`` leaves opm's cache digest, the bulk of a warm build's
-    CPU, to the push."""
+    CPU, to the push, which computes it while it builds the layers (or to :meth:`seal`)."""
     timer = timer or StepTimer()
     configs_tree, cache_root, cache = _write_cache_files(
         view, configs_root, workdir, base, timer, seal=seal
