@@ -155,30 +155,27 @@ class ManagedProcess:
             )
         finally:
             log.close()
-        if setpriv:
-            self._await_exec(setpriv)
-        if ready is not None:
-            try:
+        try:
+            if setpriv:
+                wait_until(lambda: self._past(setpriv), timeout, f"{self.name} (setpriv's exec)")
+            if ready is not None:
                 wait_until(lambda: self._alive_or_raise() and ready(), timeout, self.name)
-            except Exception:
-                self.stop()
-                raise
+        except Exception:
+            self.stop()
+            raise
 
-    def _await_exec(self, setpriv: str, timeout: float = 10.0) -> None:
-        """Wait until setpriv has replaced itself with the command. It sets the death signal
-        just before, so only from then on does the child die with its starter: a starter killed
-        in the window between (a few ms, more on a loaded host) would leave it orphaned."""
+    def _past(self, setpriv: str) -> bool:
+        """Whether setpriv has replaced itself with the command (or the child has exited). It
+        sets the death signal just before, so only from then on does the child die with its
+        starter: a starter killed in the window between (a few ms, more on a loaded host)
+        would leave it orphaned."""
         assert self.proc is not None
-        exe = f"/proc/{self.proc.pid}/exe"
-        own = os.path.realpath(setpriv)
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            try:
-                if os.readlink(exe) != own:
-                    return
-            except OSError:
-                return  # exited (a zombie has no exe link): nothing left to wait for
-            time.sleep(0.001)
+        if self.proc.poll() is not None:
+            return True
+        try:
+            return os.readlink(f"/proc/{self.proc.pid}/exe") != os.path.realpath(setpriv)
+        except OSError:
+            return True  # exited (a zombie has no exe link): nothing left to wait for
 
     def _alive_or_raise(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:

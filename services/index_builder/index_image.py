@@ -521,18 +521,12 @@ class PreparedIndex:
                 state.fbc_packages,
                 self.base,
                 self.timer,
-                self._sealed,
+                self.sealing.result if self.sealing is not None else lambda: None,
             )
         finally:
             if own is not None:
                 own.shutdown(wait=True)
         return _push_layers(self, layers)
-
-    def _sealed(self) -> None:
-        """Wait for the seal under way (raising its error), or seal now."""
-        if self.sealing is not None:
-            self.sealing.result()
-        self.seal()
 
 
 def prepare_index_image(

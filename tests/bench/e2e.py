@@ -214,10 +214,11 @@ def _changed_mb(e2e: EndToEnd, before: str, after: str) -> float:
     return sum(d.size for d in new if d.digest not in old) / 1e6
 
 
-def _stats(values: list[float]) -> str:
+def _stats(values: list[float], digits: int = 2, counted: str = "runs") -> str:
+    median = statistics.median(values)
     return (
-        f"median {statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f}, "
-        f"{len(values)} runs)"
+        f"median {median:.{digits}f} s (min {min(values):.{digits}f}, "
+        f"max {max(values):.{digits}f}, {len(values)} {counted})"
     )
 
 
@@ -296,16 +297,9 @@ def _handoffs(e2e: EndToEnd, ids: list[int]) -> str:
     gaps = [started[b] - completed[a] for a, b in pairwise(ids) if a in completed and b in started]
     if not kept or not gaps:
         return "(no handoffs in the index builder's log)"
-
-    def stats(values: list[float]) -> str:
-        return (
-            f"median {statistics.median(values):.3f} s (min {min(values):.3f}, "
-            f"max {max(values):.3f}, {len(values)})"
-        )
-
     return (
-        f"keeping the state {stats(kept)}; a request's completion to the next one's build start "
-        f"{stats(gaps)}"
+        f"keeping the state {_stats(kept, 3, 'samples')}; a request's completion to the next "
+        f"one's build start {_stats(gaps, 3, 'samples')}"
     )
 
 

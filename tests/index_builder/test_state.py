@@ -11,8 +11,6 @@ import json
 import os
 import shutil
 import stat
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from services.catalog import (
     render_bundle,
     write_serving_cache,
 )
+from services.common.processes import wait_until
 from services.index_builder.state import IndexState, PartLayer, StateCache
 from services.tooling.demo.images import FIXTURES_ROOT
 
@@ -155,15 +154,12 @@ def test_the_least_recently_used_state_goes_first(tmp_path: Path) -> None:
     cache.put(second)
     assert not (states / first.key).exists()  # out of the cache at once
     assert cache.get(second.key, tmp_path / "next") is not None
-    _wait_until(lambda: sorted(p.name for p in states.iterdir()) == [second.key])
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
-    """Evicted entries are deleted by a background thread: wait for it (bounded)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the evicted entries were not deleted"
-        time.sleep(0.05)
+    # evicted entries are deleted by a background thread: wait for it (bounded)
+    wait_until(
+        lambda: sorted(p.name for p in states.iterdir()) == [second.key],
+        30,
+        "the deletion of the evicted entries",
+    )
 
 
 @pytest.mark.skipif(
