@@ -476,9 +476,10 @@ class IndexBuilder:
         now = self.client.stats.snapshot()
         up = now["bytes_uploaded"] - build.traffic.get("bytes_uploaded", 0)
         down = now["bytes_downloaded"] - build.traffic.get("bytes_downloaded", 0)
+        calls = now["requests"] - build.traffic.get("requests", 0)
         return (
             f"{build.timer.summary()}; registry traffic: {up / 1e6:.1f} MB uploaded, "
-            f"{down / 1e6:.1f} MB downloaded"
+            f"{down / 1e6:.1f} MB downloaded, {calls} requests"
         )
 
     def _fail_member(self, build: _Build, error: BaseException) -> None:

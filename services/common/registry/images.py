@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from services.common.errors import RegistryError
 from services.common.reference import (
@@ -57,6 +57,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+#: digest-pinned manifests and configs one service remembers (a request's service reads a
+#: few dozen images; the memo is cleared when full)
+_MEMO_MAX = 1024
 
 SCRATCH = "scratch"
 _DEFAULT_PLATFORM = Platform("linux", "amd64")
@@ -165,6 +170,23 @@ def _arch_keys(platforms: Sequence[Platform]) -> list[str]:
     ]
 
 
+def _memo_key(ref: ImageReference, digest: str) -> str:
+    """What a service remembers a manifest or config blob of ``ref``'s repository under."""
+    return f"{ref.registry}/{ref.repository}@{digest}"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """One architecture's image of a build, not pushed yet."""
+
+    jobs: list[Callable[[], object]]
+    raw: bytes
+    digest: str
+    #: where its manifest goes (the per-arch tag, else its digest)
+    at: ImageReference
+    media_type: str
+
+
 class _Present:
     """Blobs already handled for one target repository during a build/copy."""
 
@@ -194,8 +216,10 @@ def _in_format(descriptor: Descriptor, fmt: mt.ImageFormat, image: ImageReferenc
 class ImageService:
     """Image-level operations through one ``RegistryClient`` (see the module docstring).
 
-    Blob transfers of one image (mounts, copies, uploads) run on up to ``max_workers`` threads;
-    manifests are pushed in order, children before the list.
+    Blob transfers (mounts, copies, uploads), the reads of a list's entries and the pushes of
+    its entries' manifests run on up to ``max_workers`` threads; every blob is pushed before any
+    manifest, and the entries before the list. Manifests read by digest and config blobs are
+    read once per service (immutable: a digest names exact bytes).
     """
 
     def __init__(
@@ -212,16 +236,40 @@ class ImageService:
         self.unpack_budget = unpack_budget
         # Configs of digest-pinned images never change: read each once per service.
         self._configs: dict[tuple[str, str | None], ImageConfig] = {}
+        # Nor do manifests read by digest, nor config blobs: a request reads the same binary
+        # image and from_index several times (arches, labels, reusable layers, the build's
+        # base), and each read costs the registry round trips of a list and every entry.
+        self._memo: dict[str, Manifest | ImageConfig] = {}
 
     # ------------------------------------------------------------------ resolution
 
     def get_manifest(self, spec: str) -> Manifest:
         """The manifest ``spec`` points at, exact bytes."""
-        return self.client.get_manifest(parse_reference(spec))
+        return self._manifest(parse_reference(spec))
+
+    def _manifest(self, ref: ImageReference) -> Manifest:
+        """``client.get_manifest``, read once per service when ``ref`` is pinned by digest
+        (the bytes were checked against the digest: they cannot differ on a second read)."""
+        if not ref.digest:
+            return self.client.get_manifest(ref)
+        key = _memo_key(ref, ref.digest)
+        found = self._memo.get(key)
+        if isinstance(found, Manifest):
+            return found
+        manifest = self.client.get_manifest(ref)
+        self._remember(key, manifest)
+        return manifest
+
+    def _remember(self, key: str, value: Manifest | ImageConfig) -> None:
+        if len(self._memo) >= _MEMO_MAX:
+            self._memo.clear()
+        self._memo[key] = value
 
     def get_image_digest(self, spec: str) -> str:
         """The digest ``spec`` points at (for a list, the list's digest)."""
         ref = parse_reference(spec)
+        if ref.digest and _memo_key(ref, ref.digest) in self._memo:
+            return ref.digest  # read by that digest already: it exists
         found = self.client.head_manifest(ref)
         if found is None:
             return self.client.get_manifest(ref).digest
@@ -247,7 +295,7 @@ class ImageService:
     def get_image_arches(self, spec: str) -> set[str]:
         """IIB's ``get_image_arches`` (Docker list or Docker v2s2 only, IIB's message else)."""
         ref = parse_reference(spec)
-        manifest = self.client.get_manifest(ref)
+        manifest = self._manifest(ref)
         config = None
         if manifest.media_type == mt.DOCKER_MANIFEST:
             config = self._config(ref, manifest)
@@ -261,7 +309,7 @@ class ImageService:
         Attestation entries (``unknown/unknown``) are left out.
         """
         ref = parse_reference(spec)
-        manifest = self.client.get_manifest(ref)
+        manifest = self._manifest(ref)
         return self._platform_images(ref, manifest, arches)
 
     def _platform_images(
@@ -273,25 +321,29 @@ class ImageService:
                 PlatformImage(config.platform, manifest, config, ref.with_digest(manifest.digest))
             ]
         elif manifest.is_index:
-            images = []
-            for entry in manifest.manifests:
-                if _is_attestation(entry):
-                    continue
-                if (
+            entries = [
+                entry
+                for entry in manifest.manifests
+                if not _is_attestation(entry)
+                and not (
                     arches is not None
                     and entry.platform
                     and entry.platform.architecture not in arches
-                ):
-                    continue
+                )
+            ]
+
+            def read(entry: Descriptor) -> PlatformImage:
                 child_ref = ref.with_digest(entry.digest)
-                child = self.client.get_manifest(child_ref)
+                child = self._manifest(child_ref)
                 if not child.is_image:
                     raise UnsupportedManifestError(
                         f"The entry {entry.digest} of {ref} is a {child.media_type}, not an image"
                     )
                 config = self._config(ref, child)
-                platform = entry.platform or config.platform
-                images.append(PlatformImage(platform, child, config, child_ref))
+                return PlatformImage(entry.platform or config.platform, child, config, child_ref)
+
+            # the entries' manifests and configs are read side by side
+            images = self._map(read, entries)
         else:
             raise UnsupportedManifestError(
                 f"The image {ref} has a {manifest.media_type} manifest, which is not supported"
@@ -308,8 +360,14 @@ class ImageService:
 
     def _config(self, ref: ImageReference, manifest: Manifest) -> ImageConfig:
         descriptor = manifest.config
+        key = _memo_key(ref, descriptor.digest)
+        found = self._memo.get(key)
+        if isinstance(found, ImageConfig):
+            return found
         raw = self.client.read_blob(ref, descriptor.digest)
-        return ImageConfig.parse(raw)
+        config = ImageConfig.parse(raw)
+        self._remember(key, config)
+        return config
 
     def platform_image(self, spec: str, arch: str | None = None) -> PlatformImage:
         """The ``arch`` image of ``spec`` (default: amd64 when present, else the first)."""
@@ -507,16 +565,15 @@ class ImageService:
             config = ImageConfig.scratch(scratch_platform).derive(
                 changes, added, created=created, author=author
             )
-            digest, raw = self._push_image(
-                primary, scratch_format, config, [], None, layers, present, None, record
-            )
-            final_raw, media_type = raw, scratch_format.manifest_type
+            single = self._image(primary, scratch_format, config, [], None, layers, present, None)
+            digest = self._push_images([single], record)[0]
+            final_raw, media_type = single.raw, scratch_format.manifest_type
             arch_key = scratch_platform.architecture if scratch_platform else ""
             per_arch = {arch_key: digest}
             arch_specs: dict[str, str] = {}
         else:
             base_ref = parse_reference(base)
-            base_manifest = self.client.get_manifest(base_ref)
+            base_manifest = self._manifest(base_ref)
             images = self._platform_images(base_ref, base_manifest, arches)
             entries_raw: dict[str, dict[str, Any]] = {}
             list_format = output_format or base_manifest.format
@@ -530,6 +587,7 @@ class ImageService:
             keys = _arch_keys([image.platform for image in ordered])
             new_entries: list[Descriptor] = []
             per_arch, arch_specs = {}, {}
+            pending: list[_Pending] = []
             for key, image in zip(keys, ordered, strict=True):
                 if (
                     image.config.architecture
@@ -541,17 +599,19 @@ class ImageService:
                     )
                 config = image.config.derive(changes, added, created=created, author=author)
                 tag = f"{primary.tag}-{key.replace('/', '-')}" if arch_tags else None
-                digest, raw = self._push_image(
-                    primary,
-                    output_format or image.manifest.format,
-                    config,
-                    image.manifest.layers,
-                    base_ref,
-                    layers,
-                    present,
-                    tag,
-                    record,
+                pending.append(
+                    self._image(
+                        primary,
+                        output_format or image.manifest.format,
+                        config,
+                        image.manifest.layers,
+                        base_ref,
+                        layers,
+                        present,
+                        tag,
+                    )
                 )
+                digest, raw = pending[-1].digest, pending[-1].raw
                 per_arch[key] = digest
                 if tag:
                     arch_specs[key] = str(primary.with_tag(tag))
@@ -580,6 +640,7 @@ class ImageService:
                         raw=ordered_json,
                     )
                 )
+            self._push_images(pending, record)
             final_raw = index_manifest_bytes(list_format, new_entries)
             media_type = list_format.index_type
 
@@ -601,7 +662,16 @@ class ImageService:
             arch_pull_specs=arch_specs,
         )
 
-    def _push_image(
+    def _push_images(self, images: Sequence[_Pending], record: PushRecord | None) -> list[str]:
+        """Push the architectures' images: every blob of all of them first (a manifest may
+        only name blobs its repository has), then their manifests side by side; returns the
+        manifests' digests."""
+        self._run_all([job for image in images for job in image.jobs])
+        return self.put_manifests(
+            [(image.at, image.raw, image.media_type) for image in images], record
+        )
+
+    def _image(
         self,
         target: ImageReference,
         fmt: mt.ImageFormat,
@@ -611,9 +681,10 @@ class ImageService:
         layers: Sequence[AnyLayer],
         present: _Present,
         tag: str | None,
-        record: PushRecord | None,
-    ) -> tuple[str, bytes]:
-        """Push one architecture: base blobs (mount/copy), config, new layers, manifest."""
+    ) -> _Pending:
+        """One architecture's image to push: the transfers of its base blobs (mount/copy),
+        config and new layers that no other architecture of the build makes, and its
+        manifest."""
         jobs: list[Callable[[], object]] = []
         for descriptor in base_layers:
             if mt.is_foreign_layer(descriptor.media_type) or not present.claim(descriptor.digest):
@@ -648,7 +719,6 @@ class ImageService:
                         layer.size,
                     )
                 )
-        self._run_all(jobs)
         config_descriptor = Descriptor(fmt.config_type, config_digest, len(config.raw))
         raw = image_manifest_bytes(
             fmt,
@@ -658,9 +728,9 @@ class ImageService:
                 *(layer.descriptor(fmt) for layer in layers),
             ],
         )
-        target_ref = target.with_tag(tag) if tag else target.with_digest(compute_digest(raw))
-        digest = self.put_manifest(target_ref, raw, fmt.manifest_type, record)
-        return digest, raw
+        digest = compute_digest(raw)
+        at = target.with_tag(tag) if tag else target.with_digest(digest)
+        return _Pending(jobs, raw, digest, at, fmt.manifest_type)
 
     # ------------------------------------------------------------------ copy / tags / delete
 
@@ -672,7 +742,7 @@ class ImageService:
         the manifest by digest only. Returns the digest. ``record``: as for ``build``.
         """
         src = parse_reference(source)
-        manifest = self.client.get_manifest(src)
+        manifest = self._manifest(src)
         for text in targets:
             target = parse_reference(text)
             present = _Present()
@@ -689,41 +759,56 @@ class ImageService:
         present: _Present,
         record: PushRecord | None,
     ) -> None:
-        if manifest.is_index:
-            for entry in manifest.manifests:
-                child = self.client.get_manifest(src.with_digest(entry.digest))
-                self._copy_manifest(src, child, target, present, record)
-                self.put_manifest(
-                    target.with_digest(child.digest), child.raw, child.media_type, record
-                )
+        if not manifest.is_index:
+            self._run_all(self._blob_copies(src, manifest, target, present))
             return
+        # the entries are read side by side, their blobs copied, then their manifests pushed
+        # side by side (a manifest may only name blobs its repository has)
+        children = self._map(
+            lambda entry: self._manifest(src.with_digest(entry.digest)), manifest.manifests
+        )
+        jobs: list[Callable[[], object]] = []
+        for child in children:
+            if child.is_index:  # a nested list: its own entries first
+                self._copy_manifest(src, child, target, present, record)
+            else:
+                jobs.extend(self._blob_copies(src, child, target, present))
+        self._run_all(jobs)
+        self.put_manifests(
+            [(target.with_digest(child.digest), child.raw, child.media_type) for child in children],
+            record,
+        )
+
+    def _blob_copies(
+        self, src: ImageReference, manifest: Manifest, target: ImageReference, present: _Present
+    ) -> list[Callable[[], object]]:
+        """The transfers of an image's blobs that ``target`` does not have yet (in this copy)."""
         if not manifest.is_image:
             raise UnsupportedManifestError(
                 f"Cannot copy {src}: {manifest.media_type} manifests are not supported"
             )
-        self._run_all(
-            [
-                functools.partial(
-                    self.client.copy_blob, src, target, descriptor.digest, descriptor.size
-                )
-                for descriptor in [manifest.config, *manifest.layers]
-                if not mt.is_foreign_layer(descriptor.media_type)
-                and present.claim(descriptor.digest)
-            ]
-        )
+        return [
+            functools.partial(
+                self.client.copy_blob, src, target, descriptor.digest, descriptor.size
+            )
+            for descriptor in [manifest.config, *manifest.layers]
+            if not mt.is_foreign_layer(descriptor.media_type) and present.claim(descriptor.digest)
+        ]
 
     def _run_all(self, jobs: Sequence[Callable[[], object]]) -> None:
         """Run blob transfers, up to ``max_workers`` at a time; the first error is raised."""
-        if len(jobs) <= 1 or self.max_workers <= 1:
-            for job in jobs:
-                job()
-            return
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(jobs))) as pool:
-            # Each job runs in a copy of the caller's context, so context-bound logging (the
-            # request a builder works on) follows the transfer threads.
-            futures = [pool.submit(contextvars.copy_context().run, job) for job in jobs]
-            for future in futures:
-                future.result()
+        self._map(lambda job: job(), jobs)
+
+    def _map(self, fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
+        """``fn`` of each item on up to ``max_workers`` threads, results in order; once all
+        have ended, the first error (in order) is raised."""
+        if len(items) <= 1 or self.max_workers <= 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(items))) as pool:
+            # Each call runs in a copy of the caller's context, so context-bound logging (the
+            # request a builder works on) follows the threads.
+            futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
+            return [future.result() for future in futures]
 
     def put_manifest(
         self,
@@ -734,18 +819,47 @@ class ImageService:
     ) -> str:
         """Push manifest bytes at ``ref``; with ``record``, note the manifest when it is new to
         the repository (when that cannot be checked it counts as not new: never deleted)."""
-        if record is None:
-            return self.client.put_manifest(ref, raw, media_type)
-        at_digest = ref.with_digest(compute_digest(raw))
-        try:
-            new = self.client.head_manifest(at_digest) is None
-        except RegistryError as exc:
-            log.warning("cannot tell whether %s exists, it will not be deleted: %s", at_digest, exc)
-            new = False
-        digest = self.client.put_manifest(ref, raw, media_type)
-        if new:
-            record.created.append(str(at_digest))
-        return digest
+        return self.put_manifests([(ref, raw, media_type)], record)[0]
+
+    def put_manifests(
+        self,
+        manifests: Sequence[tuple[ImageReference, bytes, str]],
+        record: PushRecord | None = None,
+    ) -> list[str]:
+        """``put_manifest`` of each ``(ref, raw, media_type)``, side by side; returns the
+        digests. The new ones are noted in ``record`` in the order given, those pushed before
+        an error too (then the first error is raised)."""
+
+        def put(item: tuple[ImageReference, bytes, str]) -> tuple[str, str | None]:
+            ref, raw, media_type = item
+            if record is None:
+                return self.client.put_manifest(ref, raw, media_type), None
+            at_digest = ref.with_digest(compute_digest(raw))
+            try:
+                new = self.client.head_manifest(at_digest) is None
+            except RegistryError as exc:
+                log.warning(
+                    "cannot tell whether %s exists, it will not be deleted: %s", at_digest, exc
+                )
+                new = False
+            return self.client.put_manifest(ref, raw, media_type), str(at_digest) if new else None
+
+        def attempt(
+            item: tuple[ImageReference, bytes, str],
+        ) -> tuple[str, str | None] | BaseException:
+            try:
+                return put(item)
+            except Exception as exc:
+                return exc
+
+        outcomes = self._map(attempt, manifests)
+        pushed = [o for o in outcomes if not isinstance(o, BaseException)]
+        if record is not None:
+            record.created.extend(created for _, created in pushed if created)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return [digest for digest, _ in pushed]
 
     def discard(self, record: PushRecord) -> None:
         """Delete the manifests ``record`` holds, newest first (a list before its entries);
@@ -764,4 +878,7 @@ class ImageService:
 
     def delete(self, spec: str) -> None:
         """Delete the manifest ``spec`` points at (so every tag pointing at it)."""
-        self.client.delete_manifest(parse_reference(spec))
+        ref = parse_reference(spec)
+        if ref.digest:  # read by digest before, it is gone now
+            self._memo.pop(_memo_key(ref, ref.digest), None)
+        self.client.delete_manifest(ref)

@@ -1,0 +1,99 @@
+"""How many registry round trips an ImageService makes, counted by a proxy in front of a real
+registry (tests/common/registry/faultproxy.py logs every request it forwards).
+
+The expected counts are the distribution API's (the OCI distribution spec, checked by hand): a
+manifest is one ``GET /v2/<name>/manifests/<reference>``, a config one ``GET
+/v2/<name>/blobs/<digest>``; a manifest or blob named by its digest names exact bytes, so a
+second read cannot give anything new, while a tag can move between two reads.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.errors import RegistryError
+from services.common.registry.client import RegistryClient
+from services.common.registry.images import ImageService, PushRecord
+from services.common.registry.layers import LayerFile, build_layer
+from tests.common.registry.helpers import FOUR_ARCHES, fast_settings, push_base_image
+
+
+@pytest.fixture
+def client(fault_proxy):
+    with RegistryClient(fast_settings(insecure_registries=frozenset({fault_proxy.registry}))) as c:
+        yield c
+
+
+def _gets(proxy, kind: str) -> int:
+    return len(proxy.requests("GET", f"/{kind}/"))
+
+
+def test_a_pinned_image_is_read_once_per_service(client, fault_proxy, repo, tmp_path):
+    spec = f"{fault_proxy.registry}/{repo}:v1"
+    base = push_base_image(client, spec, tmp_path)
+    pinned = f"{fault_proxy.registry}/{repo}@{base.digest}"
+    images = ImageService(client)
+    fault_proxy.reset_counters()
+
+    # what a build asks about its binary image and from_index, several times over
+    assert images.resolve(pinned) == pinned
+    assert images.get_image_arches(pinned) == set(FOUR_ARCHES)
+    assert images.get_image_label(pinned, "architecture") == "x86_64"
+    assert images.labels_per_arch(pinned)["s390x"]["architecture"] == "s390x"
+    assert images.reusable_layers(pinned)
+    assert len(images.platform_images(pinned)) == 4
+
+    assert images.resolve(pinned) == pinned
+
+    # the resolve's HEAD (the list was not read yet), then the list, its 4 entries and their
+    # 4 configs, once each; nothing else
+    assert len(fault_proxy.requests("HEAD", "/manifests/")) == 1
+    assert _gets(fault_proxy, "manifests") == 1 + 4
+    assert _gets(fault_proxy, "blobs") == 4
+    assert len(fault_proxy.log) == 1 + 1 + 4 + 4
+
+    # another service (another request) reads them again
+    ImageService(client).get_image_arches(pinned)
+    assert _gets(fault_proxy, "manifests") == 1 + 4 + 1
+
+
+def test_a_tag_is_read_again_every_time(client, fault_proxy, repo, tmp_path):
+    spec = f"{fault_proxy.registry}/{repo}:moving"
+    push_base_image(client, spec, tmp_path / "a", arches=("amd64", "arm64"))
+    images = ImageService(client)
+    assert images.get_image_arches(spec) == {"amd64", "arm64"}
+    push_base_image(client, spec, tmp_path / "b", arches=("s390x",))
+    assert images.get_image_arches(spec) == {"s390x"}
+
+
+def test_a_deleted_manifest_is_not_remembered(client, fault_proxy, repo, tmp_path):
+    spec = f"{fault_proxy.registry}/{repo}:gone"
+    base = push_base_image(client, spec, tmp_path, arches=("amd64",))
+    pinned = f"{fault_proxy.registry}/{repo}@{base.digest}"
+    images = ImageService(client)
+    assert images.get_image_arches(pinned) == {"amd64"}
+    images.delete(pinned)
+    with pytest.raises(RegistryError):
+        images.get_manifest(pinned)
+
+
+def test_a_failed_arch_push_still_records_the_manifests_pushed_beside_it(
+    client, fault_proxy, repo, tmp_path
+):
+    """The per-arch manifests go up side by side: when one fails, the others that went up are
+    in the record, for ``discard`` (a failed request deletes what it created)."""
+    registry = fault_proxy.registry
+    base = push_base_image(client, f"{registry}/{repo}-binary:v1", tmp_path)
+    images = ImageService(client)
+    layer = build_layer([LayerFile("configs/x.json", data=b"{}")], tmp_path / "l.tgz")
+    # the s390x manifest is refused; the client does not retry a 400
+    fault_proxy.add("PUT", f"/{repo}/manifests/1-s390x$", status=400, times=9)
+    record = PushRecord()
+    with pytest.raises(RegistryError):
+        images.build(base.spec, [f"{registry}/{repo}:1"], [layer], arch_tags=True, record=record)
+    tags = sorted(images.list_tags(f"{registry}/{repo}"))
+    assert tags == ["1-amd64", "1-arm64", "1-ppc64le"]
+    assert len(record.created) == 3
+    images.discard(record)
+    for arch in ("amd64", "arm64", "ppc64le"):
+        assert client.head_manifest(f"{registry}/{repo}:1-{arch}") is None
