@@ -384,9 +384,9 @@ class IndexBuilder:
                     built = pending.push.result()
                 except BaseException as exc:
                     self._fail_member(build, exc)
-                    return False
-                finally:
                     log.info(self._summary(build))
+                    return False
+                # its step durations are logged once it completes (the overwrite is a step)
                 _pushed(built)
                 assert build.finish is not None
                 group.done.append(build)
@@ -419,6 +419,8 @@ class IndexBuilder:
                         self._retag(done[:n], expected)
                     elif isinstance(exc, Cancelled):
                         raise
+                finally:
+                    log.info(self._summary(build))
 
     def _retag(self, done: list[_Build], expected: str | None) -> None:
         """Point from_index's tag at the newest output of ``done`` whose overwrite works."""

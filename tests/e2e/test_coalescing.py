@@ -16,7 +16,7 @@ import pytest
 
 from services.common.processes import ManagedProcess
 from tests.conftest import REPO
-from tests.e2e.conftest import AUTH_PASSWORD, AUTH_USER, EndToEnd
+from tests.e2e.conftest import AUTH_PASSWORD, AUTH_USER, EndToEnd, wait_until
 from tests.pki import tls_env
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
@@ -151,3 +151,14 @@ def test_a_coalesced_group_gives_the_images_one_by_one_builds_give(
     # from_index ends at the last output
     target = f"{e2e.secure.registry}/product/grouped:v1"
     assert e2e.secure_images.get_image_digest(target) == digest(grouped[built[-1]])
+
+    # each request's log gives its step durations once, the overwrite at the group's end
+    # included (the worker logs them right after the request completes)
+    def durations(request_id: int) -> list[str]:
+        text = e2e.rest_get(f"/api/v1/builds/{request_id}/logs").text
+        return [line for line in text.splitlines() if "Step durations:" in line]
+
+    for g in built:
+        wait_until(lambda g=g: bool(durations(g)))
+        lines = durations(g)
+        assert len(lines) == 1 and ", overwrite " in lines[0], lines
