@@ -289,7 +289,13 @@ class IndexBuilder:
         finally:
             if group.pending is not None:  # an error: the lane has ended (its executor waited)
                 group.pending.logs.close()
+        started = time.perf_counter()
         self._complete_group(group.done, expected, members[0].request_id)
+        log.info(
+            "completed the group's %d requests in %.3f s",
+            len(group.done),
+            time.perf_counter() - started,
+        )
         self._keep(group.good)
 
     def _group_member(
@@ -329,11 +335,39 @@ class IndexBuilder:
                     assert group.good is not None and group.good.state is not None
                     build.base.state.parts = list(group.good.state.parts)
                 build.from_index_resolved = group.previous_output
-                push = lane.submit(contextvars.copy_context().run, build.prepared.push)
+                push = lane.submit(contextvars.copy_context().run, self._push_member, build)
             group.pending = _Pending(build, push, logs)
         except BaseException:
             logs.close()
             raise
+
+    @staticmethod
+    def _push_member(build: _Build) -> BuiltIndex:
+        """Push a group member's image (in the push lane); when it overwrites from_index, also
+        copy the image into from_index's repository by digest at once (its new layers from
+        their files), so the overwrite at
+        the group's end (on every later request's path) only has to push manifests. Until
+        then no tag moves; a request that fails later deletes the manifests it created there
+        (its push record). A copy that fails here is left to the overwrite, which reports it."""
+        assert build.prepared is not None and build.finish is not None
+        built = build.prepared.push()
+        target = build.finish.overwrite
+        if target:
+            try:
+                repository = name_without_tag_or_digest(target)
+                with build.timer.step("overwrite"):
+                    # the new layers from their files: not downloaded again to be copied
+                    build.images.upload_layers(repository, built.layers)
+                    build.images.copy(built.resolved, [repository], build.pushed)
+                log.info("copied %s to %s by digest ahead of the overwrite", built.resolved, target)
+            except RegistryError as exc:
+                log.warning(
+                    "could not copy %s to %s ahead of the overwrite: %s",
+                    built.resolved,
+                    target,
+                    exc,
+                )
+        return built
 
     @staticmethod
     def _start_seal(build: _Build, error: BaseException | None, sealer: ThreadPoolExecutor) -> None:

@@ -40,7 +40,7 @@ import shutil
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.catalog import (
@@ -298,11 +298,13 @@ def _hash32(name: str) -> int:
 
 @dataclass
 class BuiltIndex:
-    """What was pushed: the list digest, the pull specs, and the per-arch manifests."""
+    """What was pushed: the list digest, the pull specs, the per-arch manifests, and the
+    catalog layers (local files where they were built, not reused)."""
 
     digest: str
     pull_specs: list[str]
     arches: list[str]
+    layers: list[AnyLayer] = field(default_factory=list)
 
     @property
     def resolved(self) -> str:
@@ -619,7 +621,7 @@ def _push_layers(prepared: PreparedIndex, layers: list[AnyLayer]) -> BuiltIndex:
             digest = images.put_manifest(
                 parse_reference(target), raw, mt.DOCKER_MANIFEST_LIST, record
             )
-        return BuiltIndex(digest, list(targets), ["amd64"])
+        return BuiltIndex(digest, list(targets), ["amd64"], layers)
     push_started = time.perf_counter()
     result = images.build(
         prepared.binary_image_resolved,
@@ -636,4 +638,4 @@ def _push_layers(prepared: PreparedIndex, layers: list[AnyLayer]) -> BuiltIndex:
         output_format=prepared.output_format,
     )
     prepared.timer.add("upload and manifests", time.perf_counter() - push_started)
-    return BuiltIndex(result.digest, list(targets), sorted(prepared.arches))
+    return BuiltIndex(result.digest, list(targets), sorted(prepared.arches), layers)

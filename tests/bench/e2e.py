@@ -178,10 +178,14 @@ def _group_profile(e2e: EndToEnd, ids: list[int]) -> str:
     and each step's total over the batch (from the requests' logs)."""
     totals: dict[str, float] = {}
     groups: list[int] = []
+    ends: list[float] = []
     for rid in ids:
         text, line = _log_steps(e2e, rid)
         for match in re.finditer(r"building (\d+) serial requests for one index together", text):
             groups.append(int(match.group(1)))
+        ends += [
+            float(t) for t in re.findall(r"completed the group's \d+ requests in ([\d.]+) s", text)
+        ]
         for name, took in re.findall(r"([a-z][a-z ]*?) ([\d.]+) s", line.split("(total", 1)[0]):
             totals[name.strip()] = totals.get(name.strip(), 0.0) + float(took)
     singles = len(ids) - sum(groups)
@@ -189,7 +193,8 @@ def _group_profile(e2e: EndToEnd, ids: list[int]) -> str:
     return (
         f"groups of {'+'.join(str(g) for g in groups) or 'none'}"
         f"{f' and {singles} alone' if singles else ''}; step totals over the "
-        f"{len(ids)} requests: {steps} (sum {sum(totals.values()):.1f} s)"
+        f"{len(ids)} requests: {steps} (sum {sum(totals.values()):.1f} s); the groups' ends "
+        f"(overwrites and completions): {' + '.join(f'{t:.2f}' for t in ends) or 'none'} s"
     )
 
 

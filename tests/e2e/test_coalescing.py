@@ -103,6 +103,10 @@ def test_a_coalesced_group_gives_the_images_one_by_one_builds_give(
     assert f"building {len(bodies)} serial requests for one index together" in log
     # the failed push was that of a request the next one had been built on (the push lane)
     assert "building the request again without the failed one before it" in log
+    # each image pushed was copied into from_index's repository in the push lane (the 4 that
+    # complete; of the other two, one failed before its push and one in it)
+    assert log.count("by digest ahead of the overwrite") == 4
+    assert "ahead of the overwrite:" not in log  # no copy failed
     seen = e2e.builder.log_path.stat().st_size
     single = _run(e2e, keda_index, "single:v1", bodies, group_max=1)
     with e2e.builder.log_path.open() as handle:

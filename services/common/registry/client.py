@@ -824,6 +824,8 @@ class RegistryClient:
             if self.credentials_for(source) == self.credentials_for(target) and self.mount_blob(
                 target, digest, source.repository
             ):
+                if size is not None:
+                    self._remember_blob(target, digest, size)
                 return "mounted"
         with tempfile.TemporaryDirectory(dir=self.settings.temp_dir) as tmp:
             path = Path(tmp) / "blob"

@@ -732,6 +732,21 @@ class ImageService:
         at = target.with_tag(tag) if tag else target.with_digest(digest)
         return _Pending(jobs, raw, digest, at, fmt.manifest_type)
 
+    def upload_layers(self, target: str, layers: Sequence[AnyLayer]) -> None:
+        """Make the local ``layers`` (files, not remote layers) present in ``target``'s
+        repository, side by side, skipping the blobs it has: a later ``copy`` of an image
+        holding them then finds them there instead of moving them through this worker."""
+        ref = parse_reference(target)
+        self._run_all(
+            [
+                functools.partial(
+                    self.client.upload_blob, ref, layer.path, layer.digest, size=layer.size
+                )
+                for layer in layers
+                if isinstance(layer, Layer)
+            ]
+        )
+
     # ------------------------------------------------------------------ copy / tags / delete
 
     def copy(self, source: str, targets: Sequence[str], record: PushRecord | None = None) -> str:

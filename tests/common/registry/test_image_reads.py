@@ -97,3 +97,20 @@ def test_a_failed_arch_push_still_records_the_manifests_pushed_beside_it(
     images.discard(record)
     for arch in ("amd64", "arm64", "ppc64le"):
         assert client.head_manifest(f"{registry}/{repo}:1-{arch}") is None
+
+
+def test_layers_uploaded_ahead_are_not_moved_again_by_a_copy(client, fault_proxy, repo, tmp_path):
+    """An image's new layers, uploaded from their files to another repository, are known
+    there: copying the image then neither reads nor mounts them (only the base's blobs)."""
+    registry = fault_proxy.registry
+    base = push_base_image(client, f"{registry}/{repo}-binary:v1", tmp_path, arches=("amd64",))
+    images = ImageService(client)
+    layer = build_layer([LayerFile("configs/x.json", data=b"{}")], tmp_path / "l.tgz")
+    built = images.build(base.spec, [f"{registry}/{repo}:1"], [layer])
+    fault_proxy.reset_counters()
+    images.upload_layers(f"{registry}/{repo}-index", [layer])
+    images.copy(built.resolved, [f"{registry}/{repo}-index"])
+    touching = [(method, path) for method, path, *_ in fault_proxy.log if layer.digest in path]
+    # the upload's HEAD (absent) in the new repository, and no read nor mount of it after
+    assert touching == [("HEAD", f"/v2/{repo}-index/blobs/{layer.digest}")], touching
+    assert fault_proxy.requests("PUT", f"/v2/{repo}-index/blobs/uploads/")
