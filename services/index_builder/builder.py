@@ -345,10 +345,10 @@ class IndexBuilder:
     def _push_member(build: _Build) -> BuiltIndex:
         """Push a group member's image (in the push lane); when it overwrites from_index, also
         copy the image into from_index's repository by digest at once (its new layers from
-        their files), so the overwrite at
-        the group's end (on every later request's path) only has to push manifests. Until
-        then no tag moves; a request that fails later deletes the manifests it created there
-        (its push record). A copy that fails here is left to the overwrite, which reports it."""
+        their files), so the overwrite at the group's end (on every later request's path) only
+        has to push manifests. Until then no tag moves; a request that fails later deletes the
+        manifests it created there (its push record). A copy that fails here is left to the
+        overwrite, which reports it."""
         assert build.prepared is not None and build.finish is not None
         built = build.prepared.push()
         target = build.finish.overwrite
