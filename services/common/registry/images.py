@@ -59,6 +59,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 _R = TypeVar("_R")
+_M = TypeVar("_M", Manifest, ImageConfig)
 #: digest-pinned manifests and configs one service remembers (a request's service reads a
 #: few dozen images; the memo is cleared when full)
 _MEMO_MAX = 1024
@@ -234,11 +235,9 @@ class ImageService:
         self.client = client
         self.max_workers = max_workers
         self.unpack_budget = unpack_budget
-        # Configs of digest-pinned images never change: read each once per service.
-        self._configs: dict[tuple[str, str | None], ImageConfig] = {}
-        # Nor do manifests read by digest, nor config blobs: a request reads the same binary
-        # image and from_index several times (arches, labels, reusable layers, the build's
-        # base), and each read costs the registry round trips of a list and every entry.
+        # Manifests read by digest and config blobs never change: a request reads the same
+        # binary image and from_index several times (arches, labels, reusable layers, the
+        # build's base), and each read costs the registry round trips of a list and every entry.
         self._memo: dict[str, Manifest | ImageConfig] = {}
 
     # ------------------------------------------------------------------ resolution
@@ -252,23 +251,38 @@ class ImageService:
         (the bytes were checked against the digest: they cannot differ on a second read)."""
         if not ref.digest:
             return self.client.get_manifest(ref)
-        key = _memo_key(ref, ref.digest)
-        found = self._memo.get(key)
-        if isinstance(found, Manifest):
-            return found
-        manifest = self.client.get_manifest(ref)
-        self._remember(key, manifest)
-        return manifest
+        return self._memoized(
+            _memo_key(ref, ref.digest), Manifest, lambda: self.client.get_manifest(ref)
+        )
 
-    def _remember(self, key: str, value: Manifest | ImageConfig) -> None:
+    def _memoized(self, key: str, kind: type[_M], read: Callable[[], _M]) -> _M:
+        """What the service remembers under ``key``, else ``read()``, then remembered (the
+        memory starts over once it holds ``_MEMO_MAX`` entries)."""
+        found = self._memo.get(key)
+        if isinstance(found, kind):
+            return found
+        value = read()
         if len(self._memo) >= _MEMO_MAX:
             self._memo.clear()
         self._memo[key] = value
+        return value
+
+    def _remembers(self, ref: ImageReference, digest: str) -> bool:
+        return _memo_key(ref, digest) in self._memo
+
+    def _knows_image(self, ref: ImageReference, digest: str) -> bool:
+        """The manifest ``digest`` of ``ref``'s repository and its config are remembered."""
+        found = self._memo.get(_memo_key(ref, digest))
+        return (
+            isinstance(found, Manifest)
+            and found.is_image
+            and self._remembers(ref, found.config.digest)
+        )
 
     def get_image_digest(self, spec: str) -> str:
         """The digest ``spec`` points at (for a list, the list's digest)."""
         ref = parse_reference(spec)
-        if ref.digest and _memo_key(ref, ref.digest) in self._memo:
+        if ref.digest and self._remembers(ref, ref.digest):
             return ref.digest  # read by that digest already: it exists
         found = self.client.head_manifest(ref)
         if found is None:
@@ -342,8 +356,9 @@ class ImageService:
                 config = self._config(ref, child)
                 return PlatformImage(entry.platform or config.platform, child, config, child_ref)
 
-            # the entries' manifests and configs are read side by side
-            images = self._map(read, entries)
+            # the entries' manifests and configs are read side by side (unless all are known)
+            known = all(self._knows_image(ref, entry.digest) for entry in entries)
+            images = [read(entry) for entry in entries] if known else self._map(read, entries)
         else:
             raise UnsupportedManifestError(
                 f"The image {ref} has a {manifest.media_type} manifest, which is not supported"
@@ -359,15 +374,12 @@ class ImageService:
         return images
 
     def _config(self, ref: ImageReference, manifest: Manifest) -> ImageConfig:
-        descriptor = manifest.config
-        key = _memo_key(ref, descriptor.digest)
-        found = self._memo.get(key)
-        if isinstance(found, ImageConfig):
-            return found
-        raw = self.client.read_blob(ref, descriptor.digest)
-        config = ImageConfig.parse(raw)
-        self._remember(key, config)
-        return config
+        digest = manifest.config.digest
+        return self._memoized(
+            _memo_key(ref, digest),
+            ImageConfig,
+            lambda: ImageConfig.parse(self.client.read_blob(ref, digest)),
+        )
 
     def platform_image(self, spec: str, arch: str | None = None) -> PlatformImage:
         """The ``arch`` image of ``spec`` (default: amd64 when present, else the first)."""
@@ -407,13 +419,7 @@ class ImageService:
 
     def get_image_config(self, spec: str, arch: str | None = None) -> ImageConfig:
         """The config of ``spec`` for ``arch`` (default: amd64 when present, else the first)."""
-        key = (spec, arch)
-        cached = self._configs.get(key)
-        if cached is None:
-            cached = self._pick(spec, arch).config
-            if "@" in spec:
-                self._configs[key] = cached
-        return cached
+        return self._pick(spec, arch).config
 
     def get_image_labels(self, spec: str, arch: str | None = None) -> dict[str, str]:
         """``config.Labels`` of ``spec`` (for a list: the ``arch`` image, amd64 by default)."""
