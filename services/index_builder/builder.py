@@ -770,6 +770,9 @@ class IndexBuilder:
         images = build.images
         plan, output, reason = fin.plan, fin.output, fin.reason
         output_digest = images.get_image_digest(output)
+        # copied by digest: what was resolved is what is copied (a group member's list and
+        # entries, read by digest when it was copied ahead, are not read again)
+        output_pinned = f"{name_without_tag_or_digest(output)}@{output_digest}"
         index_image = output
         build.ctx.check_cancelled()
         if fin.overwrite:
@@ -785,7 +788,8 @@ class IndexBuilder:
             try:
                 with build.timer.step("overwrite"):
                     images.copy(
-                        output, [from_index if tag else name_without_tag_or_digest(from_index)]
+                        output_pinned,
+                        [from_index if tag else name_without_tag_or_digest(from_index)],
                     )
             except RegistryError as exc:
                 if pushed is not None:
@@ -808,9 +812,7 @@ class IndexBuilder:
                 f"{name_without_tag_or_digest(index_image)}@{output_digest}"
             )
             results.internal_index_image_copy = output
-            results.internal_index_image_copy_resolved = (
-                f"{name_without_tag_or_digest(output)}@{output_digest}"
-            )
+            results.internal_index_image_copy_resolved = output_pinned
         self._store_artifacts(build, with_diff=True)
         build.ctx.complete(reason, results)
         build.pushed.created.clear()
