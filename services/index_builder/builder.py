@@ -478,7 +478,11 @@ class IndexBuilder:
         if result is not None and result.state is not None:
             started = time.perf_counter()
             self.states.put(result.state, move=True)
-            log.info("kept the index state in %.3f s", time.perf_counter() - started)
+            log.info(
+                "kept the index state in %.3f s (the cache holds %.1f MB)",
+                time.perf_counter() - started,
+                self.states.usage() / 1e6,
+            )
 
     @staticmethod
     def _apply(build: _Build, content: IndexContent, changes: cat.CatalogChanges) -> None:

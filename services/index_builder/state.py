@@ -8,13 +8,15 @@ rebuilds only the layers whose fingerprints moved; every other layer is mounted 
 
 :class:`StateCache` keeps states on the worker's disk, keyed by the image's catalog layer
 digests, so an add onto the output of the previous add starts warm: nothing is downloaded,
-unpacked or parsed again. It is bounded (``IIB_INDEX_CACHE_BYTES``, least recently used
-entries go first) and safe to lose: a missing, partial or unreadable entry is a miss.
+unpacked or parsed again. It is bounded (``IIB_INDEX_CACHE_BYTES`` of distinct files: entries
+share the files they have in common; least recently used entries go first) and safe to lose: a
+missing, partial or unreadable entry is a miss.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -24,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +40,8 @@ __all__ = ["IndexState", "PartLayer", "StateCache", "catalog_key", "fingerprint"
 
 log = logging.getLogger(__name__)
 _STATE_FILE = "state.json"
+#: an entry's files: (inode, size) pairs, native 64-bit integers
+_FILES = "files.bin"
 _TRASH = ".trash-"
 _FORMAT = 1
 
@@ -117,19 +122,21 @@ def fingerprint(paths: Iterable[tuple[str, int, Path | bytes | None]]) -> str:
 
 
 def _link_tree(
-    source: Path, dest: Path, skip: frozenset[str] = frozenset(), *, count: bool = False
-) -> int:
+    source: Path,
+    dest: Path,
+    skip: frozenset[str] = frozenset(),
+    *,
+    sizes: dict[int, int] | None = None,
+) -> None:
     """Copy the tree ``source`` to ``dest`` with hard links (directories keep their modes;
     symlinks are linked as symlinks, never followed), leaving out the files named in ``skip``
-    at its top; returns the bytes of the distinct files linked (``count``; else 0).
+    at its top; ``sizes`` gets the inode and size of every file in ``dest``.
 
     It works on directory descriptors (``scandir`` and ``linkat`` relative to them), so a file
     costs one system call: a catalog of 3,000 bundles is ~4,800 files, and this is on the path
     of every warm build (``StateCache.get``, ``IndexState.fork``, ``StateCache.put``)."""
     dest.mkdir(parents=True, exist_ok=True)
     os.chmod(dest, stat.S_IMODE(os.stat(source).st_mode))
-    seen: set[int] = set()
-    total = 0
     # (source directory fd, dest directory fd, their paths for a copy across filesystems)
     pending = [(os.fspath(source), os.fspath(dest), True)]
     while pending:
@@ -154,11 +161,6 @@ def _link_tree(
                             continue
                         if top and name in skip:
                             continue
-                        if count:
-                            st = entry.stat(follow_symlinks=False)
-                            if st.st_ino not in seen:
-                                seen.add(st.st_ino)
-                                total += st.st_size
                         try:
                             os.link(
                                 name,
@@ -173,30 +175,36 @@ def _link_tree(
                                 os.path.join(dst_path, name),
                                 follow_symlinks=False,
                             )
+                            if sizes is not None:
+                                st = os.stat(name, dir_fd=dst_fd, follow_symlinks=False)
+                                sizes[st.st_ino] = st.st_size
+                        else:
+                            if sizes is not None:
+                                st = entry.stat(follow_symlinks=False)
+                                sizes[st.st_ino] = st.st_size
             finally:
                 os.close(dst_fd)
         finally:
             os.close(src_fd)
-    return total
 
 
-def _place(source: Path, dest: Path, move: bool) -> int:
+def _place(source: Path, dest: Path, move: bool, sizes: dict[int, int]) -> None:
     """Put the tree ``source`` at ``dest``, moved (``move``, when both are on one filesystem)
-    or linked; returns the bytes of its distinct files."""
+    or linked; ``sizes`` gets the inode and size of every file in ``dest``."""
     if move:
         try:
             os.rename(source, dest)
         except OSError:  # another filesystem: link (copy) instead
             pass
         else:
-            return _tree_bytes(dest)
-    return _link_tree(source, dest, count=True)
+            _tree_sizes(dest, sizes)
+            return
+    _link_tree(source, dest, sizes=sizes)
 
 
-def _tree_bytes(root: Path) -> int:
-    """The bytes of the distinct files (by inode) under ``root``, symlinks not followed."""
-    seen: set[int] = set()
-    total = 0
+def _tree_sizes(root: Path, sizes: dict[int, int]) -> None:
+    """Put the inode and size of every file under ``root`` (symlinks not followed) in
+    ``sizes``."""
     pending = [os.fspath(root)]
     while pending:
         with os.scandir(pending.pop()) as entries:
@@ -205,10 +213,71 @@ def _tree_bytes(root: Path) -> int:
                     pending.append(entry.path)
                     continue
                 st = entry.stat(follow_symlinks=False)
-                if st.st_ino not in seen:
-                    seen.add(st.st_ino)
-                    total += st.st_size
-    return total
+                sizes[st.st_ino] = st.st_size
+
+
+class _Usage:
+    """The disk space of the cache's entries, counted by distinct file (inode): a warm build's
+    state shares all its unchanged files with the state it started from, so a chain of adds
+    onto one index costs its first catalog plus the packages each add changed.
+
+    Each entry lists its files' inodes and sizes (``files.bin``, written by ``put``); this
+    keeps them in memory and counts, for every inode, how many entries hold it. It follows
+    the directory: entries that appeared (another process's) are read, entries gone are
+    released first (an inode number can only be reused once no entry holds the file)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, array[int]] = {}
+        self.holders: dict[int, int] = {}
+        self.sizes: dict[int, int] = {}
+        self.total = 0
+
+    def follow(self, entries: dict[str, tuple[Path, float]]) -> None:
+        """Count the entries now in the cache (path and last use by name), and only them."""
+        for name in [name for name in self.files if name not in entries]:
+            self.release(name)
+        for name, (entry, _) in entries.items():
+            if name not in self.files:
+                self._hold(name, _entry_files(entry))
+
+    def _hold(self, name: str, pairs: array[int]) -> None:
+        self.files[name] = pairs
+        for ino, size in zip(pairs[0::2], pairs[1::2], strict=True):
+            held = self.holders.get(ino, 0)
+            self.holders[ino] = held + 1
+            if not held:
+                self.sizes[ino] = size
+                self.total += size
+
+    def release(self, name: str) -> None:
+        pairs = self.files.pop(name)
+        for ino in pairs[0::2]:
+            held = self.holders[ino] - 1
+            if held:
+                self.holders[ino] = held
+            else:
+                del self.holders[ino]
+                self.total -= self.sizes.pop(ino)
+
+
+_unknown_inode = itertools.count(-1, -1)
+
+
+def _entry_files(entry: Path) -> array[int]:
+    """The (inode, size) pairs of an entry's files, flat; an entry without a readable list
+    counts as its whole size (``state.json``'s ``bytes``) in files of its own."""
+    pairs = array("q")
+    try:
+        pairs.frombytes((entry / _FILES).read_bytes())
+        if len(pairs) % 2 == 0:
+            return pairs
+    except (OSError, ValueError):
+        pass
+    try:
+        size = int(json.loads((entry / _STATE_FILE).read_text()).get("bytes", 0))
+    except (OSError, ValueError, AttributeError):
+        size = 0
+    return array("q", [next(_unknown_inode), size])
 
 
 class StateCache:
@@ -220,6 +289,7 @@ class StateCache:
         self._lock = threading.Lock()
         #: trash directories a background thread is deleting
         self._deleting: set[str] = set()
+        self._usage = _Usage()
 
     def get(self, key: str, dest: Path) -> IndexState | None:
         """A private copy (hard links) of the state stored under ``key``, in ``dest``."""
@@ -259,10 +329,12 @@ class StateCache:
             return
         tmp = Path(tempfile.mkdtemp(prefix=".put-", dir=self.directory))
         try:
-            size = _place(state.configs, tmp / "configs", move)
-            size += _place(state.cache_dir, tmp / "cache", move)
+            sizes: dict[int, int] = {}
+            _place(state.configs, tmp / "configs", move, sizes)
+            _place(state.cache_dir, tmp / "cache", move, sizes)
             meta = _meta_of(state)
-            meta["bytes"] = size
+            meta["bytes"] = sum(sizes.values())
+            (tmp / _FILES).write_bytes(array("q", itertools.chain(*sizes.items())).tobytes())
             (tmp / _STATE_FILE).write_text(json.dumps(meta))
             os.replace(tmp, entry)
         except OSError as exc:
@@ -272,33 +344,48 @@ class StateCache:
         self._evict()
 
     def _evict(self) -> None:
-        """Drop the least recently used entries beyond ``max_bytes``. An entry leaves the cache
-        at once (renamed to ``.trash-*``); its files are deleted in a background thread, so
-        the next request, which the worker takes right after keeping a state, does not wait
-        for thousands of unlinks (trash an interrupted process left is deleted too)."""
-        entries: list[tuple[float, int, Path]] = []
+        """Drop the least recently used entries while the distinct files of all of them
+        (:class:`_Usage`) take more than ``max_bytes``. An entry leaves the cache at once
+        (renamed to ``.trash-*``); its files are deleted in a background thread, so the next
+        request, which the worker takes right after keeping a state, does not wait for
+        thousands of unlinks (trash an interrupted process left is deleted too)."""
+        entries, trash = self._scan()
+        with self._lock:
+            usage = self._usage
+            usage.follow(entries)
+            for _, name in sorted((used, name) for name, (_, used) in entries.items()):
+                if usage.total <= self.max_bytes:
+                    break
+                trash.append(entries[name][0])
+                usage.release(name)
+        self._discard(trash)
+
+    def _scan(self) -> tuple[dict[str, tuple[Path, float]], list[Path]]:
+        """The cache's entries (path, last used) by name, and what is to be deleted."""
+        entries: dict[str, tuple[Path, float]] = {}
         trash: list[Path] = []
         for entry in self.directory.iterdir():
             if entry.name.startswith(_TRASH):
                 trash.append(entry)
                 continue
-            meta_path = entry / _STATE_FILE
             try:
-                size = int(json.loads(meta_path.read_text()).get("bytes", 0))
-                entries.append((meta_path.stat().st_mtime, size, entry))
-            except (OSError, ValueError):
+                entries[entry.name] = (entry, (entry / _STATE_FILE).stat().st_mtime)
+            except OSError:
                 if entry.name.startswith(".put-"):
                     if time.time() - entry.stat().st_mtime > 3600:  # an interrupted put
                         shutil.rmtree(entry, ignore_errors=True)
                 else:
                     trash.append(entry)
-        total = sum(size for _, size, _ in entries)
-        for _, size, entry in sorted(entries):
-            if total <= self.max_bytes:
-                break
-            trash.append(entry)
-            total -= size
-        self._discard(trash)
+        return entries, trash
+
+    def usage(self) -> int:
+        """The bytes of the distinct files of the cache's entries."""
+        if not self.directory.is_dir():
+            return 0
+        entries, _ = self._scan()
+        with self._lock:
+            self._usage.follow(entries)
+            return self._usage.total
 
     def _discard(self, paths: list[Path]) -> None:
         moved = []

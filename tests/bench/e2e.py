@@ -297,8 +297,9 @@ def _handoffs(e2e: EndToEnd, ids: list[int]) -> str:
             started[current] = at
         elif match := re.match(r"request (\d+) complete", msg):
             completed[int(match.group(1))] = at
-        elif msg.startswith("kept the index state in") and current in ids[:-1]:
-            kept.append(float(msg.split()[-2]))
+        elif match := re.match(r"kept the index state in ([\d.]+) s", msg):
+            if current in ids[:-1]:
+                kept.append(float(match.group(1)))
     gaps = [started[b] - completed[a] for a, b in pairwise(ids) if a in completed and b in started]
     if not kept or not gaps:
         return "(no handoffs in the index builder's log)"

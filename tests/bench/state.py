@@ -12,6 +12,7 @@ warm build. Options: ``--sizes=1`` (multipliers), ``--runs=5``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from services.catalog import CatalogDir, directory_tree, write_serving_cache
 from services.catalog.gotar import _header, tree_digest
-from services.index_builder.state import IndexState, StateCache
+from services.index_builder.state import IndexState, PartLayer, StateCache
 from tests.bench.api import _option
 from tests.bench.catalog import generate
 
@@ -38,6 +39,16 @@ def _time(label: str, runs: int, step: Callable[[int], object]) -> None:
         f"(min {min(took):.1f}, max {max(took):.1f}, {runs} runs)",
         flush=True,
     )
+
+
+def _next(state: IndexState, dest: Path, tag: str) -> IndexState:
+    """A build's state after ``state``: its files linked, one of them replaced, new layers."""
+    after = state.fork(dest)
+    changed = next(p for p in sorted(after.configs.rglob("*.json")) if p.is_file())
+    changed.unlink()
+    changed.write_text(tag)
+    after.parts = [PartLayer(tag, tag, tag, 1, tag, tag)]
+    return after
 
 
 def _copies(multiplier: int, runs: int) -> None:
@@ -59,6 +70,25 @@ def _copies(multiplier: int, runs: int) -> None:
         _time("put (keep after a build)", runs, lambda n: kept[n].put(state))
         _time(
             "get (a warm build's start)", runs, lambda n: kept[n].get(state.key, base / f"get-{n}")
+        )
+        # a chain of adds: each build's state (a fork, one package's file replaced) is moved
+        # into one cache that already holds the states before it
+        chain = StateCache(base / "chain", 1 << 40)
+        for n in range(20):
+            chain.put(_next(state, base / f"pre-{n}", f"pre-{n}"), move=True)
+
+        following = [_next(state, base / f"next-{n}", f"next-{n}") for n in range(runs)]
+        _time(
+            "put with 20+ states of one chain in the cache (moved)",
+            runs,
+            lambda n: chain.put(following[n], move=True),
+        )
+        entries = [p for p in (base / "chain").iterdir() if (p / "state.json").is_file()]
+        whole = sum(json.loads((p / "state.json").read_text())["bytes"] for p in entries)
+        print(
+            f"  the chain's {len(entries)} states take {chain.usage() / 1e6:.1f} MB on disk, "
+            f"each file once ({whole / 1e6:.1f} MB counted whole)",
+            flush=True,
         )
 
         def digest(fresh: bool) -> None:

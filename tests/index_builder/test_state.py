@@ -197,3 +197,67 @@ def test_a_state_moved_across_filesystems_is_copied(tmp_path: Path) -> None:
         assert {k: v[:2] for k, v in _tree(kept).items()} == expected
     finally:
         shutil.rmtree(elsewhere, ignore_errors=True)
+
+
+def _held(entries: list[Path]) -> dict[int, int]:
+    """Inode → size of every file (not directory) of the cache entries ``entries``: what they
+    take on disk, each hard-linked file once (POSIX ``lstat``, counted by hand)."""
+    return {
+        st.st_ino: st.st_size
+        for entry in entries
+        for sub in ("configs", "cache")
+        for path in (entry / sub).rglob("*")
+        if not stat.S_ISDIR((st := os.lstat(path)).st_mode)
+    }
+
+
+def _next_state(state: IndexState, dest: Path, digest: str) -> tuple[IndexState, Path]:
+    """What a warm add leaves: ``state``'s files linked, its largest ``/configs`` file replaced
+    (a new file, as a build replaces files), a new cache digest and new layers."""
+    after = state.fork(dest)
+    largest = max((p for p in after.configs.rglob("*") if p.is_file()), key=os.path.getsize)
+    largest.unlink()
+    largest.write_text("changed")
+    (after.cache_dir / "digest").write_text(digest)
+    after.parts = [PartLayer("keda", "sha256:" + digest * 64, "sha256:" + "d" * 64, 1, "m", "f")]
+    return after, largest
+
+
+def test_states_that_share_files_are_counted_once(tmp_path: Path) -> None:
+    first = _state(tmp_path / "a")
+    second, replaced = _next_state(first, tmp_path / "b", "c")
+    states = tmp_path / "states"
+    whole = sum(_held([first.configs.parent]).values())  # _state's tree: configs/ and cache/
+    own = os.path.getsize(first.configs / replaced.relative_to(second.configs))
+
+    # room for the two states' distinct files, not for two whole states
+    cache = StateCache(states, max_bytes=whole + whole // 2)
+    cache.put(first)
+    cache.put(second)
+    kept = [states / first.key, states / second.key]
+    assert all(entry.is_dir() for entry in kept)
+    shared = sum(_held(kept).values())
+    assert whole < shared <= whole + whole // 2
+    assert cache.usage() == shared
+
+    # an unrelated third state: the oldest entry goes, and with it only its own files (the
+    # replaced one), not those the second still holds
+    third = _state(tmp_path / "c")
+    third.parts = [PartLayer("other", "sha256:" + "e" * 64, "sha256:" + "f" * 64, 1, "m", "f")]
+    room = shared - own + whole + own // 2
+    cache = StateCache(states, max_bytes=room)
+    cache.put(third)
+    assert not (states / first.key).exists()
+    remaining = [states / second.key, states / third.key]
+    assert all(entry.is_dir() for entry in remaining)
+    assert cache.usage() == sum(_held(remaining).values()) <= room
+
+    # another process on the same directory counts the same; an entry without its list of
+    # files (an older worker's) counts whole, as its state.json says
+    (states / third.key / "files.bin").unlink()
+    third_bytes = json.loads((states / third.key / "state.json").read_text())["bytes"]
+    assert third_bytes == sum(_held([states / third.key]).values())
+    assert (
+        StateCache(states, max_bytes=room).usage()
+        == sum(_held([states / second.key]).values()) + third_bytes
+    )
