@@ -22,8 +22,10 @@ import base64
 import hashlib
 import json
 import random
+import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -139,6 +141,7 @@ def main(argv: list[str]) -> None:
         proxies = [FaultProxy(server.registry).start() for server in servers]
         try:
             _run(tmp, servers[0].registry, proxies, options)
+            _beside_python(tmp, servers[0].registry)
         finally:
             for proxy in proxies:
                 proxy.stop()
@@ -249,3 +252,48 @@ def _run(tmp: Path, registry: str, proxies: list[FaultProxy], options: dict[str,
     print(f"result                              {result.resolved}")
     client.close()
     direct.close()
+
+
+def _beside_python(tmp: Path, registry: str, runs: int = 5) -> None:
+    """A 12 MiB blob (a warm add's new layers) uploaded and downloaded straight to the
+    registry, alone and while another thread runs Python, as in a builder whose push lane
+    uploads while the next request is computed: each send or receive that gives up the GIL
+    waits for it to come back."""
+    blob = random.Random(2).randbytes(12 * 1024 * 1024)
+    busy = threading.Event()
+
+    def spin() -> None:
+        total = 0
+        while busy.is_set():
+            for n in range(1000):
+                total += n * n
+
+    with RegistryClient(RegistrySettings(insecure_registries=frozenset({registry}))) as client:
+        for beside in (False, True):
+            thread = None
+            if beside:
+                busy.set()
+                thread = threading.Thread(target=spin, daemon=True)
+                thread.start()
+            up, down = [], []
+            for n in range(runs):
+                path = tmp / f"blob-{beside}-{n}"
+                path.write_bytes(f"{beside}-{n}".encode() + blob)  # a new blob every time
+                started = time.perf_counter()
+                digest = client.upload_blob(f"{registry}/bench/blobs", path, check_exists=False)
+                up.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                client.download_blob(f"{registry}/bench/blobs", digest, tmp / "downloaded")
+                down.append(time.perf_counter() - started)
+            busy.clear()
+            if thread is not None:
+                thread.join()
+            where = "beside a thread running Python" if beside else "alone"
+            print(f"12 MiB blob, {where} ({runs} runs): upload {_ms(up)}, download {_ms(down)}")
+
+
+def _ms(seconds: list[float]) -> str:
+    return (
+        f"median {statistics.median(seconds) * 1000:.0f} ms "
+        f"(min {min(seconds) * 1000:.0f}, max {max(seconds) * 1000:.0f})"
+    )

@@ -280,6 +280,18 @@ class _UploadBody:
             self._file = None
 
 
+class _Adapter(requests.adapters.HTTPAdapter):
+    """Sends request bodies in blocks of ``MiB``. urllib3's default of 16 KiB makes a 12 MB
+    upload 768 sends, and each send gives up the GIL and waits to get it back: with another
+    thread running Python (a builder computing its next image) that wait, not the network, is
+    the upload's time (docs/benchmarks.md, "Upload blocks")."""
+
+    def init_poolmanager(
+        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
+    ) -> None:
+        super().init_poolmanager(connections, maxsize, block, blocksize=MiB, **pool_kwargs)
+
+
 def host_allowed(host: str, patterns: Sequence[str] | None) -> bool:
     """Whether ``host`` (``name[:port]``) matches one of ``patterns`` (None: every host).
 
@@ -965,7 +977,7 @@ class RegistryClient:
                 session = requests.Session()
                 session.trust_env = False
                 session.headers["User-Agent"] = self.settings.user_agent
-                adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
+                adapter = _Adapter(pool_connections=4, pool_maxsize=16)
                 session.mount("https://", adapter)
                 session.mount("http://", adapter)
                 self._shared.sessions[key] = session

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from services.common.errors import RegistryError
+from services.common.registry import client as client_module
 from services.common.registry import mediatypes as mt
 from services.common.registry.client import RegistryClient
 from services.common.registry.digests import compute_digest
@@ -172,3 +173,29 @@ def test_registry_starter_stops_its_process(tmp_path):
     assert (tmp_path / "reg" / "config.yml").read_text().count("127.0.0.1") == 1
     server.stop()
     assert not server.process.running()
+
+
+def test_an_upload_sends_its_file_in_blocks_of_a_mebibyte(
+    plain_client, plain_registry, repo, tmp_path, monkeypatch
+):
+    """urllib3 reads a request body in blocks of 16 KiB unless told otherwise (its
+    ``HTTPConnection`` default, urllib3 2.x); every block is a send that gives up the GIL and
+    waits to get it back, which beside a busy thread is the upload's whole time
+    (docs/benchmarks.md, "Upload blocks"). The blocks are counted where the body is read."""
+    blocks: list[int] = []
+    real_read = client_module._UploadBody.read
+
+    def counting_read(self, size=-1):
+        chunk = real_read(self, size)
+        blocks.append(len(chunk))
+        return chunk
+
+    monkeypatch.setattr(client_module._UploadBody, "read", counting_read)
+    data = bytes(range(256)) * 4096 * 8  # 8 MiB
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    spec = f"{plain_registry.registry}/{repo}"
+    digest = plain_client.upload_blob(spec, path, chunk_size=0)  # one PUT
+    assert digest == compute_digest(data)
+    assert plain_client.read_blob(spec, digest, max_bytes=len(data)) == data
+    assert [size for size in blocks if size] == [1024 * 1024] * 8
