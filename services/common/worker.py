@@ -53,7 +53,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.common import messaging, metrics
+from services.common import aio, messaging, metrics
 from services.common.config import Settings
 from services.common.errors import FinalStateError, IIBError, LeaseHeldError, LeaseLostError
 from services.common.grpc_auth import InternalTLS, internal_tls
@@ -320,7 +320,7 @@ class WorkerRuntime:
 
     def serve_forever(self) -> None:
         """Run until SIGTERM/SIGINT, then stop gracefully."""
-        asyncio.run(self._serve_with_signals())
+        aio.run(self._serve_with_signals())
 
     async def _serve_with_signals(self) -> None:
         loop = asyncio.get_running_loop()

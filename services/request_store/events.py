@@ -22,7 +22,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from services.common import messaging
+from services.common import aio, messaging
 from services.common.config import Settings
 
 __all__ = ["CHANGES_SUBJECT", "BuildEvents", "Changes", "EventBridge"]
@@ -157,7 +157,7 @@ class EventBridge:
             loop.call_soon_threadsafe(queue.put_nowait, ids)
 
     def _run(self) -> None:
-        asyncio.run(self._main())
+        aio.run(self._main())
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()

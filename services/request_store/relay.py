@@ -35,7 +35,7 @@ from nats.errors import MaxPayloadError
 from nats.js.errors import APIError, NoStreamResponseError
 from nats.js.errors import Error as JetStreamError
 
-from services.common import messaging
+from services.common import aio, messaging
 from services.common.config import Settings
 from services.common.pb.iib.v1 import requests_pb2
 from services.common.subjects import WORK_STREAM
@@ -94,7 +94,7 @@ class OutboxRelay:
         self._wake.set()
 
     def _run(self) -> None:
-        asyncio.run(self._main())
+        aio.run(self._main())
 
     # --- main loop -----------------------------------------------------------------------------
 
