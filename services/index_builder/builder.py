@@ -481,7 +481,7 @@ class IndexBuilder:
             log.info(
                 "kept the index state in %.3f s (the cache holds %.1f MB)",
                 time.perf_counter() - started,
-                self.states.usage() / 1e6,
+                self.states.held() / 1e6,  # counted by put: not scanned again
             )
 
     @staticmethod

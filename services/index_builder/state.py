@@ -378,8 +378,13 @@ class StateCache:
                     trash.append(entry)
         return entries, trash
 
+    def held(self) -> int:
+        """The bytes of the distinct files of the entries as of the last ``put`` (no scan)."""
+        with self._lock:
+            return self._usage.total
+
     def usage(self) -> int:
-        """The bytes of the distinct files of the cache's entries."""
+        """The bytes of the distinct files of the cache's entries (the directory scanned)."""
         if not self.directory.is_dir():
             return 0
         entries, _ = self._scan()

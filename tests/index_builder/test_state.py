@@ -239,6 +239,7 @@ def test_states_that_share_files_are_counted_once(tmp_path: Path) -> None:
     shared = sum(_held(kept).values())
     assert whole < shared <= whole + whole // 2
     assert cache.usage() == shared
+    assert cache.held() == shared  # what put counted, without a scan
 
     # an unrelated third state: the oldest entry goes, and with it only its own files (the
     # replaced one), not those the second still holds
