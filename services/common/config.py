@@ -576,6 +576,13 @@ class Settings:
         p_float(1.0),
         "Seconds a PostgreSQL statement (or a wait for a pooled connection) may take.",
     )
+    database_prepare: bool = _setting(
+        "IIB_DATABASE_PREPARE",
+        True,
+        p_bool,
+        "Read requests with server-side prepared statements on PostgreSQL (off behind a "
+        "transaction-mode pooler).",
+    )
     otel_tracing: bool = _setting(
         "IIB_OTEL_TRACING", False, p_bool, "Export traces over OTLP (needs OTEL_* settings)."
     )

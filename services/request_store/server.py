@@ -37,7 +37,7 @@ def build_core(settings: Settings, *, migrate: bool = True) -> RequestStoreCore:
     )
     if migrate:
         upgrade(engine)
-    store = Store(engine, SecretBox(settings.secret_keys()))
+    store = Store(engine, SecretBox(settings.secret_keys()), prepare=settings.database_prepare)
     core = RequestStoreCore(settings, store, artifact_store(settings))
     store.outbox_builder = OutboxPlanner(
         store,

@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
+    any_,
     bindparam,
     create_engine,
     delete,
@@ -116,9 +118,12 @@ def make_engine(url: str, pool_size: int = 16, statement_timeout: float = 30.0) 
         pool_timeout=statement_timeout,
         connect_args={
             "connect_timeout": 10,
+            # plan_cache_mode: the prepared view statements (Store._view_rows) keep one generic
+            # plan; by default PostgreSQL plans "id = ANY($1)" anew on every execution, since
+            # the generic plan's estimate (for ten ids) costs more than a custom plan for one
             "options": (
                 f"-c statement_timeout={int(statement_timeout * 1000)} "
-                "-c max_parallel_workers_per_gather=0"
+                "-c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_generic_plan"
             ),
         },
     )
@@ -178,89 +183,121 @@ class OutboxMessage:
     request_id: int | None = None
 
 
+def _view_statements(match: Callable[[Any], Any]) -> tuple[Any, Any, Any]:
+    """The statements reading views (request rows, their items, their state history), each
+    selecting the requests whose id column ``match`` accepts."""
+    r, u, b, i, o = m.REQUEST, m.USER, m.BATCH, m.IMAGE, m.OPERATOR
+    ri, ro, ra, rt, rs = (
+        m.REQUEST_IMAGE,
+        m.REQUEST_OPERATOR,
+        m.REQUEST_ARCHITECTURE,
+        m.REQUEST_BUILD_TAG,
+        m.REQUEST_STATE,
+    )
+    package = o.alias("package")
+    # A view is read with three statements (two without the history): every statement
+    # costs more in Python than in the database, so the request row brings its images
+    # (one scalar subquery per image column) and one UNION brings its lists and names.
+    image_specs = [
+        select(i.c.pull_specification)
+        .where(i.c.id == getattr(r.c, f"{col}_id"))
+        .scalar_subquery()
+        .label(f"{col}_spec")
+        for col in IMAGE_COLUMNS
+    ]
+    requests = (
+        select(
+            r,
+            u.c.username,
+            b.c.annotations,
+            package.c.name.label("operator_package"),
+            *image_specs,
+        )
+        .outerjoin(u, r.c.user_id == u.c.id)
+        .join(b, r.c.batch_id == b.c.id)
+        .outerjoin(package, r.c.operator_package_id == package.c.id)
+        .where(match(r.c.id))
+    )
+    # (request_id, tag, number, position, text, operator): "l" image list items (number =
+    # the list's kind), "r" removed operators, "a" arches, "t" build tags
+    items = union_all(
+        select(
+            ri.c.request_id.label("item_request"),
+            literal_column("'l'").label("item_tag"),
+            ri.c.kind.label("item_number"),
+            ri.c.position.label("item_position"),
+            i.c.pull_specification.label("item_value"),
+            o.c.name.label("item_operator"),
+        )
+        .join(i, ri.c.image_id == i.c.id)
+        .outerjoin(o, i.c.operator_id == o.c.id)
+        .where(match(ri.c.request_id)),
+        select(
+            ro.c.request_id,
+            literal_column("'r'"),
+            literal_column("0"),
+            ro.c.position,
+            o.c.name,
+            null(),
+        )
+        .join(o, ro.c.operator_id == o.c.id)
+        .where(match(ro.c.request_id)),
+        select(
+            ra.c.request_id,
+            literal_column("'a'"),
+            literal_column("0"),
+            literal_column("0"),
+            ra.c.name,
+            null(),
+        ).where(match(ra.c.request_id)),
+        select(
+            rt.c.request_id,
+            literal_column("'t'"),
+            literal_column("0"),
+            literal_column("0"),
+            rt.c.name,
+            null(),
+        ).where(match(rt.c.request_id)),
+    ).order_by("item_request", "item_tag", "item_number", "item_position", "item_value")
+    history = (
+        select(rs.c.id, rs.c.request_id, rs.c.state, rs.c.state_reason, rs.c.updated)
+        .where(match(rs.c.request_id))
+        .order_by(rs.c.id.desc())
+    )
+    return requests, items, history
+
+
+def _prepare_text(statement: Any) -> str:
+    """``statement`` as PostgreSQL text for PREPARE: its one parameter ``ids`` becomes $1."""
+    dialect: Any = postgresql.psycopg2.dialect  # untyped in SQLAlchemy's stubs
+    compiled = statement.compile(dialect=dialect())
+    sql = str(compiled)
+    if set(compiled.params) != {"ids"} or sql.count("%(ids)s") < 1:
+        raise AssertionError(f"unexpected parameters in {sql!r}")
+    sql = sql.replace("%(ids)s", "$1")
+    if "%" in sql:  # psycopg2's escaping would have to be undone
+        raise AssertionError(f"a literal % in {sql!r}")
+    return sql
+
+
 class _ReadStatements:
     """The read path's statements, built once (expanding IN parameters keep them cacheable)."""
 
     def __init__(self) -> None:
-        r, u, b, i, o = m.REQUEST, m.USER, m.BATCH, m.IMAGE, m.OPERATOR
-        ri, ro, ra, rt, rs = (
-            m.REQUEST_IMAGE,
-            m.REQUEST_OPERATOR,
-            m.REQUEST_ARCHITECTURE,
-            m.REQUEST_BUILD_TAG,
-            m.REQUEST_STATE,
-        )
         ids: Any = bindparam("ids", expanding=True)
-        package = o.alias("package")
-        # A view is read with three statements (two without the history): every statement
-        # costs more in Python than in the database, so the request row brings its images
-        # (one scalar subquery per image column) and one UNION brings its lists and names.
-        image_specs = [
-            select(i.c.pull_specification)
-            .where(i.c.id == getattr(r.c, f"{col}_id"))
-            .scalar_subquery()
-            .label(f"{col}_spec")
-            for col in IMAGE_COLUMNS
-        ]
-        self.requests = (
-            select(
-                r,
-                u.c.username,
-                b.c.annotations,
-                package.c.name.label("operator_package"),
-                *image_specs,
+        self.requests, self.items, self.history = _view_statements(lambda column: column.in_(ids))
+        # The same three for PostgreSQL's server-side prepared statements (Store.views): one
+        # int[] parameter instead of an expanding IN, as "$1" in PREPARE's text.
+        array: Any = bindparam("ids", type_=postgresql.ARRAY(Integer))
+        self.prepared = {
+            f"iib_view_{name}": _prepare_text(statement)
+            for name, statement in zip(
+                ("requests", "items", "history"),
+                _view_statements(lambda column: column == any_(array)),
+                strict=True,
             )
-            .outerjoin(u, r.c.user_id == u.c.id)
-            .join(b, r.c.batch_id == b.c.id)
-            .outerjoin(package, r.c.operator_package_id == package.c.id)
-            .where(r.c.id.in_(ids))
-        )
-        # (request_id, tag, number, position, text, operator): "l" image list items (number =
-        # the list's kind), "r" removed operators, "a" arches, "t" build tags
-        self.items = union_all(
-            select(
-                ri.c.request_id.label("item_request"),
-                literal_column("'l'").label("item_tag"),
-                ri.c.kind.label("item_number"),
-                ri.c.position.label("item_position"),
-                i.c.pull_specification.label("item_value"),
-                o.c.name.label("item_operator"),
-            )
-            .join(i, ri.c.image_id == i.c.id)
-            .outerjoin(o, i.c.operator_id == o.c.id)
-            .where(ri.c.request_id.in_(ids)),
-            select(
-                ro.c.request_id,
-                literal_column("'r'"),
-                literal_column("0"),
-                ro.c.position,
-                o.c.name,
-                null(),
-            )
-            .join(o, ro.c.operator_id == o.c.id)
-            .where(ro.c.request_id.in_(ids)),
-            select(
-                ra.c.request_id,
-                literal_column("'a'"),
-                literal_column("0"),
-                literal_column("0"),
-                ra.c.name,
-                null(),
-            ).where(ra.c.request_id.in_(ids)),
-            select(
-                rt.c.request_id,
-                literal_column("'t'"),
-                literal_column("0"),
-                literal_column("0"),
-                rt.c.name,
-                null(),
-            ).where(rt.c.request_id.in_(ids)),
-        ).order_by("item_request", "item_tag", "item_number", "item_position", "item_value")
-        self.history = (
-            select(rs.c.id, rs.c.request_id, rs.c.state, rs.c.state_reason, rs.c.updated)
-            .where(rs.c.request_id.in_(ids))
-            .order_by(rs.c.id.desc())
-        )
+        }
+        r = m.REQUEST
         # the relay's poll (Store.publishable_outbox), built once: building it per call (an
         # alias of the request table) cost more than running it
         o = m.OUTBOX
@@ -352,6 +389,8 @@ def _new_view(
     )
 
 
+#: Marks a database connection (its pool ``info``) whose view statements are prepared.
+_PREPARED = "iib_views_prepared"
 #: How many users' ids a store keeps (a POST then skips reading its user's row).
 _KNOWN_USERS = 4096
 
@@ -359,9 +398,14 @@ _KNOWN_USERS = 4096
 class Store:
     """Repository over the request store's database."""
 
-    def __init__(self, engine: Engine, secrets: SecretBox) -> None:
+    def __init__(self, engine: Engine, secrets: SecretBox, *, prepare: bool = True) -> None:
         self.engine = engine
         self._secrets = secrets
+        # PostgreSQL reads views with server-side prepared statements (prepared once per
+        # connection): planning the view's statements took ~1.1 ms of the server's CPU per
+        # request read, executing them ~0.3 ms (docs/benchmarks.md). Off behind a pooler that
+        # does not keep sessions (pgbouncer's transaction mode): IIB_DATABASE_PREPARE.
+        self._prepare = prepare and engine.dialect.name == "postgresql"
         #: username -> id of users committed before (rows are never deleted nor renamed)
         self._user_ids: dict[str, int] = {}
         self._sqlite = engine.dialect.name == "sqlite"
@@ -755,17 +799,16 @@ class Store:
     def _views(self, conn: Connection, ids: Sequence[int], verbose: bool) -> list[RequestView]:
         if not ids:
             return []
-        q = _READ
         ids = list(ids)
-        rows = conn.execute(q.requests, {"ids": ids}).all()
+        rows = self._view_rows(conn, "requests", ids).all()
         by_id = {row.id: row for row in rows}
         lists: dict[int, dict[ImageList, list[str]]] = {}
         bundle_operators: dict[int, dict[str, str]] = {}
         removed: dict[int, list[str]] = {}
         arches: dict[int, list[str]] = {}
         tags: dict[int, list[str]] = {}
-        for request_id, tag, number, _position, value, operator in conn.execute(
-            q.items, {"ids": ids}
+        for request_id, tag, number, _position, value, operator in self._view_rows(
+            conn, "items", ids
         ):
             request_type = by_id[request_id].type
             if tag == "l":
@@ -785,7 +828,7 @@ class Store:
         if verbose:
             # a statement of its own: merged into the UNION above, GET /builds/<id> ran at 524
             # and 593 req/s against 613 and 623 (docs/benchmarks.md, 2026-12-05)
-            for row in conn.execute(q.history, {"ids": ids}):
+            for row in self._view_rows(conn, "history", ids):
                 entries = history.setdefault(row.request_id, [])
                 if not entries:
                     last_state[row.request_id] = row.id
@@ -825,6 +868,19 @@ class Store:
             )
             out.append(view)
         return out
+
+    def _view_rows(self, conn: Connection, name: str, ids: list[int]) -> Any:
+        """The rows of the view statement ``name`` for ``ids``: on PostgreSQL the statement
+        prepared on this connection (prepared here on its first use; a prepared statement
+        outlives the transaction that prepared it, even a rolled back one)."""
+        if not self._prepare:
+            return conn.execute(getattr(_READ, name), {"ids": ids})
+        info = conn.connection.info
+        if not info.get(_PREPARED):
+            for prepared, sql in _READ.prepared.items():
+                conn.exec_driver_sql(f"PREPARE {prepared}(integer[]) AS {sql}")
+            info[_PREPARED] = True
+        return conn.exec_driver_sql(f"EXECUTE iib_view_{name}(%(ids)s)", {"ids": ids})
 
     def view(self, request_id: int, verbose: bool = True) -> RequestView:
         views = self.views([request_id], verbose)
