@@ -39,6 +39,9 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy import (
+    column as sa_column,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -295,6 +298,19 @@ class _ReadStatements:
                 ("requests", "items", "history"),
                 _view_statements(lambda column: column == any_(array)),
                 strict=True,
+            )
+        }
+        # Their EXECUTEs, with the columns they return declared: SQLAlchemy then caches the
+        # result's metadata as for its own statements (for text without columns it matched
+        # every row description anew: 0.75 ms of Python per view against 0.53 ms).
+        self.execute = {
+            name: text(f"EXECUTE iib_view_{name}(:ids)")
+            .bindparams(array)
+            .columns(*(sa_column(c.key, c.type) for c in statement.selected_columns))
+            for name, statement in (
+                ("requests", self.requests),
+                ("items", self.items),
+                ("history", self.history),
             )
         }
         r = m.REQUEST
@@ -880,7 +896,7 @@ class Store:
             for prepared, sql in _READ.prepared.items():
                 conn.exec_driver_sql(f"PREPARE {prepared}(integer[]) AS {sql}")
             info[_PREPARED] = True
-        return conn.exec_driver_sql(f"EXECUTE iib_view_{name}(%(ids)s)", {"ids": ids})
+        return conn.execute(_READ.execute[name], {"ids": ids})
 
     def view(self, request_id: int, verbose: bool = True) -> RequestView:
         views = self.views([request_id], verbose)
