@@ -405,6 +405,8 @@ def _new_view(
     )
 
 
+#: (image column, the key of its pull spec in a view's request row)
+_IMAGE_SPEC_KEYS = tuple((col, f"{col}_spec") for col in IMAGE_COLUMNS)
 #: Marks a database connection (its pool ``info``) whose view statements are prepared.
 _PREPARED = "iib_views_prepared"
 #: How many users' ids a store keeps (a POST then skips reading its user's row).
@@ -816,8 +818,9 @@ class Store:
         if not ids:
             return []
         ids = list(ids)
-        rows = self._view_rows(conn, "requests", ids).all()
-        by_id = {row.id: row for row in rows}
+        # rows by id, as mappings: a Row's attributes cost ~4× its mapping's keys
+        # (getattr on 20 rows' 28 scalar and image columns: 0.70 ms against 0.18 ms)
+        by_id = {row.id: row._mapping for row in self._view_rows(conn, "requests", ids)}
         lists: dict[int, dict[ImageList, list[str]]] = {}
         bundle_operators: dict[int, dict[str, str]] = {}
         removed: dict[int, list[str]] = {}
@@ -826,7 +829,7 @@ class Store:
         for request_id, tag, number, _position, value, operator in self._view_rows(
             conn, "items", ids
         ):
-            request_type = by_id[request_id].type
+            request_type = by_id[request_id]["type"]
             if tag == "l":
                 if request_type not in _LIST_TYPES:
                     continue
@@ -844,11 +847,11 @@ class Store:
         if verbose:
             # a statement of its own: merged into the UNION above, GET /builds/<id> ran at 524
             # and 593 req/s against 613 and 623 (docs/benchmarks.md, 2026-12-05)
-            for row in self._view_rows(conn, "history", ids):
-                entries = history.setdefault(row.request_id, [])
+            for state_id, of, state, reason, updated in self._view_rows(conn, "history", ids):
+                entries = history.setdefault(of, [])
                 if not entries:
-                    last_state[row.request_id] = row.id
-                entries.append((RequestState(row.state), row.state_reason, row.updated))
+                    last_state[of] = state_id
+                entries.append((RequestState(state), reason, updated))
 
         out = []
         for request_id in ids:
@@ -857,30 +860,28 @@ class Store:
                 continue
             row = found
             view = RequestView(
-                id=row.id,
-                type=RequestType(row.type),
-                batch_id=row.batch_id,
-                user=row.username,
-                state=RequestState(row.state),
-                state_reason=row.state_reason,
-                updated=row.updated,
-                arches=arches.get(row.id, []),
+                id=request_id,
+                type=RequestType(row["type"]),
+                batch_id=row["batch_id"],
+                user=row["username"],
+                state=RequestState(row["state"]),
+                state_reason=row["state_reason"],
+                updated=row["updated"],
+                arches=arches.get(request_id, []),
                 # sorted here, not by the database's collation: a new view sorts them the same
-                build_tags=sorted(tags.get(row.id, [])),
+                build_tags=sorted(tags.get(request_id, [])),
                 images={
-                    col: spec
-                    for col in IMAGE_COLUMNS
-                    if (spec := getattr(row, f"{col}_spec")) is not None
+                    col: spec for col, key in _IMAGE_SPEC_KEYS if (spec := row[key]) is not None
                 },
-                scalars={name: getattr(row, name) for name in SCALAR_COLUMNS},
-                image_lists=lists.get(row.id, {}),
-                bundle_operators=bundle_operators.get(row.id, {}),
-                operators=removed.get(row.id, []),
-                operator_package=row.operator_package,
-                history=history.get(row.id, []),
-                batch_annotations=json.loads(row.annotations) if row.annotations else None,
-                route=Route(row.queue, bool(row.serial), row.serial_key),
-                last_state_id=last_state.get(row.id),
+                scalars={name: row[name] for name in SCALAR_COLUMNS},
+                image_lists=lists.get(request_id, {}),
+                bundle_operators=bundle_operators.get(request_id, {}),
+                operators=removed.get(request_id, []),
+                operator_package=row["operator_package"],
+                history=history.get(request_id, []),
+                batch_annotations=json.loads(row["annotations"]) if row["annotations"] else None,
+                route=Route(row["queue"], bool(row["serial"]), row["serial_key"]),
+                last_state_id=last_state.get(request_id),
             )
             out.append(view)
         return out
