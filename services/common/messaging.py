@@ -73,8 +73,10 @@ async def connect(
     events: bool = False,
     name: str = "iib",
     on_reconnect: Callable[[], Awaitable[None]] | None = None,
+    no_echo: bool = False,
 ) -> Any:
     """A NATS connection that reconnects forever (``on_reconnect`` runs after each reconnection).
+    ``no_echo``: the server does not deliver this connection's own publications back to it.
 
     ``events=True`` uses ``IIB_MESSAGING_URLS`` and the ``IIB_MESSAGING_CA/CERT/KEY`` TLS files
     when they name NATS servers, so events can go to another NATS deployment than the work
@@ -96,6 +98,7 @@ async def connect(
         "max_reconnect_attempts": -1,
         "reconnect_time_wait": 0.5,
         "connect_timeout": 2,
+        "no_echo": no_echo,
     }
     if tls is not None:
         options["tls"] = tls

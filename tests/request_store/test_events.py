@@ -99,3 +99,45 @@ def test_the_bridge_carries_changes_between_processes(nats: NatsServer, tmp_path
     finally:
         for bridge in bridges:
             bridge.stop()
+
+
+def test_the_bridge_carries_every_change_of_a_burst_and_those_made_before_it_connected(
+    nats: NatsServer, tmp_path: Path
+) -> None:
+    """Changes made while the bridge is not connected yet, and 2,000 made at once by 4 threads,
+    all reach the other process (the bridge publishes what accumulated in one message)."""
+    settings = load_settings(
+        {**nats.env("request-store"), "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR": str(tmp_path)}
+    )
+    here, there = BuildEvents(), BuildEvents()
+    receiver = EventBridge(settings, there)
+    receiver.start()
+    sender = EventBridge(settings, here)
+    try:
+        assert receiver.connected.wait(10)
+        cursor = there.cursor
+        here.changed([1, 2])  # before the sender's thread even runs
+        sender.start()
+        assert sender.connected.wait(10)
+
+        def burst(offset: int) -> None:
+            for n in range(500):
+                here.changed([offset + n])
+
+        threads = [threading.Thread(target=burst, args=(1000 * (k + 1),)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        wanted = {1, 2} | {1000 * (k + 1) + n for k in range(4) for n in range(500)}
+        seen: set[int] = set()
+        deadline = time.monotonic() + 10
+        while not wanted <= seen and time.monotonic() < deadline:
+            changes = there.wait(cursor, 1)
+            cursor = changes.cursor
+            assert not changes.everything
+            seen |= changes.ids
+        assert wanted <= seen
+    finally:
+        sender.stop()
+        receiver.stop()
