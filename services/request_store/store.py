@@ -427,6 +427,8 @@ class Store:
         #: username -> id of users committed before (rows are never deleted nor renamed)
         self._user_ids: dict[str, int] = {}
         self._sqlite = engine.dialect.name == "sqlite"
+        # statements built once (Store._built)
+        self._statements: dict[tuple[str, ...], Any] = {}
         # SQLite takes one writer at a time. Writers wait for each other here rather than in
         # SQLite's busy handler, which sleeps 1 ms, 2 ms, … up to 100 ms between tries and so
         # gave POST a 437 ms p99 with two request store processes (docs/benchmarks.md): a thread
@@ -504,31 +506,56 @@ class Store:
         dialect = postgresql if not self._sqlite else sqlite
         return dialect.insert(table)
 
+    def _built(self, key: tuple[str, ...], build: Callable[[], Any]) -> Any:
+        """The statement ``key``, built once per store: building a statement cost more Python
+        than running it (docs/benchmarks.md). Two threads may both build it; either is kept."""
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = self._statements[key] = build()
+        return statement
+
     def _get_or_create(
         self, conn: Connection, table: Any, column: Any, values: Iterable[str]
     ) -> dict[str, int]:
-        lookup = select(table.c.id, column)
-        rows = self._get_or_create_rows(conn, table, column, values, lookup)
+        rows = self._get_or_create_rows(
+            conn, table, column, values, column.name, lambda: select(table.c.id, column)
+        )
         return {value: row[0] for value, row in rows.items()}
 
     def _get_or_create_rows(
-        self, conn: Connection, table: Any, column: Any, values: Iterable[str], lookup: Any
+        self,
+        conn: Connection,
+        table: Any,
+        column: Any,
+        values: Iterable[str],
+        name: str,
+        lookup: Callable[[], Any],
     ) -> dict[str, Any]:
-        """value -> its row as ``lookup`` (a select of ``id, value, ...``) reads it."""
+        """value -> its row as ``lookup()`` (a select of ``id, value, ...``, built once per
+        store under ``name``) reads it."""
         wanted = list(dict.fromkeys(v for v in values if v is not None))
         if not wanted:
             return {}
+        find = self._built(
+            ("find", table.name, name),
+            lambda: lookup().where(column.in_(bindparam("wanted", expanding=True))),
+        )
         found = {
             row[1]: row
             for chunk in _chunks(wanted, 500)
-            for row in conn.execute(lookup.where(column.in_(chunk)))
+            for row in conn.execute(find, {"wanted": chunk})
         }
         missing = [v for v in wanted if v not in found]
         if missing:
-            stmt = self._insert_ignore(table).on_conflict_do_nothing(index_elements=[column.name])
+            stmt = self._built(
+                ("insert", table.name, column.name),
+                lambda: self._insert_ignore(table).on_conflict_do_nothing(
+                    index_elements=[column.name]
+                ),
+            )
             conn.execute(stmt, [{column.name: v} for v in missing])
             for chunk in _chunks(missing, 500):
-                for row in conn.execute(lookup.where(column.in_(chunk))):
+                for row in conn.execute(find, {"wanted": chunk}):
                     found[row[1]] = row
         return found
 
@@ -538,10 +565,16 @@ class Store:
     def _images(self, conn: Connection, specs: Iterable[str]) -> dict[str, Any]:
         """pull spec -> (id, pull spec, the name of the operator it is a bundle of or None)."""
         i, o = m.IMAGE, m.OPERATOR
-        lookup = select(i.c.id, i.c.pull_specification, o.c.name).outerjoin(
-            o, i.c.operator_id == o.c.id
+        return self._get_or_create_rows(
+            conn,
+            i,
+            i.c.pull_specification,
+            specs,
+            "with_operator",
+            lambda: select(i.c.id, i.c.pull_specification, o.c.name).outerjoin(
+                o, i.c.operator_id == o.c.id
+            ),
         )
-        return self._get_or_create_rows(conn, i, i.c.pull_specification, specs, lookup)
 
     def _operator_ids(self, conn: Connection, names: Iterable[str]) -> dict[str, int]:
         return self._get_or_create(conn, m.OPERATOR, m.OPERATOR.c.name, names)
@@ -1142,11 +1175,15 @@ class Store:
         Returns the verbose view and whether the state changed.
         """
         r = m.REQUEST
+
+        def lock() -> Any:
+            stmt = select(r.c.type, r.c.state, r.c.state_reason).where(
+                r.c.id == bindparam("locked_id")
+            )
+            return stmt if self._sqlite else stmt.with_for_update()
+
         with self._write() as conn:
-            stmt = select(r.c.type, r.c.state, r.c.state_reason).where(r.c.id == request_id)
-            if not self._sqlite:
-                stmt = stmt.with_for_update()
-            row = conn.execute(stmt).first()
+            row = conn.execute(self._built(("lock",), lock), {"locked_id": request_id}).first()
             if row is None:
                 raise NotFoundError()
             if lease_token:
@@ -1173,12 +1210,13 @@ class Store:
             now = utcnow()
             values.update(state=int(plan.state), state_reason=plan.state_reason, updated=now)
             conn.execute(
-                insert(m.REQUEST_STATE).values(
-                    request_id=request_id,
-                    state=int(plan.state),
-                    state_reason=plan.state_reason,
-                    updated=now,
-                )
+                self._built(("insert", "request_state"), lambda: insert(m.REQUEST_STATE)),
+                {
+                    "request_id": request_id,
+                    "state": int(plan.state),
+                    "state_reason": plan.state_reason,
+                    "updated": now,
+                },
             )
             if plan.state in FINAL_STATES:
                 # Secrets are only needed while the request runs.
@@ -1194,11 +1232,19 @@ class Store:
                     .values(sent_at=now)
                 )
         if values:
-            conn.execute(update(r).where(r.c.id == request_id).values(**values))
+            # the SET clause comes from the parameters' keys (columns); the WHERE's is not one
+            stmt = self._built(
+                ("update", "request"),
+                lambda: update(r).where(r.c.id == bindparam("updated_id")),
+            )
+            conn.execute(stmt, {"updated_id": request_id, **values})
         if plan.arches:
             ra = m.REQUEST_ARCHITECTURE
-            stmt = self._insert_ignore(ra).on_conflict_do_nothing(
-                index_elements=["request_id", "name"]
+            stmt = self._built(
+                ("insert", "request_architecture"),
+                lambda: self._insert_ignore(ra).on_conflict_do_nothing(
+                    index_elements=["request_id", "name"]
+                ),
             )
             conn.execute(stmt, [{"request_id": request_id, "name": a} for a in plan.arches])
         if plan.bundle_mapping:
