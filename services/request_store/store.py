@@ -186,6 +186,10 @@ class OutboxMessage:
     request_id: int | None = None
 
 
+#: The statements reading a view, in the order _view_statements returns them.
+_VIEW_STATEMENTS = ("requests", "items", "history")
+
+
 def _view_statements(match: Callable[[Any], Any]) -> tuple[Any, Any, Any]:
     """The statements reading views (request rows, their items, their state history), each
     selecting the requests whose id column ``match`` accepts."""
@@ -288,31 +292,28 @@ class _ReadStatements:
 
     def __init__(self) -> None:
         ids: Any = bindparam("ids", expanding=True)
-        self.requests, self.items, self.history = _view_statements(lambda column: column.in_(ids))
-        # The same three for PostgreSQL's server-side prepared statements (Store.views): one
-        # int[] parameter instead of an expanding IN, as "$1" in PREPARE's text.
         array: Any = bindparam("ids", type_=postgresql.ARRAY(Integer))
-        self.prepared = {
-            f"iib_view_{name}": _prepare_text(statement)
-            for name, statement in zip(
-                ("requests", "items", "history"),
-                _view_statements(lambda column: column == any_(array)),
-                strict=True,
+        #: name -> the view statement with an expanding IN (SQLite, or preparing off)
+        self.views: dict[str, Any] = {}
+        #: prepared name -> its PREPARE text: one int[] parameter, "id = ANY($1)"
+        self.prepared: dict[str, str] = {}
+        #: name -> its EXECUTE, with the columns it returns declared: SQLAlchemy then caches
+        #: the result's metadata as for its own statements (for text without columns it
+        #: matched every row description anew: 0.75 ms of Python per view against 0.53 ms)
+        self.execute: dict[str, Any] = {}
+        for name, plain, for_array in zip(
+            _VIEW_STATEMENTS,
+            _view_statements(lambda column: column.in_(ids)),
+            _view_statements(lambda column: column == any_(array)),
+            strict=True,
+        ):
+            self.views[name] = plain
+            self.prepared[f"iib_view_{name}"] = _prepare_text(for_array)
+            self.execute[name] = (
+                text(f"EXECUTE iib_view_{name}(:ids)")
+                .bindparams(array)
+                .columns(*(sa_column(c.key, c.type) for c in plain.selected_columns))
             )
-        }
-        # Their EXECUTEs, with the columns they return declared: SQLAlchemy then caches the
-        # result's metadata as for its own statements (for text without columns it matched
-        # every row description anew: 0.75 ms of Python per view against 0.53 ms).
-        self.execute = {
-            name: text(f"EXECUTE iib_view_{name}(:ids)")
-            .bindparams(array)
-            .columns(*(sa_column(c.key, c.type) for c in statement.selected_columns))
-            for name, statement in (
-                ("requests", self.requests),
-                ("items", self.items),
-                ("history", self.history),
-            )
-        }
         r = m.REQUEST
         # the relay's poll (Store.publishable_outbox), built once: building it per call (an
         # alias of the request table) cost more than running it
@@ -429,6 +430,10 @@ class Store:
         self._sqlite = engine.dialect.name == "sqlite"
         # statements built once (Store._built)
         self._statements: dict[tuple[str, ...], Any] = {}
+        # an update's read of the request it changes (row-locked on PostgreSQL)
+        r = m.REQUEST
+        lock = select(r.c.type, r.c.state, r.c.state_reason).where(r.c.id == bindparam("locked_id"))
+        self._lock = lock if self._sqlite else lock.with_for_update()
         # SQLite takes one writer at a time. Writers wait for each other here rather than in
         # SQLite's busy handler, which sleeps 1 ms, 2 ms, … up to 100 ms between tries and so
         # gave POST a 437 ms p99 with two request store processes (docs/benchmarks.md): a thread
@@ -924,7 +929,7 @@ class Store:
         prepared on this connection (prepared here on its first use; a prepared statement
         outlives the transaction that prepared it, even a rolled back one)."""
         if not self._prepare:
-            return conn.execute(getattr(_READ, name), {"ids": ids})
+            return conn.execute(_READ.views[name], {"ids": ids})
         info = conn.connection.info
         if not info.get(_PREPARED):
             for prepared, sql in _READ.prepared.items():
@@ -1174,16 +1179,8 @@ class Store:
         the row is locked, so two workers cannot both move a request out of in_progress.
         Returns the verbose view and whether the state changed.
         """
-        r = m.REQUEST
-
-        def lock() -> Any:
-            stmt = select(r.c.type, r.c.state, r.c.state_reason).where(
-                r.c.id == bindparam("locked_id")
-            )
-            return stmt if self._sqlite else stmt.with_for_update()
-
         with self._write() as conn:
-            row = conn.execute(self._built(("lock",), lock), {"locked_id": request_id}).first()
+            row = conn.execute(self._lock, {"locked_id": request_id}).first()
             if row is None:
                 raise NotFoundError()
             if lease_token:
