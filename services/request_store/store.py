@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,7 +44,7 @@ from sqlalchemy import (
     column as sa_column,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 
 from services.common.errors import (
     ExternalServiceError,
@@ -77,6 +78,9 @@ __all__ = [
 ]
 
 INITIAL_REASON = "The request was initiated"
+#: seconds a pooled PostgreSQL connection may sit idle before it is checked (_ping_when_idle)
+PING_AFTER_IDLE = 2.0
+_IDLE_SINCE = "iib_idle_since"
 #: Outbox kinds published to IIB's AMQP broker (UMB) by the UMB publisher, not to NATS.
 UMB_KINDS = ("umb_build_state", "umb_batch_state")
 
@@ -113,11 +117,10 @@ def make_engine(url: str, pool_size: int = 16, statement_timeout: float = 30.0) 
             cur.close()
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=8,
-        pool_pre_ping=True,
         pool_timeout=statement_timeout,
         connect_args={
             "connect_timeout": 10,
@@ -130,6 +133,31 @@ def make_engine(url: str, pool_size: int = 16, statement_timeout: float = 30.0) 
             ),
         },
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled PostgreSQL connection with ``SELECT 1`` before use, but only when it sat
+    idle for ``PING_AFTER_IDLE`` seconds: a connection busy a moment ago is alive, and
+    SQLAlchemy's ``pool_pre_ping`` cost one round trip per checkout, a fifth of a GET's
+    (docs/benchmarks.md). A dead connection found here is replaced (the pool retries the
+    checkout); one that dies within the window fails its statement, which invalidates the pool,
+    so no more than one call per process sees a restarted server."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return  # new, or idle only a moment
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError(str(exc)) from None
 
 
 @dataclass
@@ -490,9 +518,23 @@ class Store:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        """A connection for reading. On PostgreSQL its statements run without BEGIN and
+        ROLLBACK (psycopg2's autocommit, a client-side flag, restored before the connection goes
+        back to the pool): under READ COMMITTED each statement takes its own snapshot inside a
+        transaction too, so the answers are the same with two round trips fewer (a GET took
+        six with the pool's ``SELECT 1``, three now; docs/benchmarks.md)."""
         try:
             with self.engine.connect() as conn:
-                yield conn
+                if self._sqlite:
+                    yield conn
+                    return
+                dbapi: Any = conn.connection.dbapi_connection
+                dbapi.autocommit = True
+                try:
+                    yield conn
+                finally:
+                    if not dbapi.closed:
+                        dbapi.autocommit = False
         except OperationalError as exc:
             log.error("database error: %s", exc.orig)
             raise ExternalServiceError(DATABASE_UNAVAILABLE) from None

@@ -21,6 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from services.common.config import load_settings
 from services.common.secrets import generate_key
+from services.request_store import store as store_module
 from services.request_store.server import build_core
 from services.request_store.service import CallContext, RequestStoreCore
 from services.request_store.store import Store
@@ -133,8 +134,11 @@ def test_the_view_statements_are_planned_once_per_session(core: RequestStoreCore
 
 
 def test_prepared_statements_outlive_a_rollback_and_come_back_on_a_new_connection(
-    core: RequestStoreCore,
+    core: RequestStoreCore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # every pooled connection is checked before use (not only those idle for a while), so the
+    # sessions ended below are replaced rather than failing a call (test_pg_round_trips.py)
+    monkeypatch.setattr(store_module, "PING_AFTER_IDLE", 0.0)
     store = core.store
     request_id = _submit_every_type(core)[0]
     expected = store.view(request_id)

@@ -1,0 +1,114 @@
+"""The store's PostgreSQL round trips: reads run without BEGIN and ROLLBACK, and a pooled
+connection is checked with ``SELECT 1`` only after it sat idle (store._ping_when_idle).
+
+Expected behaviour comes from PostgreSQL's documentation: under READ COMMITTED each statement
+takes its own snapshot, so a read's statements see what they would see inside a transaction;
+``transaction_timestamp()`` equals ``statement_timestamp()`` only for a statement that began
+its own transaction; ``pg_terminate_backend`` closes a session as a server restart would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from services.common.config import load_settings
+from services.common.errors import ExternalServiceError
+from services.common.secrets import generate_key
+from services.request_store import store as store_module
+from services.request_store.server import build_core
+from services.request_store.service import CallContext
+from services.request_store.store import Store, make_engine
+from tests.conftest import database_backend
+from tests.gateway.test_responses import BODIES
+
+pytestmark = [
+    pytest.mark.db,
+    pytest.mark.skipif(database_backend() != "postgresql", reason="PostgreSQL sessions"),
+]
+ONE_STATEMENT_TRANSACTION = text("SELECT transaction_timestamp() = statement_timestamp()")
+
+
+@pytest.fixture
+def store(new_database_url: Callable[[], str], tmp_path: Path) -> Iterator[tuple[Store, int]]:
+    """A store on one pooled connection, over a migrated database holding one request."""
+    url = new_database_url()
+    settings = load_settings(
+        environ={},
+        overrides={
+            "SQLALCHEMY_DATABASE_URI": url,
+            "IIB_SECRETS_KEY": generate_key(),
+            "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR": str(tmp_path / "nested"),
+        },
+    )
+    core = build_core(settings)
+    call = CallContext(user="tbrady@DOMAIN.LOCAL", base_url="http://iib.example.com")
+    (view,) = core.accept("add", dict(BODIES["add"]), call, "")
+    core.store.engine.dispose()
+    engine = make_engine(url, pool_size=1)
+    yield Store(engine, core.store.secrets), view.id
+    engine.dispose()
+
+
+def _backend(store: Store) -> int:
+    with store.engine.connect() as conn:
+        pid: int = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        conn.rollback()
+    return pid
+
+
+def _terminate(store: Store, pid: int) -> None:
+    """Close session ``pid`` from another session, as a restarted server would."""
+    other = make_engine(str(store.engine.url.render_as_string(hide_password=False)), pool_size=1)
+    try:
+        with other.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    finally:
+        other.dispose()
+
+
+def test_a_read_sends_no_begin_and_a_write_still_runs_in_one_transaction(
+    store: tuple[Store, int],
+) -> None:
+    s, request_id = store
+    with s._read() as conn:
+        conn.execute(text("SELECT pg_sleep(0.02)"))
+        assert conn.execute(ONE_STATEMENT_TRANSACTION).scalar() is True
+        # the view's own statements run on this connection as they did in a transaction
+        assert s.views([request_id], True, conn)[0].id == request_id
+    # the same pooled connection, back in transaction mode for a write
+    with s._write() as conn:
+        conn.execute(text("SELECT pg_sleep(0.02)"))
+        assert conn.execute(ONE_STATEMENT_TRANSACTION).scalar() is False
+    with pytest.raises(RuntimeError), s._write() as conn:
+        conn.execute(text("CREATE TABLE rolled_back (x int)"))
+        raise RuntimeError("abandon the write")
+    with s._read() as conn:
+        assert conn.execute(text("SELECT to_regclass('rolled_back')")).scalar() is None
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_before_use(
+    store: tuple[Store, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, request_id = store
+    monkeypatch.setattr(store_module, "PING_AFTER_IDLE", 0.0)
+    pid = _backend(s)
+    _terminate(s, pid)
+    assert s.view(request_id).id == request_id
+    assert _backend(s) != pid
+
+
+def test_a_connection_closed_within_the_idle_window_fails_one_call_only(
+    store: tuple[Store, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, request_id = store
+    monkeypatch.setattr(store_module, "PING_AFTER_IDLE", 3600.0)
+    pid = _backend(s)
+    _terminate(s, pid)
+    with pytest.raises(ExternalServiceError):
+        s.view(request_id)
+    assert s.view(request_id).id == request_id
+    assert _backend(s) != pid
