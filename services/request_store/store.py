@@ -727,11 +727,12 @@ class Store:
         user_id = self._user_id(conn, user)
         batch_id = _new_id(
             conn.execute(
-                insert(m.BATCH).values(
-                    annotations=json.dumps(annotations, sort_keys=True)
+                self._built(("insert", "batch"), lambda: insert(m.BATCH)),
+                {
+                    "annotations": json.dumps(annotations, sort_keys=True)
                     if annotations is not None
                     else None
-                )
+                },
             )
         )
         specs: list[str] = []
@@ -771,16 +772,20 @@ class Store:
                 row["operator_package_id"] = operator_ids[new.operator_package]
             if new.deprecation_schema is not None:
                 row["deprecation_schema_id"] = self._schema_id(conn, new.deprecation_schema)
-            request_id = _new_id(conn.execute(insert(m.REQUEST).values(**row)))
+            # built once; the INSERT's columns come from the parameters' keys
+            request_id = _new_id(
+                conn.execute(self._built(("insert", "request"), lambda: insert(m.REQUEST)), row)
+            )
             ids.append(request_id)
             state_id = _new_id(
                 conn.execute(
-                    insert(m.REQUEST_STATE).values(
-                        request_id=request_id,
-                        state=int(RequestState.IN_PROGRESS),
-                        state_reason=INITIAL_REASON,
-                        updated=now,
-                    )
+                    self._built(("insert", "request_state"), lambda: insert(m.REQUEST_STATE)),
+                    {
+                        "request_id": request_id,
+                        "state": int(RequestState.IN_PROGRESS),
+                        "state_reason": INITIAL_REASON,
+                        "updated": now,
+                    },
                 )
             )
             views.append(
@@ -836,14 +841,15 @@ class Store:
         if idempotency is not None:
             key, endpoint, fingerprint = idempotency
             conn.execute(
-                insert(m.IDEMPOTENCY_KEY).values(
-                    scope=user or "",
-                    key=key,
-                    endpoint=endpoint,
-                    fingerprint=fingerprint,
-                    batch_id=batch_id,
-                    created=now,
-                )
+                self._built(("insert", "idempotency_key"), lambda: insert(m.IDEMPOTENCY_KEY)),
+                {
+                    "scope": user or "",
+                    "key": key,
+                    "endpoint": endpoint,
+                    "fingerprint": fingerprint,
+                    "batch_id": batch_id,
+                    "created": now,
+                },
             )
         self._write_outbox(conn, "created", views)
         return Created(ids, replayed=False, views=views)
@@ -1385,8 +1391,16 @@ class Store:
         if not outbox_ids:
             return
         o = m.OUTBOX
+        stmt = self._built(
+            ("update", "outbox", "sent"),
+            lambda: (
+                update(o)
+                .where(o.c.id.in_(bindparam("sent_ids", expanding=True)))
+                .values(sent_at=bindparam("sent_time"))
+            ),
+        )
         with self._write() as conn:
-            conn.execute(update(o).where(o.c.id.in_(list(outbox_ids))).values(sent_at=utcnow()))
+            conn.execute(stmt, {"sent_ids": list(outbox_ids), "sent_time": utcnow()})
 
     def mark_attempt_failed(
         self, outbox_ids: Sequence[int], error: str, max_attempts: int | None = None
