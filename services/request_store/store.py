@@ -140,8 +140,8 @@ def make_engine(url: str, pool_size: int = 16, statement_timeout: float = 30.0) 
 def _ping_when_idle(engine: Engine) -> None:
     """Check a pooled PostgreSQL connection with ``SELECT 1`` before use, but only when it sat
     idle for ``PING_AFTER_IDLE`` seconds: a connection busy a moment ago is alive, and
-    SQLAlchemy's ``pool_pre_ping`` cost one round trip per checkout, a fifth of a GET's
-    (docs/benchmarks.md). A dead connection found here is replaced (the pool retries the
+    SQLAlchemy's ``pool_pre_ping`` cost one round trip per checkout, one of the six a GET
+    made (docs/benchmarks.md). A dead connection found here is replaced (the pool retries the
     checkout); one that dies within the window fails its statement, which invalidates the pool,
     so no more than one call per process sees a restarted server."""
 
