@@ -561,6 +561,10 @@ class Store:
             statement = self._statements[key] = build()
         return statement
 
+    def _insert(self, table: Any) -> Any:
+        """``INSERT INTO table``, built once; its columns come from the parameters' keys."""
+        return self._built(("insert", table.name), lambda: insert(table))
+
     def _get_or_create(
         self, conn: Connection, table: Any, column: Any, values: Iterable[str]
     ) -> dict[str, int]:
@@ -595,7 +599,7 @@ class Store:
         missing = [v for v in wanted if v not in found]
         if missing:
             stmt = self._built(
-                ("insert", table.name, column.name),
+                ("insert_ignore", table.name, column.name),
                 lambda: self._insert_ignore(table).on_conflict_do_nothing(
                     index_elements=[column.name]
                 ),
@@ -727,7 +731,7 @@ class Store:
         user_id = self._user_id(conn, user)
         batch_id = _new_id(
             conn.execute(
-                self._built(("insert", "batch"), lambda: insert(m.BATCH)),
+                self._insert(m.BATCH),
                 {
                     "annotations": json.dumps(annotations, sort_keys=True)
                     if annotations is not None
@@ -772,14 +776,11 @@ class Store:
                 row["operator_package_id"] = operator_ids[new.operator_package]
             if new.deprecation_schema is not None:
                 row["deprecation_schema_id"] = self._schema_id(conn, new.deprecation_schema)
-            # built once; the INSERT's columns come from the parameters' keys
-            request_id = _new_id(
-                conn.execute(self._built(("insert", "request"), lambda: insert(m.REQUEST)), row)
-            )
+            request_id = _new_id(conn.execute(self._insert(m.REQUEST), row))
             ids.append(request_id)
             state_id = _new_id(
                 conn.execute(
-                    self._built(("insert", "request_state"), lambda: insert(m.REQUEST_STATE)),
+                    self._insert(m.REQUEST_STATE),
                     {
                         "request_id": request_id,
                         "state": int(RequestState.IN_PROGRESS),
@@ -841,7 +842,7 @@ class Store:
         if idempotency is not None:
             key, endpoint, fingerprint = idempotency
             conn.execute(
-                self._built(("insert", "idempotency_key"), lambda: insert(m.IDEMPOTENCY_KEY)),
+                self._insert(m.IDEMPOTENCY_KEY),
                 {
                     "scope": user or "",
                     "key": key,
@@ -1255,7 +1256,7 @@ class Store:
             now = utcnow()
             values.update(state=int(plan.state), state_reason=plan.state_reason, updated=now)
             conn.execute(
-                self._built(("insert", "request_state"), lambda: insert(m.REQUEST_STATE)),
+                self._insert(m.REQUEST_STATE),
                 {
                     "request_id": request_id,
                     "state": int(plan.state),
@@ -1286,7 +1287,7 @@ class Store:
         if plan.arches:
             ra = m.REQUEST_ARCHITECTURE
             stmt = self._built(
-                ("insert", "request_architecture"),
+                ("insert_ignore", "request_architecture"),
                 lambda: self._insert_ignore(ra).on_conflict_do_nothing(
                     index_elements=["request_id", "name"]
                 ),

@@ -15,15 +15,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from services.common.config import load_settings
 from services.common.errors import ExternalServiceError
-from services.common.secrets import generate_key
 from services.request_store import store as store_module
-from services.request_store.server import build_core
 from services.request_store.service import CallContext
 from services.request_store.store import Store, make_engine
 from tests.conftest import database_backend
 from tests.gateway.test_responses import BODIES
+from tests.request_store.cores import store_core
 
 pytestmark = [
     pytest.mark.db,
@@ -36,15 +34,7 @@ ONE_STATEMENT_TRANSACTION = text("SELECT transaction_timestamp() = statement_tim
 def store(new_database_url: Callable[[], str], tmp_path: Path) -> Iterator[tuple[Store, int]]:
     """A store on one pooled connection, over a migrated database holding one request."""
     url = new_database_url()
-    settings = load_settings(
-        environ={},
-        overrides={
-            "SQLALCHEMY_DATABASE_URI": url,
-            "IIB_SECRETS_KEY": generate_key(),
-            "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR": str(tmp_path / "nested"),
-        },
-    )
-    core = build_core(settings)
+    core = store_core(url, tmp_path)
     call = CallContext(user="tbrady@DOMAIN.LOCAL", base_url="http://iib.example.com")
     (view,) = core.accept("add", dict(BODIES["add"]), call, "")
     core.store.engine.dispose()

@@ -13,20 +13,17 @@ import copy
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from services.common.config import load_settings
-from services.common.secrets import generate_key
 from services.request_store import store as store_module
-from services.request_store.server import build_core
 from services.request_store.service import CallContext, RequestStoreCore
 from services.request_store.store import Store
 from tests.conftest import database_backend
 from tests.gateway.test_responses import BODIES
+from tests.request_store.cores import WORKER, store_core
 
 pytestmark = [
     pytest.mark.db,
@@ -35,27 +32,12 @@ pytestmark = [
     ),
 ]
 SUBMITTER = "tbrady@DOMAIN.LOCAL"
-WORKER = "worker@DOMAIN.LOCAL"
 VIEW_STATEMENTS = {"iib_view_requests", "iib_view_items", "iib_view_history"}
-
-
-def _core(url: str, tmp: Path, **overrides: Any) -> RequestStoreCore:
-    settings = load_settings(
-        environ={},
-        overrides={
-            "SQLALCHEMY_DATABASE_URI": url,
-            "IIB_SECRETS_KEY": generate_key(),
-            "IIB_WORKER_USERNAMES": [WORKER],
-            "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR": str(tmp / "nested"),
-            **overrides,
-        },
-    )
-    return build_core(settings)
 
 
 @pytest.fixture
 def core(new_database_url: Callable[[], str], tmp_path: Path) -> Iterator[RequestStoreCore]:
-    core = _core(new_database_url(), tmp_path)
+    core = store_core(new_database_url(), tmp_path)
     yield core
     core.store.engine.dispose()
 
@@ -170,7 +152,7 @@ def test_prepared_statements_outlive_a_rollback_and_come_back_on_a_new_connectio
 def test_iib_database_prepare_off_prepares_nothing(
     new_database_url: Callable[[], str], tmp_path: Path
 ) -> None:
-    core = _core(new_database_url(), tmp_path, IIB_DATABASE_PREPARE=False)
+    core = store_core(new_database_url(), tmp_path, IIB_DATABASE_PREPARE=False)
     try:
         ids = _submit_every_type(core)
         assert len(core.store.views(ids, verbose=True)) == len(ids)
