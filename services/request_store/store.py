@@ -1077,10 +1077,14 @@ class Store:
         if filters.index_image_id is not None:
             conds.append(r.c.index_image_id == filters.index_image_id)
             conds.append(r.c.type.in_([*index_types, int(RequestType.MERGE_INDEX_IMAGE)]))
+        # unfiltered: the count the triggers keep (models.RequestCount), not a scan of every row
+        counted = (
+            select(func.coalesce(func.sum(m.REQUEST_COUNT.c.n), 0))
+            if not conds
+            else select(func.count()).select_from(r).where(*conds)
+        )
         with self._read() as conn:
-            total = int(
-                conn.execute(select(func.count()).select_from(r).where(*conds)).scalar_one()
-            )
+            total = int(conn.execute(counted).scalar_one())
             if before_id is not None:
                 conds.append(r.c.id < before_id)
             page_ids = list(
