@@ -9,7 +9,18 @@ from __future__ import annotations
 import importlib
 import sys
 
-PARTS = ["api", "total", "dispatch", "catalog", "state", "registry", "e2e", "corpus", "hostile", "scale"]
+PARTS = [
+    "api",
+    "total",
+    "dispatch",
+    "catalog",
+    "state",
+    "registry",
+    "e2e",
+    "corpus",
+    "hostile",
+    "scale",
+]
 
 
 def main(argv: list[str]) -> int:

@@ -4,7 +4,10 @@ the sum of ``request_count`` (kept by the triggers of migration 0003), on SQLite
 ``--requests=N`` requests (default 100,000) are inserted in one transaction (its time is
 printed: every row runs the counting trigger, the worst case for a bulk writer such as
 ``iib db import-iib``), the database is brought to a steady state (``VACUUM ANALYZE`` /
-``ANALYZE``), then each statement runs ``--runs`` × 20 times on one connection.
+``ANALYZE``), then each statement runs ``--runs`` × 20 times on one connection. On PostgreSQL
+it then times ``--inserts`` one-row INSERTs, each its own transaction (as a submission writes
+its request), with the triggers enabled and disabled (``ALTER TABLE … DISABLE TRIGGER USER``),
+alternating ``--runs`` times: what the triggers add to every submission.
 
     make bench BENCH_ARGS="total --requests=100000 --db=sqlite,postgresql"
 """
@@ -49,7 +52,41 @@ def _fill(engine: Engine, count: int) -> float:
         return time.perf_counter() - start
 
 
-def _measure(label: str, url: str, count: int, runs: int) -> None:
+def _insert_cost(engine: Engine, inserts: int, runs: int) -> None:
+    """µs per one-row INSERT in its own transaction, with the triggers and without."""
+    row = {
+        "type": 1,
+        "state": 2,
+        "state_reason": "The request completed successfully",
+        "updated": datetime(2026, 12, 6, 12, 0, 0),
+        "created": datetime(2026, 12, 6, 12, 0, 0),
+    }
+    timings: dict[str, list[float]] = {"enabled": [], "disabled": []}
+    statement = insert(m.REQUEST)
+    with engine.connect() as conn:
+        row["batch_id"] = conn.execute(text("SELECT min(batch_id) FROM request")).scalar_one()
+        conn.commit()
+        for _ in range(runs):
+            for triggers in timings:
+                verb = "ENABLE" if triggers == "enabled" else "DISABLE"
+                conn.exec_driver_sql(f"ALTER TABLE request {verb} TRIGGER USER")
+                conn.commit()
+                start = time.perf_counter()
+                for _ in range(inserts):
+                    conn.execute(statement, row)
+                    conn.commit()
+                timings[triggers].append((time.perf_counter() - start) / inserts * 1e6)
+        conn.exec_driver_sql("ALTER TABLE request ENABLE TRIGGER USER")
+        conn.commit()
+    for triggers, per_insert in timings.items():
+        print(
+            f"[postgresql] one-row INSERT in its own transaction, triggers {triggers}: "
+            f"{statistics.median(per_insert):.1f} µs (median of {runs} × {inserts}; "
+            f"min {min(per_insert):.1f}, max {max(per_insert):.1f})"
+        )
+
+
+def _measure(label: str, url: str, count: int, runs: int, inserts: int = 0) -> None:
     engine = make_engine(url)
     try:
         upgrade(engine)
@@ -69,6 +106,8 @@ def _measure(label: str, url: str, count: int, runs: int) -> None:
                     f"(median of {runs} × {CALLS} calls; min {min(per_call):.3f}, "
                     f"max {max(per_call):.3f})"
                 )
+        if inserts and engine.dialect.name == "postgresql":
+            _insert_cost(engine, inserts, runs)
     finally:
         engine.dispose()
 
@@ -76,6 +115,7 @@ def _measure(label: str, url: str, count: int, runs: int) -> None:
 def main(argv: list[str]) -> None:
     count = int(_option(argv, "requests", "100000"))
     runs = int(_option(argv, "runs", "5"))
+    inserts = int(_option(argv, "inserts", "2000"))
     databases = _option(argv, "db", "sqlite,postgresql").split(",")
     with tempfile.TemporaryDirectory(prefix="iib-bench-total-") as tmp:
         workdir = Path(tmp)
@@ -85,6 +125,6 @@ def main(argv: list[str]) -> None:
             workdir.chmod(0o711)
             pg = start_postgres(workdir / "pg")
             try:
-                _measure("postgresql", pg.create_database("iib"), count, runs)
+                _measure("postgresql", pg.create_database("iib"), count, runs, inserts)
             finally:
                 pg.stop()
