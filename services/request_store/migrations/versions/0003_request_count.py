@@ -26,35 +26,31 @@ depends_on = None
 
 SHARDS = 16
 
+
 # Statement-level triggers with transition tables: one counter update per statement, however
 # many rows it writes (a row-level trigger updating one row n times in one transaction makes
 # PostgreSQL walk n versions of it each time: 100,000 rows inserted by one transaction took
 # 138.7 s, `make bench BENCH_ARGS=total`).
+def _counting(transition: str, sign: str) -> str:
+    """The function of the trigger whose transition table is ``transition``: adds (``+``) or
+    subtracts (``-``) its rows on the session's counter row."""
+    return f"""
+CREATE FUNCTION request_count_{transition}() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    rows bigint := (SELECT count(*) FROM {transition});
+BEGIN
+    IF rows > 0 THEN
+        UPDATE request_count SET n = n {sign} rows WHERE shard = pg_backend_pid() % {SHARDS};
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+
+
 POSTGRESQL_FUNCTIONS = [
-    f"""
-CREATE FUNCTION request_count_added() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    rows bigint := (SELECT count(*) FROM added);
-BEGIN
-    IF rows > 0 THEN
-        UPDATE request_count SET n = n + rows WHERE shard = pg_backend_pid() % {SHARDS};
-    END IF;
-    RETURN NULL;
-END
-$$
-""",
-    f"""
-CREATE FUNCTION request_count_removed() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    rows bigint := (SELECT count(*) FROM removed);
-BEGIN
-    IF rows > 0 THEN
-        UPDATE request_count SET n = n - rows WHERE shard = pg_backend_pid() % {SHARDS};
-    END IF;
-    RETURN NULL;
-END
-$$
-""",
+    _counting("added", "+"),
+    _counting("removed", "-"),
     """
 CREATE FUNCTION request_count_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
