@@ -1078,13 +1078,33 @@ class Store:
             conds.append(r.c.index_image_id == filters.index_image_id)
             conds.append(r.c.type.in_([*index_types, int(RequestType.MERGE_INDEX_IMAGE)]))
         # unfiltered: the count the triggers keep (models.RequestCount), not a scan of every row
+        unfiltered = not conds and before_id is None
         counted = (
             select(func.coalesce(func.sum(m.REQUEST_COUNT.c.n), 0))
             if not conds
             else select(func.count()).select_from(r).where(*conds)
         )
+        offset = (page - 1) * per_page
         with self._read() as conn:
             total = int(conn.execute(counted).scalar_one())
+            if unfiltered and offset > total // 2:
+                # a page in the older half: OFFSET walks that many index entries, so walk from
+                # the oldest end instead. The same rows as OFFSET from the newest end when
+                # ``total`` was read (requests are added at the newest end)
+                take = min(per_page, total - offset)
+                page_ids = (
+                    list(
+                        conn.execute(
+                            select(r.c.id)
+                            .order_by(r.c.id.asc())
+                            .limit(take)
+                            .offset(max(0, total - offset - per_page))
+                        ).scalars()
+                    )[::-1]
+                    if take > 0
+                    else []
+                )
+                return self._views(conn, page_ids, verbose), total
             if before_id is not None:
                 conds.append(r.c.id < before_id)
             page_ids = list(
@@ -1093,7 +1113,7 @@ class Store:
                     .where(*conds)
                     .order_by(r.c.id.desc())
                     .limit(per_page)
-                    .offset((page - 1) * per_page)
+                    .offset(offset)
                 ).scalars()
             )
             return self._views(conn, page_ids, verbose), total

@@ -166,3 +166,30 @@ def test_the_unfiltered_total_is_read_from_request_count(core: RequestStoreCore)
     assert _totals(store) == (1001, 1)
     _, filtered = store.list_page(ListFilters(request_type=RequestType.ADD), 1, 20, False)
     assert filtered == 1
+
+
+@pytest.mark.parametrize("per_page", [1, 7, 20])
+def test_every_unfiltered_page_is_the_offset_page(core: RequestStoreCore, per_page: int) -> None:
+    # the older half is read from the oldest end (Store.list_page); the oracle is IIB's
+    # paginate: ORDER BY id DESC LIMIT per_page OFFSET (page - 1) * per_page, here in plain SQL
+    store = core.store
+    ids = [
+        view.id
+        for endpoint, body in sorted(BODIES.items())
+        for view in core.accept(endpoint, copy.deepcopy(body), CALL, "")
+    ]
+    ids += _copy_requests(store.engine, ids[0], 30)
+    with store.engine.begin() as conn:  # gaps: the ids are not dense
+        conn.execute(delete(m.REQUEST).where(m.REQUEST.c.id.in_(ids[-30:-20:3])))
+    with store.engine.connect() as conn:
+        total = conn.execute(text("SELECT count(*) FROM request")).scalar_one()
+    for page in range(1, total // per_page + 3):
+        with store.engine.connect() as conn:
+            expected = list(
+                conn.execute(
+                    text("SELECT id FROM request ORDER BY id DESC LIMIT :n OFFSET :skip"),
+                    {"n": per_page, "skip": (page - 1) * per_page},
+                ).scalars()
+            )
+        views, listed_total = store.list_page(ListFilters(), page, per_page, False)
+        assert ([v.id for v in views], listed_total) == (expected, total), page
