@@ -1091,31 +1091,24 @@ class Store:
                 # a page in the older half: OFFSET walks that many index entries, so walk from
                 # the oldest end instead. The same rows as OFFSET from the newest end when
                 # ``total`` was read (requests are added at the newest end)
-                take = min(per_page, total - offset)
-                page_ids = (
-                    list(
-                        conn.execute(
-                            select(r.c.id)
-                            .order_by(r.c.id.asc())
-                            .limit(take)
-                            .offset(max(0, total - offset - per_page))
-                        ).scalars()
-                    )[::-1]
-                    if take > 0
-                    else []
+                oldest_first = (
+                    select(r.c.id)
+                    .order_by(r.c.id.asc())
+                    .limit(max(0, min(per_page, total - offset)))
+                    .offset(max(0, total - offset - per_page))
                 )
-                return self._views(conn, page_ids, verbose), total
-            if before_id is not None:
-                conds.append(r.c.id < before_id)
-            page_ids = list(
-                conn.execute(
+                page_ids = list(conn.execute(oldest_first).scalars())[::-1]
+            else:
+                if before_id is not None:
+                    conds.append(r.c.id < before_id)
+                newest_first = (
                     select(r.c.id)
                     .where(*conds)
                     .order_by(r.c.id.desc())
                     .limit(per_page)
                     .offset(offset)
-                ).scalars()
-            )
+                )
+                page_ids = list(conn.execute(newest_first).scalars())
             return self._views(conn, page_ids, verbose), total
 
     # --- update ----------------------------------------------------------------------------

@@ -281,8 +281,12 @@ class CpuMeter:
 # --- running ----------------------------------------------------------------------------------
 
 
-def _median(values: list[float]) -> str:
-    return f"{statistics.median(values):.1f} ({min(values):.1f}–{max(values):.1f})"
+def _median(values: list[float], digits: int = 1) -> str:
+    """``median (min–max)`` of ``values``."""
+    return (
+        f"{statistics.median(values):.{digits}f} "
+        f"({min(values):.{digits}f}–{max(values):.{digits}f})"
+    )
 
 
 def bench_database(

@@ -14,7 +14,6 @@ alternating ``--runs`` times: what the triggers add to every submission.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from datetime import datetime
@@ -26,7 +25,7 @@ from services.request_store import models as m
 from services.request_store.db import upgrade
 from services.request_store.store import make_engine
 from services.tooling.servers.postgres import start_postgres
-from tests.bench.api import _option, steady_state
+from tests.bench.api import _median, _option, steady_state
 
 CALLS = 20
 STATEMENTS = {
@@ -35,32 +34,28 @@ STATEMENTS = {
 }
 
 
+#: a finished add request's columns (the batch comes from the database)
+ROW = {
+    "type": 1,
+    "state": 2,
+    "state_reason": "The request completed successfully",
+    "updated": datetime(2026, 12, 6, 12, 0, 0),
+    "created": datetime(2026, 12, 6, 12, 0, 0),
+}
+
+
 def _fill(engine: Engine, count: int) -> float:
     """Insert ``count`` requests in one transaction; returns the seconds the INSERT took."""
-    now = datetime(2026, 12, 6, 12, 0, 0)
-    row = {
-        "type": 1,
-        "state": 2,
-        "state_reason": "The request completed successfully",
-        "updated": now,
-        "created": now,
-    }
     with engine.begin() as conn:
         batch = conn.execute(insert(m.BATCH).values().returning(m.BATCH.c.id)).scalar_one()
         start = time.perf_counter()
-        conn.execute(insert(m.REQUEST), [{**row, "batch_id": batch} for _ in range(count)])
+        conn.execute(insert(m.REQUEST), [{**ROW, "batch_id": batch} for _ in range(count)])
         return time.perf_counter() - start
 
 
 def _insert_cost(engine: Engine, inserts: int, runs: int) -> None:
     """µs per one-row INSERT in its own transaction, with the triggers and without."""
-    row = {
-        "type": 1,
-        "state": 2,
-        "state_reason": "The request completed successfully",
-        "updated": datetime(2026, 12, 6, 12, 0, 0),
-        "created": datetime(2026, 12, 6, 12, 0, 0),
-    }
+    row = dict(ROW)
     timings: dict[str, list[float]] = {"enabled": [], "disabled": []}
     statement = insert(m.REQUEST)
     with engine.connect() as conn:
@@ -81,8 +76,7 @@ def _insert_cost(engine: Engine, inserts: int, runs: int) -> None:
     for triggers, per_insert in timings.items():
         print(
             f"[postgresql] one-row INSERT in its own transaction, triggers {triggers}: "
-            f"{statistics.median(per_insert):.1f} µs (median of {runs} × {inserts}; "
-            f"min {min(per_insert):.1f}, max {max(per_insert):.1f})"
+            f"{_median(per_insert)} µs (median (min–max) of {runs} × {inserts})"
         )
 
 
@@ -102,9 +96,8 @@ def _measure(label: str, url: str, count: int, runs: int, inserts: int = 0) -> N
                         total = conn.execute(text(sql)).scalar_one()
                     per_call.append((time.perf_counter() - start) / CALLS * 1000)
                 print(
-                    f"[{label}] {name}: {total} -> {statistics.median(per_call):.3f} ms per call "
-                    f"(median of {runs} × {CALLS} calls; min {min(per_call):.3f}, "
-                    f"max {max(per_call):.3f})"
+                    f"[{label}] {name}: {total} -> {_median(per_call, 3)} ms per call "
+                    f"(median (min–max) of {runs} × {CALLS} calls)"
                 )
         if inserts and engine.dialect.name == "postgresql":
             _insert_cost(engine, inserts, runs)
