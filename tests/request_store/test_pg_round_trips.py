@@ -89,11 +89,20 @@ def test_a_read_sends_no_begin_and_a_write_still_runs_in_one_transaction(
         (3600.0, True),
     ],
 )
+# read before: the session has prepared the view statements, so the failing call is their
+# EXECUTE on psycopg2's cursor (Store._view_rows) rather than SQLAlchemy's PREPARE
+@pytest.mark.parametrize("read_before", [False, True])
 def test_a_connection_the_server_closed_is_replaced_at_the_latest_after_one_failed_call(
-    store: tuple[Store, int], monkeypatch: pytest.MonkeyPatch, window: float, first_call_fails: bool
+    store: tuple[Store, int],
+    monkeypatch: pytest.MonkeyPatch,
+    window: float,
+    first_call_fails: bool,
+    read_before: bool,
 ) -> None:
     s, request_id = store
     monkeypatch.setattr(store_module, "PING_AFTER_IDLE", window)
+    if read_before:
+        assert s.view(request_id).id == request_id
     pid = _backend(s)
     _terminate(s, pid)
     if first_call_fails:
