@@ -368,6 +368,12 @@ class _ReadStatements:
             .order_by(o.c.id)
             .limit(bindparam("limit"))
         )
+        # the unfiltered list's total (the count the triggers keep, models.RequestCount) and
+        # its page of ids from either end, built once like the view statements
+        self.total = select(func.coalesce(func.sum(m.REQUEST_COUNT.c.n), 0))
+        page = select(r.c.id).limit(bindparam("limit")).offset(bindparam("offset"))
+        self.newest_first = page.order_by(r.c.id.desc())
+        self.oldest_first = page.order_by(r.c.id.asc())
 
 
 log = logging.getLogger(__name__)
@@ -1093,11 +1099,7 @@ class Store:
             conds.append(r.c.type.in_([*index_types, int(RequestType.MERGE_INDEX_IMAGE)]))
         # unfiltered: the count the triggers keep (models.RequestCount), not a scan of every row
         unfiltered = not conds and before_id is None
-        counted = (
-            select(func.coalesce(func.sum(m.REQUEST_COUNT.c.n), 0))
-            if not conds
-            else select(func.count()).select_from(r).where(*conds)
-        )
+        counted = _READ.total if not conds else select(func.count()).select_from(r).where(*conds)
         offset = (page - 1) * per_page
         with self._read() as conn:
             total = int(conn.execute(counted).scalar_one())
@@ -1105,13 +1107,14 @@ class Store:
                 # a page in the older half: OFFSET walks that many index entries, so walk from
                 # the oldest end instead. The same rows as OFFSET from the newest end when
                 # ``total`` was read (requests are added at the newest end)
-                oldest_first = (
-                    select(r.c.id)
-                    .order_by(r.c.id.asc())
-                    .limit(max(0, min(per_page, total - offset)))
-                    .offset(max(0, total - offset - per_page))
-                )
-                page_ids = list(conn.execute(oldest_first).scalars())[::-1]
+                window = {
+                    "limit": max(0, min(per_page, total - offset)),
+                    "offset": max(0, total - offset - per_page),
+                }
+                page_ids = list(conn.execute(_READ.oldest_first, window).scalars())[::-1]
+            elif unfiltered:
+                window = {"limit": per_page, "offset": offset}
+                page_ids = list(conn.execute(_READ.newest_first, window).scalars())
             else:
                 if before_id is not None:
                     conds.append(r.c.id < before_id)
