@@ -984,8 +984,8 @@ class Store:
         (prepared here on its first use; a prepared statement outlives the transaction that
         prepared it, even a rolled back one), run on psycopg2's cursor. SQLAlchemy's execute
         around it cost more Python than the cursor's (no column of these statements has a
-        result processor on psycopg2, so the rows are the same): a view's three statements
-        took 0.66-0.69 ms of CPU through it against 0.27-0.30 ms (docs/benchmarks.md)."""
+        result processor on psycopg2, so the rows are the same): a view read took 0.67-0.70 ms
+        of CPU through it against 0.36-0.47 ms (docs/benchmarks.md)."""
         if not self._prepare:
             return conn.execute(_READ.views[name], {"ids": ids})
         info = conn.connection.info
