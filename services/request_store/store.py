@@ -1112,20 +1112,13 @@ class Store:
                     "offset": max(0, total - offset - per_page),
                 }
                 page_ids = list(conn.execute(_READ.oldest_first, window).scalars())[::-1]
-            elif unfiltered:
-                window = {"limit": per_page, "offset": offset}
-                page_ids = list(conn.execute(_READ.newest_first, window).scalars())
             else:
                 if before_id is not None:
                     conds.append(r.c.id < before_id)
-                newest_first = (
-                    select(r.c.id)
-                    .where(*conds)
-                    .order_by(r.c.id.desc())
-                    .limit(per_page)
-                    .offset(offset)
-                )
-                page_ids = list(conn.execute(newest_first).scalars())
+                # the statement built once, narrowed by the filters when there are any
+                newest_first = _READ.newest_first.where(*conds) if conds else _READ.newest_first
+                window = {"limit": per_page, "offset": offset}
+                page_ids = list(conn.execute(newest_first, window).scalars())
             return self._views(conn, page_ids, verbose), total
 
     # --- update ----------------------------------------------------------------------------
