@@ -324,8 +324,11 @@ class _CursorInsert:
     Python-side defaults of the columns not given (``fixed``) and the bind processors of the
     columns that have one on psycopg2 (a Boolean's checks its value)."""
 
-    #: ``INSERT ... VALUES %s ...`` for psycopg2.extras.execute_values
-    sql: str
+    #: the INSERT of one row, ``... VALUES (%(a)s, %(b)s) ...``, for the cursor's execute
+    one: str
+    #: ``INSERT ... VALUES %s ...`` for psycopg2.extras.execute_values (which parses its SQL
+    #: in Python on every call: for one row, ``one`` took half its CPU)
+    many: str
     #: one row's ``(%(a)s, %(b)s)``
     template: str
     fixed: dict[str, Any]
@@ -377,7 +380,7 @@ def _cursor_insert(
         if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
     }
     return _CursorInsert(
-        sql.replace(f" VALUES {values[0]}", " VALUES %s"), values[0], fixed, processors
+        sql, sql.replace(f" VALUES {values[0]}", " VALUES %s"), values[0], fixed, processors
     )
 
 
@@ -544,6 +547,16 @@ class Store:
         r = m.REQUEST
         lock = select(r.c.type, r.c.state, r.c.state_reason).where(r.c.id == bindparam("locked_id"))
         self._lock = lock if self._sqlite else lock.with_for_update()
+        # what a request's final state deletes and marks (Store._apply)
+        secret, o = m.REQUEST_SECRET, m.OUTBOX
+        self._final_secrets = delete(secret).where(secret.c.request_id == bindparam("final_id"))
+        self._final_work = (
+            update(o)
+            .where(
+                o.c.request_id == bindparam("final_id"), o.c.kind == "work", o.c.sent_at.is_(None)
+            )
+            .values(sent_at=bindparam("final_at"))
+        )
         # SQLite takes one writer at a time. Writers wait for each other here rather than in
         # SQLite's busy handler, which sleeps 1 ms, 2 ms, … up to 100 ms between tries and so
         # gave POST a 437 ms p99 with two request store processes (docs/benchmarks.md): a thread
@@ -672,18 +685,18 @@ class Store:
             conn.execute(statement, list(rows))
             return
         built = self._cursor_insert(table, tuple(rows[0]), returning=False, conflict=conflict)
-        self._cursor_run(
-            conn, built.sql, [built.params(row) for row in rows], template=built.template
-        )
+        if len(rows) == 1:
+            self._cursor_run(conn, built.one, built.params(rows[0]))
+        else:
+            params = [built.params(row) for row in rows]
+            self._cursor_run(conn, built.many, params, template=built.template)
 
     def _insert_id(self, conn: Connection, table: Any, row: Mapping[str, Any]) -> int:
         """Insert ``row`` into ``table``; its new id. On PostgreSQL on psycopg2's cursor."""
         if self._sqlite:
             return _new_id(conn.execute(self._insert(table), row))
         built = self._cursor_insert(table, tuple(row), returning=True, conflict=())
-        found = self._cursor_run(
-            conn, built.sql, [built.params(row)], template=built.template, fetch=True
-        )
+        found = self._cursor_run(conn, built.one, built.params(row), fetch=True)
         return int(found[0][0])
 
     def _cursor_insert(
@@ -1458,18 +1471,11 @@ class Store:
                 ],
             )
             if plan.state in FINAL_STATES:
-                # Secrets are only needed while the request runs.
-                conn.execute(
-                    delete(m.REQUEST_SECRET).where(m.REQUEST_SECRET.c.request_id == request_id)
-                )
-                # a work item still held back (a coalesced request finished in its group) is
-                # never needed now
-                o = m.OUTBOX
-                conn.execute(
-                    update(o)
-                    .where(o.c.request_id == request_id, o.c.kind == "work", o.c.sent_at.is_(None))
-                    .values(sent_at=now)
-                )
+                # Secrets are only needed while the request runs; a work item still held back
+                # (a coalesced request finished in its group) is never needed now. Both
+                # statements built once, as the others here.
+                conn.execute(self._final_secrets, {"final_id": request_id})
+                conn.execute(self._final_work, {"final_id": request_id, "final_at": now})
         if values:
             # the SET clause comes from the parameters' keys (columns); the WHERE's is not one
             stmt = self._built(
