@@ -302,17 +302,23 @@ def _view_statements(match: Callable[[Any], Any]) -> tuple[Any, Any, Any]:
     return requests, items, history
 
 
+def _psycopg2_text(statement: Any, parameter: str, dialect: Any = None) -> str:
+    """``statement`` as psycopg2 text; its one parameter, ``parameter``, as ``%(parameter)s``
+    and no other ``%`` (psycopg2's escaping of a literal one would have to be undone)."""
+    if dialect is None:
+        psycopg2_dialect: Any = postgresql.psycopg2.dialect  # untyped in SQLAlchemy's stubs
+        dialect = psycopg2_dialect()
+    compiled = statement.compile(dialect=dialect)
+    sql = str(compiled)
+    placeholder = f"%({parameter})s"
+    if set(compiled.params) != {parameter} or not (0 < sql.count(placeholder) == sql.count("%")):
+        raise AssertionError(f"unexpected parameters in {sql!r}")
+    return sql
+
+
 def _prepare_text(statement: Any) -> str:
     """``statement`` as PostgreSQL text for PREPARE: its one parameter ``ids`` becomes $1."""
-    dialect: Any = postgresql.psycopg2.dialect  # untyped in SQLAlchemy's stubs
-    compiled = statement.compile(dialect=dialect())
-    sql = str(compiled)
-    if set(compiled.params) != {"ids"} or sql.count("%(ids)s") < 1:
-        raise AssertionError(f"unexpected parameters in {sql!r}")
-    sql = sql.replace("%(ids)s", "$1")
-    if "%" in sql:  # psycopg2's escaping would have to be undone
-        raise AssertionError(f"a literal % in {sql!r}")
-    return sql
+    return _psycopg2_text(statement, "ids").replace("%(ids)s", "$1")
 
 
 @dataclass(frozen=True)
@@ -383,19 +389,6 @@ def _cursor_insert(
     return _CursorInsert(
         sql, sql.replace(f" VALUES {values[0]}", " VALUES %s"), values[0], fixed, processors
     )
-
-
-def _cursor_select(statement: Any, dialect: Any) -> str:
-    """``statement`` as psycopg2 text; its one parameter is ``wanted``."""
-    compiled = statement.compile(dialect=dialect)
-    sql = str(compiled)
-    if (
-        set(compiled.params) != {"wanted"}
-        or sql.count("%") != sql.count("%(wanted)s")
-        or ("%(wanted)s" not in sql)
-    ):
-        raise AssertionError(f"unexpected SELECT text {sql!r}")
-    return sql
 
 
 class _ReadStatements:
@@ -775,10 +768,11 @@ class Store:
         else:
             sql = self._built(
                 ("cursor_find", table.name, name),
-                lambda: _cursor_select(
+                lambda: _psycopg2_text(
                     lookup().where(
                         column == any_(bindparam("wanted", type_=postgresql.ARRAY(column.type)))
                     ),
+                    "wanted",
                     self.engine.dialect,
                 ),
             )
@@ -839,8 +833,7 @@ class Store:
         row = conn.execute(select(table.c.id).where(table.c.sha256 == digest)).first()
         if row:
             return int(row[0])
-        stmt = self._insert_ignore(table).on_conflict_do_nothing(index_elements=["sha256"])
-        conn.execute(stmt, {"sha256": digest, "schema": schema})
+        self._insert_rows(conn, table, [{"sha256": digest, "schema": schema}], conflict=("sha256",))
         return int(conn.execute(select(table.c.id).where(table.c.sha256 == digest)).scalar_one())
 
     # --- create --------------------------------------------------------------------------
