@@ -391,6 +391,66 @@ def _cursor_insert(
     )
 
 
+@dataclass(frozen=True)
+class _CursorStatement:
+    """A statement the store builds once, as psycopg2 text for the connection's cursor
+    (``Store._run``), with what SQLAlchemy's execute would add around it: the values of its
+    literal parameters (``fixed``), the bind processors of its parameters' types and the result
+    processors of its columns (``None`` where a type has none)."""
+
+    sql: str
+    fixed: dict[str, Any]
+    processors: dict[str, Callable[[Any], Any]]
+    results: tuple[Callable[[Any], Any] | None, ...]
+
+    def params(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        params = {**self.fixed, **values}
+        for name, process in self.processors.items():
+            params[name] = process(params[name])
+        return params
+
+    def rows(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        if not any(self.results):
+            return rows
+        return [
+            tuple(
+                v if p is None or v is None else p(v)
+                for p, v in zip(self.results, row, strict=True)
+            )
+            for row in rows
+        ]
+
+
+def _cursor_statement(statement: Any, dialect: Any) -> _CursorStatement:
+    """``statement`` compiled by SQLAlchemy for psycopg2. Refused (AssertionError) where the
+    text would need SQLAlchemy at run time: an expanding or post-compile parameter, a literal
+    ``%`` that psycopg2 would read as a placeholder."""
+    compiled = statement.compile(dialect=dialect)
+    sql = str(compiled)
+    # parameter name -> its BindParameter (compiled.binds also holds anonymous ones' raw keys)
+    binds = {name: bind for bind, name in compiled.bind_names.items()}
+    placeholders = sum(sql.count(f"%({name})s") for name in binds)
+    if (
+        any(b.expanding or b.literal_execute for b in binds.values())
+        or "POSTCOMPILE" in sql
+        or set(compiled.params) != set(binds)
+        or not all(f"%({name})s" in sql for name in binds)
+        or sql.count("%") != placeholders
+    ):
+        raise AssertionError(f"unexpected statement text {sql!r}")
+    fixed = {name: compiled.params[name] for name, b in binds.items() if not b.required}
+    processors = {
+        name: process
+        for name, b in binds.items()
+        if (process := b.type.dialect_impl(dialect).bind_processor(dialect))
+    }
+    results = tuple(
+        column.type.dialect_impl(dialect).result_processor(dialect, None)
+        for column in getattr(statement, "selected_columns", ())
+    )
+    return _CursorStatement(sql, fixed, processors, results)
+
+
 class _ReadStatements:
     """The read path's statements, built once (expanding IN parameters keep them cacheable)."""
 
@@ -537,9 +597,13 @@ class Store:
         self._sqlite = engine.dialect.name == "sqlite"
         # statements built once (Store._built)
         self._statements: dict[tuple[str, ...], Any] = {}
+        # id(statement) -> (statement, its text for psycopg2's cursor) (Store._run)
+        self._cursor_statements: dict[int, tuple[Any, _CursorStatement]] = {}
         # an update's read of the request it changes (row-locked on PostgreSQL)
         r = m.REQUEST
-        lock = select(r.c.type, r.c.state, r.c.state_reason).where(r.c.id == bindparam("locked_id"))
+        lock = select(r.c.type, r.c.state, r.c.state_reason, r.c.lease_token).where(
+            r.c.id == bindparam("locked_id")
+        )
         self._lock = lock if self._sqlite else lock.with_for_update()
         # what a request's final state deletes and marks (Store._apply)
         secret, o = m.REQUEST_SECRET, m.OUTBOX
@@ -705,6 +769,25 @@ class Store:
                 table, keys, self.engine.dialect, returning=returning, conflict=conflict
             ),
         )
+
+    def _run(
+        self, conn: Connection, statement: Any, params: Mapping[str, Any], *, fetch: bool = False
+    ) -> Any:
+        """Run ``statement``, one the store built once and keeps, with ``params``; its rows
+        (tuples) if ``fetch``. On PostgreSQL its psycopg2 text (``_CursorStatement``, compiled on
+        first use) runs on the cursor: SQLAlchemy's execute around it cost more Python than the
+        statement (docs/benchmarks.md). SQLite runs it through SQLAlchemy."""
+        if self._sqlite:
+            result = conn.execute(statement, params)
+            return result.all() if fetch else None
+        found = self._cursor_statements.get(id(statement))
+        if found is None:
+            # keyed by identity, the statement kept alongside so that its id stays its own
+            found = (statement, _cursor_statement(statement, self.engine.dialect))
+            self._cursor_statements[id(statement)] = found
+        built = found[1]
+        rows = self._cursor_run(conn, built.sql, built.params(params), fetch=fetch)
+        return built.rows(rows) if fetch else None
 
     def _cursor_run(
         self,
@@ -1403,10 +1486,9 @@ class Store:
                 out.append((int(row.id), token))
         return out
 
-    def check_lease(self, conn: Connection, request_id: int, token: int) -> None:
-        """Refuse (``LeaseLostError``) a worker update whose lease token is not current."""
-        r = m.REQUEST
-        current = conn.execute(select(r.c.lease_token).where(r.c.id == request_id)).scalar()
+    @staticmethod
+    def check_lease(request_id: int, token: int, current: int | None) -> None:
+        """Refuse (``LeaseLostError``) a worker update whose lease token is not ``current``."""
         if current is not None and token != current:
             raise LeaseLostError(
                 f"The build lease {token} of request {request_id} is no longer current"
@@ -1426,12 +1508,14 @@ class Store:
         Returns the verbose view and whether the state changed.
         """
         with self._write() as conn:
-            row = conn.execute(self._lock, {"locked_id": request_id}).first()
-            if row is None:
+            # the request's row (locked on PostgreSQL) with its lease, in one statement
+            rows = self._run(conn, self._lock, {"locked_id": request_id}, fetch=True)
+            if not rows:
                 raise NotFoundError()
+            request_type, state, reason, current_lease = rows[0]
             if lease_token:
-                self.check_lease(conn, request_id, lease_token)
-            plan = plan_for(RequestType(row.type), RequestState(row.state), row.state_reason)
+                self.check_lease(request_id, lease_token, current_lease)
+            plan = plan_for(RequestType(request_type), RequestState(state), reason)
             state_changed = self._apply(conn, request_id, plan)
             view = self._views(conn, [request_id], True)[0]
             if state_changed:
@@ -1468,15 +1552,25 @@ class Store:
                 # Secrets are only needed while the request runs; a work item still held back
                 # (a coalesced request finished in its group) is never needed now. Both
                 # statements built once, as the others here.
-                conn.execute(self._final_secrets, {"final_id": request_id})
-                conn.execute(self._final_work, {"final_id": request_id, "final_at": now})
+                self._run(conn, self._final_secrets, {"final_id": request_id})
+                self._run(conn, self._final_work, {"final_id": request_id, "final_at": now})
         if values:
-            # the SET clause comes from the parameters' keys (columns); the WHERE's is not one
+            # built once per set of columns; the parameters are named set_<column> (SQLAlchemy
+            # keeps a column's own name for the SET clause it would derive itself)
+            columns = tuple(sorted(values))
             stmt = self._built(
-                ("update", "request"),
-                lambda: update(r).where(r.c.id == bindparam("updated_id")),
+                ("update", "request", *columns),
+                lambda: (
+                    update(r)
+                    .where(r.c.id == bindparam("updated_id"))
+                    .values({c: bindparam(f"set_{c}", type_=r.c[c].type) for c in columns})
+                ),
             )
-            conn.execute(stmt, {"updated_id": request_id, **values})
+            self._run(
+                conn,
+                stmt,
+                {"updated_id": request_id, **{f"set_{c}": v for c, v in values.items()}},
+            )
         if plan.arches:
             self._insert_rows(
                 conn,
