@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import psycopg2
 import psycopg2.extras
@@ -72,6 +72,7 @@ __all__ = [
     "Created",
     "ListFilters",
     "OutboxMessage",
+    "OutboxRow",
     "Store",
     "StoredRequest",
     "make_engine",
@@ -199,6 +200,18 @@ class Created:
     replayed: bool
     #: verbose views, built from what the creating transaction wrote (empty for a replay)
     views: list[RequestView] = field(default_factory=list)
+
+
+class OutboxRow(NamedTuple):
+    """An unsent outbox row as the relay publishes it (``Store.publishable_outbox``)."""
+
+    id: int
+    kind: str
+    subject: str
+    msg_id: str
+    headers: str | None
+    payload: bytes
+    request_id: int | None
 
 
 @dataclass
@@ -495,7 +508,9 @@ class _ReadStatements:
             )
             .outerjoin(r, (o.c.request_id == r.c.id) & (o.c.kind == "work"))
             .where(o.c.sent_at.is_(None), o.c.dead_at.is_(None))
-            .where(o.c.kind.not_in(UMB_KINDS))
+            # NOT IN written as one != per kind: an IN list is an expanding parameter, which
+            # the statement's text for the cursor (Store._run) cannot hold
+            .where(*(o.c.kind != kind for kind in UMB_KINDS))
             .where((o.c.kind != "work") | r.c.serial_key.is_(None) | ~blocked)
             # a request a worker has claimed with its group's head is being built already
             .where(
@@ -615,6 +630,14 @@ class Store:
             )
             .values(sent_at=bindparam("final_at"))
         )
+        # the relay's mark of published rows: on PostgreSQL the ids as one array parameter (an
+        # expanding IN cannot be the cursor's text, Store._run)
+        sent_ids: Any = (
+            o.c.id.in_(bindparam("sent_ids", expanding=True))
+            if self._sqlite
+            else o.c.id == any_(bindparam("sent_ids", type_=postgresql.ARRAY(Integer)))
+        )
+        self._sent = update(o).where(sent_ids).values(sent_at=bindparam("sent_time"))
         # SQLite takes one writer at a time. Writers wait for each other here rather than in
         # SQLite's busy handler, which sleeps 1 ms, 2 ms, … up to 100 ms between tries and so
         # gave POST a 437 ms p99 with two request store processes (docs/benchmarks.md): a thread
@@ -1651,7 +1674,7 @@ class Store:
 
     # --- outbox (the relay's side) ----------------------------------------------------------
 
-    def publishable_outbox(self, limit: int = 500) -> list[Any]:
+    def publishable_outbox(self, limit: int = 500) -> list[OutboxRow]:
         """Unsent outbox rows for NATS in order, without the work items SERIAL ordering holds
         back (nor the UMB rows: ``publishable_umb``).
 
@@ -1660,7 +1683,8 @@ class Store:
         submission order.
         """
         with self._read() as conn:
-            return list(conn.execute(_READ.publishable, {"now": utcnow(), "limit": limit}).all())
+            rows = self._run(conn, _READ.publishable, {"now": utcnow(), "limit": limit}, fetch=True)
+        return [OutboxRow(*row) for row in rows]
 
     def publishable_umb(self, limit: int = 500) -> list[Any]:
         """Unsent outbox rows for IIB's AMQP broker (UMB), in order."""
@@ -1677,17 +1701,8 @@ class Store:
     def mark_sent(self, outbox_ids: Sequence[int]) -> None:
         if not outbox_ids:
             return
-        o = m.OUTBOX
-        stmt = self._built(
-            ("update", "outbox", "sent"),
-            lambda: (
-                update(o)
-                .where(o.c.id.in_(bindparam("sent_ids", expanding=True)))
-                .values(sent_at=bindparam("sent_time"))
-            ),
-        )
         with self._write() as conn:
-            conn.execute(stmt, {"sent_ids": list(outbox_ids), "sent_time": utcnow()})
+            self._run(conn, self._sent, {"sent_ids": list(outbox_ids), "sent_time": utcnow()})
 
     def mark_attempt_failed(
         self, outbox_ids: Sequence[int], error: str, max_attempts: int | None = None

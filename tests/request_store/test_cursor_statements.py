@@ -24,7 +24,7 @@ from services.common.errors import LeaseLostError
 from services.request_store import models as m
 from services.request_store.domain import ImageList, NewRequest, RequestState, RequestType
 from services.request_store.patch import PatchPlan
-from services.request_store.store import Store, _cursor_statement
+from services.request_store.store import _READ, UMB_KINDS, Store, _cursor_statement, utcnow
 from tests.conftest import database_backend
 from tests.request_store.cores import store_core
 
@@ -125,3 +125,38 @@ def test_an_update_with_a_lease_no_longer_current_is_refused_and_changes_nothing
     )
     assert changed and (view.state, view.state_reason) == (RequestState.COMPLETE, "done")
     assert [h[1] for h in view.history][:2] == ["done", "step 1"]
+
+
+def test_the_relay_reads_its_rows_and_marks_them_sent(store: Store) -> None:
+    """The relay's poll and mark on the cursor (PostgreSQL) give what SQLAlchemy's execute of
+    the same poll gives; a UMB row is never among them (it goes to the AMQP publisher)."""
+    _requests(store, 2)
+    o = m.OUTBOX
+    with store._write() as conn:
+        store._insert_rows(
+            conn,
+            o,
+            [
+                {
+                    "kind": UMB_KINDS[0],
+                    "subject": "topic://VirtualTopic.eng.iib.build.state",
+                    "msg_id": "umb-1",
+                    "payload": b"{}",
+                    "created": NOW,
+                }
+            ],
+        )
+    rows = store.publishable_outbox()
+    with store.engine.connect() as conn:
+        expected = conn.execute(_READ.publishable, {"now": utcnow(), "limit": 500}).all()
+        unsent = conn.execute(
+            select(o.c.id).where(o.c.sent_at.is_(None), o.c.kind.not_in(UMB_KINDS))
+        ).scalars()
+        assert [r.id for r in rows] == sorted(unsent)
+    assert [tuple(r) for r in rows] == [tuple(r) for r in expected]
+    assert rows and all(type(r.payload) is bytes for r in rows)
+    store.mark_sent([rows[0].id, rows[-1].id])
+    assert [r.id for r in store.publishable_outbox()] == [r.id for r in rows[1:-1]]
+    with store.engine.connect() as conn:
+        sent = conn.execute(select(o.c.id).where(o.c.sent_at.is_not(None))).scalars()
+        assert sorted(sent) == [rows[0].id, rows[-1].id]
