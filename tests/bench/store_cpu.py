@@ -35,13 +35,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from services.common.config import load_settings
-from services.common.secrets import generate_key
 from services.request_store import validation
 from services.request_store.patch import plan_patch
-from services.request_store.server import build_core
 from services.tooling.servers.postgres import start_postgres
 from tests.bench.api import ADD_BODY, USER, _option, _patches, seed
+from tests.request_store.cores import store_core
 
 REPO = Path(__file__).resolve().parents[2]
 FIGURES = ("create", "relay", "update")
@@ -97,15 +95,7 @@ def _round(store: Any, core: Any, count: int) -> dict[str, float]:
 
 
 def _compare(url: str, revision: str, count: int, rounds: int, workdir: Path) -> None:
-    settings = load_settings(
-        environ={},
-        overrides={
-            "SQLALCHEMY_DATABASE_URI": url,
-            "IIB_SECRETS_KEY": generate_key(),
-            "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR": str(workdir / "nested"),
-        },
-    )
-    core = build_core(settings)
+    core = store_core(url, workdir)
     now = core.store
     before = _store_module(revision, workdir).Store(now.engine, now.secrets)
     before.outbox_builder = now.outbox_builder

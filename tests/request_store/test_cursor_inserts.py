@@ -13,9 +13,7 @@ server restart would).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,20 +26,12 @@ from services.request_store import store as store_module
 from services.request_store.domain import ImageList, NewRequest, RequestType
 from services.request_store.store import Store, _new_id, make_engine
 from tests.conftest import database_backend
-from tests.request_store.cores import store_core
 
 pytestmark = [
     pytest.mark.db,
     pytest.mark.skipif(database_backend() != "postgresql", reason="psycopg2's cursor"),
 ]
 NOW = datetime(2026, 12, 6, 21, 30, 5, 123456)
-
-
-@pytest.fixture
-def store(new_database_url: Callable[[], str], tmp_path: Path) -> Iterator[Store]:
-    core = store_core(new_database_url(), tmp_path)
-    yield core.store
-    core.store.engine.dispose()
 
 
 def _rows(conn: Any, table: Any, ids: list[int]) -> list[dict[str, Any]]:

@@ -12,9 +12,8 @@ and changes nothing. It runs on both databases.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,18 +25,10 @@ from services.request_store.domain import ImageList, NewRequest, RequestState, R
 from services.request_store.patch import PatchPlan
 from services.request_store.store import _READ, UMB_KINDS, Store, _cursor_statement, utcnow
 from tests.conftest import database_backend
-from tests.request_store.cores import store_core
 
 pytestmark = [pytest.mark.db]
 postgresql_only = pytest.mark.skipif(database_backend() != "postgresql", reason="psycopg2")
 NOW = datetime(2026, 12, 6, 23, 30, 1, 654321)
-
-
-@pytest.fixture
-def store(new_database_url: Callable[[], str], tmp_path: Path) -> Iterator[Store]:
-    core = store_core(new_database_url(), tmp_path)
-    yield core.store
-    core.store.engine.dispose()
 
 
 def _requests(store: Store, count: int) -> list[int]:
