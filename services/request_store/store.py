@@ -315,33 +315,41 @@ def _view_statements(match: Callable[[Any], Any]) -> tuple[Any, Any, Any]:
     return requests, items, history
 
 
-def _psycopg2_text(statement: Any, parameter: str, dialect: Any = None) -> str:
-    """``statement`` as psycopg2 text; its one parameter, ``parameter``, as ``%(parameter)s``
-    and no other ``%`` (psycopg2's escaping of a literal one would have to be undone)."""
-    if dialect is None:
-        psycopg2_dialect: Any = postgresql.psycopg2.dialect  # untyped in SQLAlchemy's stubs
-        dialect = psycopg2_dialect()
-    compiled = statement.compile(dialect=dialect)
-    sql = str(compiled)
-    placeholder = f"%({parameter})s"
-    if set(compiled.params) != {parameter} or not (0 < sql.count(placeholder) == sql.count("%")):
-        raise AssertionError(f"unexpected parameters in {sql!r}")
+def _prepare_text(statement: Any) -> str:
+    """``statement`` as PostgreSQL text for PREPARE: its one parameter ``ids`` becomes $1
+    (checked by ``_cursor_statement``: every ``%`` left is a parameter's)."""
+    psycopg2_dialect: Any = postgresql.psycopg2.dialect  # untyped in SQLAlchemy's stubs
+    built = _cursor_statement(statement, psycopg2_dialect())
+    sql = built.sql.replace("%(ids)s", "$1")
+    if built.fixed or "%" in sql or "$1" not in sql:
+        raise AssertionError(f"unexpected parameters in {built.sql!r}")
     return sql
 
 
-def _prepare_text(statement: Any) -> str:
-    """``statement`` as PostgreSQL text for PREPARE: its one parameter ``ids`` becomes $1."""
-    return _psycopg2_text(statement, "ids").replace("%(ids)s", "$1")
+@dataclass(frozen=True)
+class _Bound:
+    """What SQLAlchemy's execute adds to a statement's parameters, kept for the cursor: the
+    values of the parameters not given (``fixed``: literal parameters, scalar column defaults)
+    and the bind processors of their types (a Boolean's checks and converts its value)."""
+
+    fixed: dict[str, Any]
+    processors: dict[str, Callable[[Any], Any]]
+
+    def params(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        params = {**self.fixed, **values}
+        for name, process in self.processors.items():
+            params[name] = process(params[name])
+        return params
 
 
 @dataclass(frozen=True)
-class _CursorInsert:
+class _CursorInsert(_Bound):
     """An INSERT as psycopg2 text, run on the DB-API cursor (``Store._insert_rows``).
     Under POSTs, SQLAlchemy's execute held 38 % of the request store's GIL samples, two thirds
     of it around psycopg2's; on the cursor a submission's ``Store.create`` took 0.66-0.80 ms of
-    CPU against 0.96-1.19 ms (docs/benchmarks.md). What SQLAlchemy would add is kept: the scalar
-    Python-side defaults of the columns not given (``fixed``) and the bind processors of the
-    columns that have one on psycopg2 (a Boolean's checks and converts its value)."""
+    CPU against 0.96-1.19 ms (docs/benchmarks.md). What SQLAlchemy would add is kept
+    (``_Bound``): the scalar Python-side defaults of the columns not given and the bind
+    processors of the columns that have one on psycopg2."""
 
     #: the INSERT of one row, ``... VALUES (%(a)s, %(b)s) ...``, for the cursor's execute
     one: str
@@ -351,14 +359,6 @@ class _CursorInsert:
     many: str
     #: one row's ``(%(a)s, %(b)s)``
     template: str
-    fixed: dict[str, Any]
-    processors: dict[str, Callable[[Any], Any]]
-
-    def params(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        params = {**self.fixed, **row}
-        for name, process in self.processors.items():
-            params[name] = process(params[name])
-        return params
 
 
 _VALUES = re.compile(r" VALUES (\((?:%\(\w+\)s, )*%\(\w+\)s\))")
@@ -400,27 +400,23 @@ def _cursor_insert(
         if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
     }
     return _CursorInsert(
-        sql, sql.replace(f" VALUES {values[0]}", " VALUES %s"), values[0], fixed, processors
+        fixed=fixed,
+        processors=processors,
+        one=sql,
+        many=sql.replace(f" VALUES {values[0]}", " VALUES %s"),
+        template=values[0],
     )
 
 
 @dataclass(frozen=True)
-class _CursorStatement:
+class _CursorStatement(_Bound):
     """A statement the store builds once, as psycopg2 text for the connection's cursor
-    (``Store._run``), with what SQLAlchemy's execute would add around it: the values of its
-    literal parameters (``fixed``), the bind processors of its parameters' types and the result
+    (``Store._run``), with what SQLAlchemy's execute would add around it: its literal
+    parameters' values and its parameters' bind processors (``_Bound``), and the result
     processors of its columns (``None`` where a type has none)."""
 
     sql: str
-    fixed: dict[str, Any]
-    processors: dict[str, Callable[[Any], Any]]
     results: tuple[Callable[[Any], Any] | None, ...]
-
-    def params(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        params = {**self.fixed, **values}
-        for name, process in self.processors.items():
-            params[name] = process(params[name])
-        return params
 
     def rows(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         if not any(self.results):
@@ -461,7 +457,7 @@ def _cursor_statement(statement: Any, dialect: Any) -> _CursorStatement:
         column.type.dialect_impl(dialect).result_processor(dialect, None)
         for column in getattr(statement, "selected_columns", ())
     )
-    return _CursorStatement(sql, fixed, processors, results)
+    return _CursorStatement(fixed=fixed, processors=processors, sql=sql, results=results)
 
 
 class _ReadStatements:
@@ -862,29 +858,20 @@ class Store:
         wanted = list(dict.fromkeys(v for v in values if v is not None))
         if not wanted:
             return {}
-        find: Callable[[list[str]], Any]
-        if self._sqlite:
-            statement = self._built(
-                ("find", table.name, name),
-                lambda: lookup().where(column.in_(bindparam("wanted", expanding=True))),
-            )
 
-            def find(chunk: list[str]) -> Any:
-                return conn.execute(statement, {"wanted": chunk})
-        else:
-            sql = self._built(
-                ("cursor_find", table.name, name),
-                lambda: _psycopg2_text(
-                    lookup().where(
-                        column == any_(bindparam("wanted", type_=postgresql.ARRAY(column.type)))
-                    ),
-                    "wanted",
-                    self.engine.dialect,
-                ),
+        def build() -> Any:
+            # the wanted values: an expanding IN on SQLite, one array on PostgreSQL (Store._run)
+            wanted_values: Any = (
+                column.in_(bindparam("wanted", expanding=True))
+                if self._sqlite
+                else column == any_(bindparam("wanted", type_=postgresql.ARRAY(column.type)))
             )
+            return lookup().where(wanted_values)
 
-            def find(chunk: list[str]) -> Any:
-                return self._cursor_run(conn, sql, {"wanted": chunk}, fetch=True)
+        statement = self._built(("find", table.name, name), build)
+
+        def find(chunk: list[str]) -> Any:
+            return self._run(conn, statement, {"wanted": chunk}, fetch=True)
 
         found = {row[1]: row for chunk in _chunks(wanted, 500) for row in find(chunk)}
         missing = [v for v in wanted if v not in found]
