@@ -160,15 +160,20 @@ class GrpcServer:
     def serve_forever(self, on_stop: Callable[[], None] | None = None) -> None:
         """Start, then block until SIGTERM/SIGINT; stop gracefully."""
         stopped = threading.Event()
+        received: list[int] = []
 
         def _signal(signum: int, _frame: Any) -> None:
-            log.info("stopping on signal", extra={"signal": signum})
+            # no logging here: the handler runs between two bytecodes of the main thread, and a
+            # second signal (the process group's and the parent's) can land inside the first
+            # handler's write to stderr ("reentrant call inside BufferedWriter", CI stop 33)
+            received.append(signum)
             stopped.set()
 
         signal.signal(signal.SIGTERM, _signal)
         signal.signal(signal.SIGINT, _signal)
         self.start()
         stopped.wait()
+        log.info("stopping on signal", extra={"signal": received[0] if received else None})
         if on_stop is not None:
             on_stop()
         self.stop()
