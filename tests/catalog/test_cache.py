@@ -20,7 +20,7 @@ from services.catalog import (
     write_serving_cache,
 )
 from services.catalog.gotar import fnv1a64, tar_stream
-from services.common.errors import CatalogValidationError
+from services.common.errors import CatalogError, CatalogValidationError
 
 from .conftest import catalog_of
 
@@ -194,3 +194,106 @@ def test_cache_build_validates_every_package(tmp_path: Path) -> None:
     )
     with pytest.raises(CatalogValidationError, match='invalid package "foo"'):
         write_serving_cache(MemoryCatalog([broken]), tmp_path / "c", [TreeEntry(".", 0o755)])
+
+
+#: opm's ``api.Bundle`` fields in declaration order (operator-registry ``pkg/api/registry.proto``
+#: ``message Bundle``), the order Go's ``json.Marshal`` writes a struct's fields in.
+_OPM_API_BUNDLE_FIELDS = [
+    "csvName",
+    "packageName",
+    "channelName",
+    "csvJson",
+    "object",
+    "bundlePath",
+    "providedApis",
+    "requiredApis",
+    "version",
+    "skipRange",
+    "dependencies",
+    "properties",
+    "replaces",
+    "skips",
+    "deprecation",
+]
+
+
+def _go_marshal_by_hand(value: object) -> bytes:
+    """Go's ``json.Marshal`` as its documentation states it: compact, and ``<``, ``>``, ``&``
+    written as ``\\u003c``, ``\\u003e``, ``\\u0026`` (HTMLEscape); U+2028/U+2029 escaped."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    for char, escaped in (
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("&", "\\u0026"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(char, escaped)
+    return text.encode("utf-8")
+
+
+def test_a_bundle_file_with_objects_is_go_marshal_of_opm_api_bundle(tmp_path: Path) -> None:
+    """A bundle rendered with its manifests (``olm.bundle.object``: the CSV and CRDs) and
+    deprecated: its cache file is Go's marshal of ``api.Bundle``, field by field in opm's
+    order, with the CSV's JSON both in ``csvJson`` and among ``object`` (the file is written
+    member by member, the CSV encoded once; this checks the bytes against the rules)."""
+    from services.catalog import upsert_deprecations
+
+    catalog = catalog_of("keda", csv_metadata=False)
+    deprecation = {
+        "schema": "olm.deprecations",
+        "package": "keda",
+        "entries": [
+            {
+                "reference": {"schema": "olm.bundle", "name": "keda.v2.2.0"},
+                "message": "use keda.v2.3.0 & <later>",
+            }
+        ],
+    }
+    catalog.apply(upsert_deprecations(catalog, "keda", json.dumps(deprecation)).changes)
+    configs = tmp_path / "configs"
+    write_catalog(catalog, configs)
+    configs_tree = directory_tree(configs, dir_mode=0o755, file_mode=0o644)
+    write_serving_cache(CatalogDir.open(configs), tmp_path / "cache", configs_tree)
+    cache = tmp_path / "cache" / "cache"
+    for name, deprecated in (("keda.v2.2.0", True), ("keda.v2.3.0", False)):
+        data = (cache / f"keda_alpha_{name}.json").read_bytes()
+        bundle = json.loads(data)
+        assert list(bundle) == [f for f in _OPM_API_BUNDLE_FIELDS if f in bundle]
+        assert data == _go_marshal_by_hand(bundle)
+        assert json.loads(bundle["csvJson"])["kind"] == "ClusterServiceVersion"
+        assert bundle["csvJson"] in bundle["object"]
+        assert len(bundle["object"]) > 1  # the CRDs too
+        if deprecated:
+            assert bundle["deprecation"] == {"message": "use keda.v2.3.0 & <later>"}
+            assert b"use keda.v2.3.0 \\u0026 \\u003clater\\u003e" in data
+        else:
+            assert "deprecation" not in bundle
+
+
+def test_two_channel_entries_with_one_file_name_fail_the_build(tmp_path: Path) -> None:
+    """Cache files are named ``<package>_<channel>_<bundle>.json``: channel ``a`` with bundle
+    ``b_c`` and channel ``a_b`` with bundle ``c`` both name ``foo_a_b_c.json``. The second must
+    not silently replace the first (opm's ``os.WriteFile`` would): the build fails, naming the
+    file, and the error raised in the thread that writes files reaches the caller."""
+    from services.catalog import Bundle, Channel, ChannelEntry, Package, PackageDocs, Property
+
+    def bundle(name: str, version: str) -> Bundle:
+        return Bundle(
+            name,
+            "foo",
+            f"q.io/foo@sha256:{len(name):064x}",
+            [Property("olm.package", {"packageName": "foo", "version": version})],
+        )
+
+    docs = PackageDocs(
+        "foo",
+        packages=[Package("foo", "a")],
+        channels=[
+            Channel("a", "foo", [ChannelEntry("b_c")]),
+            Channel("a_b", "foo", [ChannelEntry("c")]),
+        ],
+        bundles=[bundle("b_c", "1.0.0"), bundle("c", "0.9.0")],
+    )
+    with pytest.raises(CatalogError, match="cache file foo_a_b_c.json would be written twice"):
+        write_serving_cache(MemoryCatalog([docs]), tmp_path / "c", [TreeEntry(".", 0o755)])
