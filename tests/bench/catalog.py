@@ -19,7 +19,8 @@ Peak RSS is the step process's own ``ru_maxrss`` (so it includes the interpreter
 the ``baseline`` line shows that floor). Linux keeps ``ru_maxrss`` across fork+exec, so the
 parent that spawns the steps never loads a catalog itself (generation runs in a child too). Times are wall-clock inside the step process, after
 imports. Options: ``--sizes=1,10`` (multipliers), ``--keep`` (keep the generated catalogs),
-``--cache-10x``.
+``--cache-10x``, ``--runs=N`` (fresh processes per step, 3 by default: the median is printed
+with the min and max), ``--steps=cache,load`` (only those steps).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import json
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -346,29 +348,61 @@ def _spawn(step: str, root: Path, info: dict[str, Any]) -> dict[str, Any]:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _print(label: str, result: dict[str, Any]) -> None:
+def _print(label: str, results: list[dict[str, Any]]) -> None:
+    """One line per step: the median time of its runs with (min-max), the largest peak RSS."""
+    times = sorted(r["seconds"] * 1000 for r in results)
+    result = results[0]
     details = {k: v for k, v in result.items() if k not in ("step", "seconds", "peak_rss_mb")}
     suffix = f"  {details}" if details else ""
+    spread = f" ({times[0]:.0f}-{times[-1]:.0f}, {len(times)} runs)" if len(times) > 1 else ""
+    rss = max(r["peak_rss_mb"] for r in results)
     print(
-        f"  {label:<24} {result['seconds'] * 1000:10.0f} ms   peak RSS {result['peak_rss_mb']:7.1f} MB{suffix}",
+        f"  {label:<24} {statistics.median(times):10.0f} ms{spread}   peak RSS {rss:7.1f} MB{suffix}",
         flush=True,
     )
+
+
+def _runs(step: str, root: Path, info: dict[str, Any], runs: int) -> list[dict[str, Any]]:
+    """``runs`` fresh processes of ``step``; a step that changes its catalog gets a fresh copy
+    of ``root`` each time."""
+    results = []
+    for n in range(runs):
+        target = root
+        if step in ("add", "deprecate"):
+            target = root.parent / f"{step}-{n}"
+            shutil.copytree(root, target)
+        try:
+            results.append(_spawn(step, target, info))
+        finally:
+            if target != root:
+                shutil.rmtree(target, ignore_errors=True)
+    return results
 
 
 def main(argv: list[str]) -> None:
     """Generate the catalogs, run every step in a fresh process and print the figures."""
     sizes = [1, 10]
+    runs = 3
+    only: set[str] | None = None
     keep = "--keep" in argv
     cache_10x = "--cache-10x" in argv
     for arg in argv:
         if arg.startswith("--sizes="):
             sizes = [int(s) for s in arg.split("=", 1)[1].split(",") if s]
+        elif arg.startswith("--runs="):
+            runs = max(1, int(arg.split("=", 1)[1]))
+        elif arg.startswith("--steps="):
+            only = {s for s in arg.split("=", 1)[1].split(",") if s}
     workdir = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
     try:
         print(f"catalog engine (python {sys.version.split()[0]}, one process per step)", flush=True)
-        _print("baseline (imports only)", _spawn("baseline", workdir, {}))
-        _print("render 1 real bundle", _spawn("render", workdir, {}))
-        _print("render (csv metadata)", _spawn("render-csv-metadata", workdir, {}))
+        for step, label in (
+            ("baseline", "baseline (imports only)"),
+            ("render", "render 1 real bundle"),
+            ("render-csv-metadata", "render (csv metadata)"),
+        ):
+            if only is None or step in only:
+                _print(label, _runs(step, workdir, {}, runs))
         for multiplier in sizes:
             pristine = workdir / f"x{multiplier}" / "pristine"
             pristine.mkdir(parents=True)
@@ -384,11 +418,8 @@ def main(argv: list[str]) -> None:
             if multiplier == 1 or cache_10x:
                 steps.append("cache")
             for step in steps:
-                root = pristine
-                if step in ("add", "deprecate"):
-                    root = workdir / f"x{multiplier}" / step
-                    shutil.copytree(pristine, root)
-                _print(step, _spawn(step, root, info))
+                if only is None or step in only:
+                    _print(step, _runs(step, pristine, info, runs))
         print(
             "\nopm reference: LoadFS of 300 packages / 3,000 bundles = 746 ms with 1 goroutine "
             "(operator-registry#1106, i7-11700K)",
