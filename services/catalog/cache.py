@@ -23,9 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections import deque
 from collections.abc import Collection, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -455,57 +453,25 @@ def _write_cache(
         yield from _iter_cache_files(view, index, options, only)
         yield "packages.json", _marshal(dict(sorted(index.items()))), ""
 
-    with _FileWriter() as writer:
-        for rel, data, owner in all_files():
-            owners[rel] = owner
-            parts = rel.split("/")
-            for depth in range(1, len(parts)):
-                directory = "/".join(parts[:depth])
-                if directory not in made:
-                    made.add(directory)
-                    (cache / directory).mkdir(exist_ok=True)
-                    os.chmod(cache / directory, CACHE_DIR_MODE)
-                    tree.append(TreeEntry(directory, CACHE_DIR_MODE))
-            path = cache / rel
-            writer.write(path, rel, data)
-            tree.append(TreeEntry(rel, CACHE_FILE_MODE, path))
+    for rel, data, owner in all_files():
+        owners[rel] = owner
+        parts = rel.split("/")
+        for depth in range(1, len(parts)):
+            directory = "/".join(parts[:depth])
+            if directory not in made:
+                made.add(directory)
+                (cache / directory).mkdir(exist_ok=True)
+                os.chmod(cache / directory, CACHE_DIR_MODE)
+                tree.append(TreeEntry(directory, CACHE_DIR_MODE))
+        path = cache / rel
+        _write_new(path, rel, data)
+        tree.append(TreeEntry(rel, CACHE_FILE_MODE, path))
     # metas directories of packages that are gone may be left empty: opm would not write them
     if kept is not None:
         tree = _prune_empty_dirs(cache, tree)
     # a digest of an earlier state must not survive the change (sealing writes the new one)
     (root / "digest").unlink(missing_ok=True)
     return CacheResult("", tree, owners, dict(sorted(index.items())))
-
-
-class _FileWriter:
-    """Creates the cache files in a second thread while the caller encodes the next ones.
-
-    Creating a file costs 0.1-0.2 ms here (the file system, not Python; os.open releases the
-    GIL), ~0.9 s of a cold cache's ~4,500 files at opm's benchmark shape, which the JSON
-    encoding (holding the GIL) now overlaps. At most :attr:`AHEAD` files wait in memory; the
-    first error is raised by the next :meth:`write` or at the end, after every submitted write
-    has ended (a directory the caller makes exists before its files are submitted: one thread,
-    in order)."""
-
-    AHEAD = 32
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iib-cache-write")
-        self._pending: deque[Future[None]] = deque()
-
-    def write(self, path: Path, rel: str, data: bytes) -> None:
-        while len(self._pending) >= self.AHEAD:
-            self._pending.popleft().result()
-        self._pending.append(self._pool.submit(_write_new, path, rel, data))
-
-    def __enter__(self) -> _FileWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True)
-        if exc[0] is None:
-            for pending in self._pending:
-                pending.result()
 
 
 def _write_new(path: Path, rel: str, data: bytes) -> None:
