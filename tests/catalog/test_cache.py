@@ -274,8 +274,7 @@ def test_a_bundle_file_with_objects_is_go_marshal_of_opm_api_bundle(tmp_path: Pa
 def test_two_channel_entries_with_one_file_name_fail_the_build(tmp_path: Path) -> None:
     """Cache files are named ``<package>_<channel>_<bundle>.json``: channel ``a`` with bundle
     ``b_c`` and channel ``a_b`` with bundle ``c`` both name ``foo_a_b_c.json``. The second must
-    not silently replace the first (opm's ``os.WriteFile`` would): the build fails, naming the
-    file."""
+    not silently replace the first: the build fails, naming the file."""
     from services.catalog import Bundle, Channel, ChannelEntry, Package, PackageDocs, Property
 
     def bundle(name: str, version: str) -> Bundle:
