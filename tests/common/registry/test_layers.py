@@ -155,3 +155,73 @@ def test_a_layer_with_a_known_diff_id_is_reused_without_writing(tmp_path):
     assert not isinstance(rebuilt, RemoteLayer)
     assert rebuilt.diff_id != built.diff_id
     assert rebuilt == build_layer(changed, tmp_path / "changed.tar.gz")
+
+
+def _tarfile_layer(entries: list[LayerEntry], dest: Path) -> tuple[str, str]:
+    """The oracle: the layer Python's ``tarfile`` writes for ``entries`` in stream mode (PAX,
+    utf-8, 1 MiB buffer), through ISA-L gzip at the builder's level, as layers.py wrote it
+    before it wrote the tar stream itself. Returns (digest of the blob, diff_id)."""
+    from isal import igzip
+
+    ordered = sorted(entries, key=lambda e: tuple(e.path.split("/")))
+    raw = io.BytesIO()
+    with tarfile.open(
+        fileobj=raw, mode="w|", format=tarfile.PAX_FORMAT, encoding="utf-8", bufsize=1 << 20
+    ) as tar:
+        tar.copybufsize = 1 << 20  # type: ignore[attr-defined]
+        for entry in ordered:
+            info = tarfile.TarInfo(entry.path)
+            info.mtime, info.uname, info.gname = 0, "", ""
+            info.uid = getattr(entry, "uid", 0)
+            info.gid = getattr(entry, "gid", 0)
+            if isinstance(entry, LayerDirectory):
+                info.type, info.mode = tarfile.DIRTYPE, entry.mode
+                tar.addfile(info)
+            elif isinstance(entry, LayerSymlink):
+                info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777, entry.target
+                tar.addfile(info)
+            else:
+                assert isinstance(entry, LayerFile)
+                data = entry.data if entry.data is not None else entry.source.read_bytes()  # type: ignore[union-attr]
+                info.mode, info.size = entry.mode, len(data)
+                tar.addfile(info, io.BytesIO(data))
+    stream = raw.getvalue()
+    # the chunks tarfile's stream handed on: 1 MiB whenever more was buffered, then the rest
+    pieces = [stream[i : i + (1 << 20)] for i in range(0, len(stream), 1 << 20)]
+    with dest.open("wb") as out:
+        with igzip.GzipFile(filename="", mode="wb", fileobj=out, compresslevel=1, mtime=0) as gz:
+            for piece in pieces:
+                gz.write(piece)
+    return (
+        "sha256:" + hashlib.sha256(dest.read_bytes()).hexdigest(),
+        "sha256:" + hashlib.sha256(stream).hexdigest(),
+    )
+
+
+def test_layer_bytes_are_those_python_tarfile_writes(tmp_path):
+    """Headers, data, padding and the end of the stream (two zero blocks, a 10,240-byte
+    record) against ``tarfile`` itself: sizes around the 512-byte block and the 1 MiB buffer,
+    files in memory and on disk, a name and a link target too long for a ustar header and a
+    uid too large for one (PAX records), a non-ASCII name, setuid and sticky modes."""
+    blob = bytes(range(256)) * (4 * 4096 + 3)  # ~4 MiB, not a multiple of 512
+    on_disk = tmp_path / "src"
+    on_disk.mkdir()
+    entries: list[LayerEntry] = [
+        LayerDirectory("configs", mode=0o755),
+        LayerDirectory("tmp", mode=0o1777),
+        LayerDirectory("tmp/cache", mode=0o750, uid=1001),
+        LayerSymlink("configs/link", "../" + "x" * 120),
+        LayerFile("configs/" + "long-" * 30 + ".json", data=b"{}", uid=2**21 + 5),
+        LayerFile("configs/café/ñ.json", data=b"\xc3\xa9"),
+        LayerFile("bin/tool", data=b"#!/bin/sh\n", mode=0o4755),
+    ]
+    for size in (0, 1, 511, 512, 513, (1 << 20) - 100, len(blob)):
+        entries.append(LayerFile(f"configs/mem-{size}", data=blob[:size], mode=0o640))
+        (on_disk / f"disk-{size}").write_bytes(blob[-size:] if size else b"")
+        entries.append(LayerFile(f"tmp/cache/disk-{size}", source=on_disk / f"disk-{size}"))
+    parents: list[LayerEntry] = [LayerDirectory(p, 0o755) for p in ("bin", "configs/café")]
+    built = build_layer(entries + parents, tmp_path / "here.tar.gz", compresslevel=1)
+    digest, diff_id = _tarfile_layer(entries + parents, tmp_path / "tarfile.tar.gz")
+    assert built.diff_id == diff_id
+    assert built.digest == digest
+    assert (tmp_path / "here.tar.gz").read_bytes() == (tmp_path / "tarfile.tar.gz").read_bytes()
