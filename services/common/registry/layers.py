@@ -287,9 +287,19 @@ class _Records:
         if len(buf) > _COPY_BUFFER:
             start = 0
             while len(buf) - start > _COPY_BUFFER:
-                self.stream.write(bytes(buf[start : start + _COPY_BUFFER]))
+                self.stream.write(buf[start : start + _COPY_BUFFER])
                 start += _COPY_BUFFER
             del buf[:start]
+
+    def header(self, info: tarfile.TarInfo) -> None:
+        """The member's header, as ``TarFile.addfile`` makes it."""
+        self.add(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
+
+    def pad(self, unit: int) -> None:
+        """NUL bytes up to the next multiple of ``unit`` (a member's data to 512 bytes, the
+        archive to a 10,240-byte record)."""
+        if remainder := self.offset % unit:
+            self.add(b"\0" * (unit - remainder))
 
     def close(self) -> None:
         if self.buf:
@@ -307,14 +317,9 @@ def _write_tar(stream: _HashingWriter, ordered: list[str], by_path: dict[str, La
     out = _Records(stream)
     for name in ordered:
         _add(out, name, by_path[name])
-    out.add(_NUL * (2 * tarfile.BLOCKSIZE))
-    remainder = out.offset % tarfile.RECORDSIZE
-    if remainder:
-        out.add(_NUL * (tarfile.RECORDSIZE - remainder))
+    out.add(b"\0" * (2 * tarfile.BLOCKSIZE))
+    out.pad(tarfile.RECORDSIZE)
     out.close()
-
-
-_NUL = b"\0"
 
 
 def _header(name: str, type_: bytes, mode: int, uid: int, gid: int) -> tarfile.TarInfo:
@@ -329,37 +334,27 @@ def _header(name: str, type_: bytes, mode: int, uid: int, gid: int) -> tarfile.T
     return info
 
 
-def _put(out: _Records, info: tarfile.TarInfo) -> None:
-    out.add(info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape"))
-
-
-def _pad(out: _Records, size: int) -> None:
-    remainder = size % tarfile.BLOCKSIZE
-    if remainder:
-        out.add(_NUL * (tarfile.BLOCKSIZE - remainder))
-
-
 def _add(out: _Records, name: str, entry: LayerEntry) -> None:
     if isinstance(entry, LayerDirectory):
-        _put(out, _header(name, tarfile.DIRTYPE, entry.mode, entry.uid, entry.gid))
+        out.header(_header(name, tarfile.DIRTYPE, entry.mode, entry.uid, entry.gid))
     elif isinstance(entry, LayerSymlink):
         info = _header(name, tarfile.SYMTYPE, 0o777, entry.uid, entry.gid)
         info.linkname = entry.target
-        _put(out, info)
+        out.header(info)
     elif isinstance(entry, LayerWhiteout):
-        _put(out, _header(name, tarfile.REGTYPE, 0o644, 0, 0))
+        out.header(_header(name, tarfile.REGTYPE, 0o644, 0, 0))
     elif entry.data is not None:
         info = _header(name, tarfile.REGTYPE, entry.mode, entry.uid, entry.gid)
         info.size = len(entry.data)
-        _put(out, info)
+        out.header(info)
         out.add(entry.data)
-        _pad(out, info.size)
+        out.pad(tarfile.BLOCKSIZE)
     else:
         assert entry.source is not None
         with entry.source.open("rb", buffering=0) as source:
             info = _header(name, tarfile.REGTYPE, entry.mode, entry.uid, entry.gid)
             info.size = os.fstat(source.fileno()).st_size
-            _put(out, info)
+            out.header(info)
             left = info.size
             while left:
                 chunk = source.read(min(left, _COPY_BUFFER))
@@ -367,7 +362,7 @@ def _add(out: _Records, name: str, entry: LayerEntry) -> None:
                     raise OSError("unexpected end of data")
                 out.add(chunk)
                 left -= len(chunk)
-            _pad(out, info.size)
+            out.pad(tarfile.BLOCKSIZE)
 
 
 def tree_entries(
