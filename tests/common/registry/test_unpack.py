@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
+import gzip
 import io
 import os
 import tarfile
+import threading
+import zlib
+from typing import Any
 
 import pytest
 
@@ -194,6 +199,78 @@ def test_corrupt_archive_names_the_layer(root):
         Unpacker(root, source="reg/x:1").apply_layer(
             io.BytesIO(b"\x1f\x8b" + b"garbage" * 100), "l9"
         )
+
+
+def _gzip_layer(*members: tuple[tarfile.TarInfo, bytes | None]) -> bytes:
+    # the stdlib's gzip writer (not the ISA-L code under test), mtime 0 for stable bytes
+    return gzip.compress(_tar(*members).getvalue(), mtime=0)
+
+
+def _damaged(kind: str) -> bytes:
+    """A gzip layer damaged as RFC 1952 defines each fault (Python's ``gzip`` refuses all three:
+    checked in the test below)."""
+    good = _gzip_layer(_file("manifests/csv.yaml", os.urandom(300_000)))
+    if kind == "deflate":  # bytes of the deflate blocks flipped
+        return good[:40] + bytes(b ^ 0x55 for b in good[40:4000]) + good[4000:]
+    if kind == "crc":  # CRC32 of the trailer zeroed
+        return good[:-8] + bytes(4) + good[-4:]
+    return good[: len(good) // 2]  # truncated
+
+
+@pytest.mark.parametrize("kind", ["deflate", "crc", "truncated"])
+def test_a_damaged_gzip_layer_fails_readably_and_stops_its_inflating_thread(root, kind):
+    data = _damaged(kind)
+    with pytest.raises((gzip.BadGzipFile, EOFError, zlib.error)):  # the oracle: the stdlib
+        gzip.decompress(data)
+    threads = set(threading.enumerate())
+    with pytest.raises(UnsafeLayerError, match="Layer l3 of reg/x:1 is not a valid tar archive"):
+        Unpacker(root, source="reg/x:1").apply_layer(io.BytesIO(data), "l3")
+    assert set(threading.enumerate()) <= threads  # the inflating thread was joined
+
+
+def test_a_layer_refused_mid_stream_stops_its_inflating_thread(root, tmp_path):
+    # the refusal comes from the tar parsing while the gzip thread still has data to inflate
+    data = _gzip_layer(_file("a/big", os.urandom(4 * 1024 * 1024)), _file("../evil"))
+    threads = set(threading.enumerate())
+    with pytest.raises(UnsafeLayerError, match="path traversal"):
+        Unpacker(root).apply_layer(io.BytesIO(data), "l1")
+    assert set(threading.enumerate()) <= threads
+    assert not (tmp_path / "evil").exists()
+
+
+_request = contextvars.ContextVar("request", default=0)
+
+
+def test_a_gzip_layer_is_read_once_in_order_in_the_callers_context(root):
+    """A digest-verifying reader must see every byte once, in order, and its reads (and their
+    retries' log lines) belong to the caller's request, although the gzip stream is inflated
+    by another thread."""
+    blob = _gzip_layer(_file("a/f", os.urandom(3 * 1024 * 1024)), _file("b/g", b"g")) + bytes(5000)
+    seen = bytearray()
+    readers: set[tuple[str, int]] = set()
+
+    class Recording(io.RawIOBase):
+        def __init__(self) -> None:
+            self.inner = io.BytesIO(blob)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            readers.add((threading.current_thread().name, _request.get()))
+            count = self.inner.readinto(buffer)
+            seen.extend(bytes(buffer[:count]))
+            return count
+
+    token = _request.set(7)
+    try:
+        Unpacker(root).apply_layer(Recording(), "l1")
+    finally:
+        _request.reset(token)
+    assert bytes(seen) == blob
+    assert (root / "b" / "g").read_bytes() == b"g"
+    assert {request for _thread, request in readers} == {7}
+    assert len({thread for thread, _request_id in readers}) == 2  # inflating thread and caller
 
 
 def test_symlink_in_a_built_layer_round_trips(root, tmp_path):
