@@ -82,7 +82,7 @@ class CacheResult:
 
 
 def _marshal(obj: Any) -> bytes:
-    return gojson.go_marshal(obj, sort_keys=False).encode("utf-8")
+    return gojson.go_marshal_bytes(obj, sort_keys=False)
 
 
 def _gvk(value: Any) -> dict[str, str]:
@@ -223,27 +223,28 @@ def _api_bundle(
     # Written member by member so the CSV's JSON, the largest value and also one of the
     # objects, is encoded once (as a JSON string its every quote is escaped: a scan of ~40 KB
     # per file at opm's benchmark shape, twice before).
-    csv_text = gojson.go_marshal(csv_json)
-    members: list[str] = []
+    csv_text = gojson.go_marshal_bytes(csv_json)
+    members: list[bytes] = []
     for key, value in fields:
         if not value:
             continue
         if key == "csvJson":
-            text = csv_text
+            encoded = csv_text
         elif key == "object":
-            text = (
-                "["
-                + ",".join(csv_text if obj == csv_json else gojson.go_marshal(obj) for obj in value)
-                + "]"
+            encoded = (
+                b"["
+                + b",".join(
+                    csv_text if obj == csv_json else gojson.go_marshal_bytes(obj) for obj in value
+                )
+                + b"]"
             )
         else:
-            text = gojson.go_marshal(value, sort_keys=False)
-        members.append(f'"{key}":{text}')
+            encoded = gojson.go_marshal_bytes(value, sort_keys=False)
+        members.append(b'"' + key.encode() + b'":' + encoded)
     if deprecation is not None:
-        members.append(
-            f'"deprecation":{gojson.go_marshal({"message": deprecation} if deprecation else {})}'
-        )
-    return ("{" + ",".join(members) + "}").encode("utf-8")
+        message = {"message": deprecation} if deprecation else {}
+        members.append(b'"deprecation":' + gojson.go_marshal_bytes(message))
+    return b"{" + b",".join(members) + b"}"
 
 
 def _meta_blob(other: Other) -> bytes:
