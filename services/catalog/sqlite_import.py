@@ -33,7 +33,7 @@ from typing import Any
 from services.common.errors import CatalogError, CatalogValidationError
 
 from . import limits
-from .documents import json_values, loads_bounded
+from .documents import loads_bounded, too_many_json_values
 from .model import (
     PROP_BUNDLE_OBJECT,
     PROP_DEPRECATED,
@@ -94,7 +94,7 @@ def _bound(db: sqlite3.Connection, owner: SqliteCatalog) -> None:
 
 def _split_objects(text: str, bundle: str) -> list[str]:
     """The raw JSON text of each object of a ``bundle`` column (concatenated JSON values)."""
-    if json_values(text) > limits.MAX_JSON_VALUES:
+    if too_many_json_values(text):
         raise CatalogError(
             f"index.db: bundle {bundle!r}: more than {limits.MAX_JSON_VALUES} JSON values"
         )

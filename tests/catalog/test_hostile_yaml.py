@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from services.catalog import limits
-from services.catalog.documents import check_yaml, check_yaml_files, decode_stream, loads_bounded
+from services.catalog.documents import (
+    check_yaml,
+    check_yaml_files,
+    decode_stream,
+    loads_bounded,
+    too_many_json_values,
+)
 from services.catalog.yaml_to_json import normalize_yaml_to_json
 from services.common.errors import CatalogError
 from tests.conftest import REPO
@@ -108,6 +114,18 @@ def test_a_json_file_with_too_many_values_is_refused_before_decoding() -> None:
         list(decode_stream(flat, name="flat.json"))
     ok = b'{"a": [' + b"1," * 1_000_000 + b"1]}"
     assert len(next(iter(decode_stream(ok, name="ok.json")))["a"]) == 1_000_001
+
+
+def test_the_value_bound_counts_commas_and_opening_brackets_up_to_the_limit() -> None:
+    # the rule: commas + "{" + "[" > MAX_JSON_VALUES; a shorter text cannot have more of them,
+    # so it is not counted (the boundary is the same either way)
+    limit = limits.MAX_JSON_VALUES
+    at = ",{[" * (limit // 3) + ",," * (limit % 3 == 2) + "," * (limit % 3 == 1)
+    assert len(at) == limit
+    for text in (at, "[" * limit, b"," * limit, "x" * (limit + 1), at + " "):
+        assert not too_many_json_values(text)
+    for text in (at + "[", "[" * (limit + 1), b"{" * (limit + 1)):
+        assert too_many_json_values(text)
 
 
 def test_json_inside_documents_is_bounded_too() -> None:
