@@ -54,7 +54,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _BUFFER = 1024 * 1024
 #: a block of inflated data handed from the inflating thread (which reads 8 blocks of the gzip
-#: stream at a time and keeps 2 blocks queued: ~3 MiB per layer being read)
+#: stream at a time and keeps 2 blocks queued: with the 1 MiB read buffer, ~4 MiB per layer)
 _INFLATE_BLOCK = 256 * 1024
 #: what ISA-L raises for a damaged deflate stream (its stub declares an instance, not a class)
 _INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)
@@ -96,19 +96,32 @@ class UnpackBudget:
 
 class _ReadInContext(io.RawIOBase):
     """``stream`` read in the context of the thread that made this reader (the request's log
-    and trace), whichever thread reads: the gzip of a layer is inflated in a thread of its own."""
+    and trace), whichever thread reads: the gzip of a layer is inflated in a thread of its own.
+
+    An error of the stream is raised again by every later read. The inflating thread reads
+    ahead of the tar parsing and can meet the blob's end, and a digest-verifying reader's
+    mismatch there, after the archive's end: the thread keeps the error to itself, and the
+    blob reader answers the read that follows with an empty end. The unpacker's read of what
+    follows the archive raises it instead."""
 
     def __init__(self, stream: BinaryIO | io.RawIOBase) -> None:
         super().__init__()
         self._stream = stream
         self._context = contextvars.copy_context()
+        self._error: BaseException | None = None
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
         # one thread at a time: the inflating thread is joined before this thread reads on
-        count: int | None = self._context.run(self._stream.readinto, buffer)  # type: ignore[union-attr]
+        if self._error is not None:
+            raise self._error
+        try:
+            count: int | None = self._context.run(self._stream.readinto, buffer)  # type: ignore[union-attr]
+        except BaseException as exc:
+            self._error = exc
+            raise
         return count or 0
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from services.common.registry.errors import UnsafeLayerError
+from services.common.registry.errors import DigestMismatchError, UnsafeLayerError
 from services.common.registry.layers import LayerFile, LayerSymlink, LayerWhiteout, build_layer
 from services.common.registry.unpack import Unpacker, UnpackLimits
 
@@ -229,13 +229,48 @@ def test_a_damaged_gzip_layer_fails_readably_and_stops_its_inflating_thread(root
 
 
 def test_a_layer_refused_mid_stream_stops_its_inflating_thread(root, tmp_path):
-    # the refusal comes from the tar parsing while the gzip thread still has data to inflate
-    data = _gzip_layer(_file("a/big", os.urandom(4 * 1024 * 1024)), _file("../evil"))
+    # the refusal comes from the first entry, while the gzip thread still has 8 MiB to inflate
+    # (it waits on its full queue: only the unpacker's close stops it)
+    data = _gzip_layer(_file("../evil"), _file("a/big", os.urandom(8 * 1024 * 1024)))
     threads = set(threading.enumerate())
-    with pytest.raises(UnsafeLayerError, match="path traversal"):
+    with pytest.raises(UnsafeLayerError, match="path traversal") as caught:
         Unpacker(root).apply_layer(io.BytesIO(data), "l1")
+    # the error's traceback keeps the unpacker's frame (and its reader) alive: the thread must
+    # have been stopped by the unpacker, not by the reader's garbage collection
+    assert caught.traceback
     assert set(threading.enumerate()) <= threads
     assert not (tmp_path / "evil").exists()
+
+
+class _VerifyingBlob(io.RawIOBase):
+    """A blob read the way client.py's ``BlobReader`` reads one: at its end the digest is
+    checked, a mismatch is raised once, and every later read is an empty end."""
+
+    def __init__(self, blob: bytes) -> None:
+        self.inner = io.BytesIO(blob)
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.done:
+            return 0
+        count = self.inner.readinto(buffer)
+        if not count:
+            self.done = True
+            raise DigestMismatchError("sha256:l1 does not match the content received")
+        return count
+
+
+def test_a_digest_mismatch_met_ahead_of_the_tar_parsing_still_fails_the_layer(root):
+    # the inflating thread reads the blob to its end (and meets the mismatch) while the tar
+    # parsing is still before the archive's end; 300 KB of data follow that end in the gzip
+    # stream, which the unpacker reads without inflating
+    tar = _tar(_file("a/f", os.urandom(1_900_000))).getvalue()
+    blob = gzip.compress(tar + os.urandom(300_000), mtime=0)
+    with pytest.raises(DigestMismatchError, match="does not match"):
+        Unpacker(root).apply_layer(_VerifyingBlob(blob), "l1")
 
 
 _request = contextvars.ContextVar("request", default=0)
