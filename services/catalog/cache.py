@@ -438,16 +438,24 @@ def _write_cache(
     index: dict[str, Any] = {}
     made: set[str] = set()
     owners: dict[str, str] = {}
+
+    def new_parents(rel: str) -> list[str]:
+        """The directories above ``rel`` not met before (top first), added to ``tree``."""
+        parts = rel.split("/")
+        new = []
+        for depth in range(1, len(parts)):
+            directory = "/".join(parts[:depth])
+            if directory not in made:
+                made.add(directory)
+                tree.append(TreeEntry(directory, CACHE_DIR_MODE))
+                new.append(directory)
+        return new
+
     if kept is not None:
         kept_owners, index = kept
         for rel, owner in kept_owners.items():
             owners[rel] = owner
-            parts = rel.split("/")
-            for depth in range(1, len(parts)):
-                directory = "/".join(parts[:depth])
-                if directory not in made:
-                    made.add(directory)
-                    tree.append(TreeEntry(directory, CACHE_DIR_MODE))
+            new_parents(rel)  # kept files: their directories exist
             tree.append(TreeEntry(rel, CACHE_FILE_MODE, cache / rel))
 
     def all_files() -> Iterator[tuple[str, bytes, str]]:
@@ -456,14 +464,9 @@ def _write_cache(
 
     for rel, data, owner in all_files():
         owners[rel] = owner
-        parts = rel.split("/")
-        for depth in range(1, len(parts)):
-            directory = "/".join(parts[:depth])
-            if directory not in made:
-                made.add(directory)
-                (cache / directory).mkdir(exist_ok=True)
-                os.chmod(cache / directory, CACHE_DIR_MODE)
-                tree.append(TreeEntry(directory, CACHE_DIR_MODE))
+        for directory in new_parents(rel):
+            (cache / directory).mkdir(exist_ok=True)
+            os.chmod(cache / directory, CACHE_DIR_MODE)
         path = cache / rel
         _write_new(path, rel, data)
         tree.append(TreeEntry(rel, CACHE_FILE_MODE, path))

@@ -53,6 +53,19 @@ def _escape_html(text: str) -> str:
     return _escape_ls_ps(text)
 
 
+def _escape_html_bytes(data: bytes) -> bytes:
+    """``_escape_html`` on UTF-8 bytes."""
+    if b"<" in data:
+        data = data.replace(b"<", b"\\u003c")
+    if b">" in data:
+        data = data.replace(b">", b"\\u003e")
+    if b"&" in data:
+        data = data.replace(b"&", b"\\u0026")
+    if b"\xe2" in data:  # the lead byte of U+2028 and U+2029 in UTF-8 (one byte: a fast scan)
+        data = data.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+    return data
+
+
 def indent(obj: Any) -> str:
     """Encode like Go's ``Encoder`` with ``SetIndent("", "    ")`` and HTML escaping off.
 
@@ -140,15 +153,7 @@ def _orjson_marshal(obj: Any, sort_keys: bool) -> bytes | None:
         data = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS if sort_keys else 0)
     except TypeError:  # orjson.JSONEncodeError: key not a string, integer > 64 bits, surrogate
         return None
-    if b"<" in data:
-        data = data.replace(b"<", b"\\u003c")
-    if b">" in data:
-        data = data.replace(b">", b"\\u003e")
-    if b"&" in data:
-        data = data.replace(b"&", b"\\u0026")
-    if b"\xe2" in data:  # the lead byte of U+2028 and U+2029 in UTF-8 (one byte: a fast scan)
-        data = data.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
-    return data
+    return _escape_html_bytes(data)
 
 
 def normalize_numbers(obj: Any) -> Any:

@@ -219,8 +219,8 @@ class Unpacker:
             raise UnsupportedManifestError(
                 f"Layer {name} of {self.source} is zstd-compressed, which is not supported"
             )
-        # gzip is inflated by ISA-L in a thread of its own (it releases the GIL), one block ahead
-        # of the tar parsing here; the thread is stopped before this thread reads the stream
+        # gzip is inflated by ISA-L in a thread of its own (it releases the GIL), up to two blocks
+        # ahead of the tar parsing here; the thread is stopped before this thread reads on
         inflated = (
             igzip_threaded.open(  # type: ignore[no-untyped-call]
                 buffered, "rb", threads=1, block_size=_INFLATE_BLOCK
