@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.common.errors import CatalogError, CatalogValidationError
+from services.common.errors import CatalogError
 
 from . import gojson
 from .documents import loads_bounded
@@ -49,7 +49,7 @@ from .model import (
     PackageDocs,
 )
 from .properties import bundle_objects
-from .validate import Problem, ValidationOptions, render_tree, validate_package
+from .validate import IndexProblems, ValidationOptions
 from .views import CatalogView, iter_packages
 
 __all__ = [
@@ -262,22 +262,23 @@ def _iter_cache_files(
     ``index``.
 
     Packages are processed one at a time; ``packages.json`` is not included (it needs every
-    package) - the caller writes ``index`` once the iteration is over.
+    package) - the caller writes ``index`` once the iteration is over. The whole catalog
+    (``only`` is None) is validated as :func:`~.validate.validate` does it, documents outside
+    any package included, and a problem raises the same error with the same tree, once every
+    package was read: a cold build's one pass over its catalog both validates it and writes
+    its cache.
     """
-    problems = Problem("invalid index")
     root_docs = getattr(view, "root_documents", None)
-    others: list[Other] = []
-    if root_docs is not None:
-        others.extend(d for d in root_docs() if isinstance(d, Other))
+    root_documents = root_docs() if root_docs is not None else []
+    problems = IndexProblems(root_documents if only is None else ())
+    others: list[Other] = [d for d in root_documents if isinstance(d, Other)]
     packages = (
         iter_packages(view)
         if only is None
         else (d for d in (view.load_package(n) for n in sorted(only)) if d is not None)
     )
     for docs in packages:
-        problem = validate_package(docs, options)
-        if problem is not None:
-            problems.add(problem)
+        if not problems.check(docs, options):
             continue
         package = docs.package
         assert package is not None
@@ -324,8 +325,7 @@ def _iter_cache_files(
             cpkg["deprecation"] = {"message": deprecations[(SCHEMA_PACKAGE, "")]}
         index[docs.name] = cpkg
         others.extend(docs.others)
-    if problems.children:
-        raise CatalogValidationError(render_tree(problems), problems.leaves())
+    problems.raise_if_any()
     for other in others:
         package_name = other.package
         if not _META_COMPONENT.match(other.schema) or (

@@ -21,6 +21,7 @@ from services.common.errors import CatalogValidationError
 from services.common.reference import image_reference_error
 
 from . import semver
+from .codec import Doc
 from .graph import replaces_chain_error
 from .model import (
     PROP_BUNDLE_OBJECT,
@@ -38,6 +39,7 @@ from .model import (
 from .views import CatalogView, iter_packages
 
 __all__ = [
+    "IndexProblems",
     "Problem",
     "ValidationOptions",
     "render_tree",
@@ -460,24 +462,45 @@ def validate(view: CatalogView, options: ValidationOptions | None = None) -> Non
     Raises :class:`~services.common.errors.CatalogValidationError` whose message is the
     problem tree and whose ``problems`` lists every leaf with its path.
     """
-    root = Problem("invalid index")
     root_docs = getattr(view, "root_documents", None)
-    if root_docs is not None:
+    problems = IndexProblems(root_docs() if root_docs is not None else ())
+    for docs in iter_packages(view):
+        problems.check(docs, options)
+    problems.raise_if_any()
+
+
+class IndexProblems:
+    """The problem tree of a whole catalog, collected package by package (as :func:`validate`
+    reports it: the documents outside any package first, then the packages in name order,
+    whatever order they were checked in), so a pass that reads every package for another
+    purpose (the serving cache) validates the catalog on the way."""
+
+    def __init__(self, root_documents: Iterable[Doc] = ()) -> None:
+        self._root = Problem("invalid index")
         orphans = PackageDocs("")
         from .directory import _add_doc
 
-        for doc in root_docs():
+        for doc in root_documents:
             _add_doc(orphans, doc)
-        _validate_orphans(orphans, root)
-    package_problems: list[tuple[str, Problem]] = []
-    for docs in iter_packages(view):
+        _validate_orphans(orphans, self._root)
+        self._packages: list[tuple[str, Problem]] = []
+
+    def check(self, docs: PackageDocs, options: ValidationOptions | None = None) -> bool:
+        """Validate one package; ``True`` if it is valid (its problems are kept otherwise)."""
         problem = validate_package(docs, options)
-        if problem is not None:
-            package_problems.append((docs.name, problem))
-    for _, problem in sorted(package_problems, key=lambda item: item[0]):
-        root.add(problem)
-    if root.children:
-        raise CatalogValidationError(render_tree(root), root.leaves())
+        if problem is None:
+            return True
+        self._packages.append((docs.name, problem))
+        return False
+
+    def raise_if_any(self) -> None:
+        """Raise :class:`~services.common.errors.CatalogValidationError` if anything was
+        found."""
+        for _, problem in sorted(self._packages, key=lambda item: item[0]):
+            self._root.add(problem)
+        self._packages.clear()
+        if self._root.children:
+            raise CatalogValidationError(render_tree(self._root), self._root.leaves())
 
 
 def validate_changed(updates: dict[str, object], options: ValidationOptions | None = None) -> None:

@@ -682,15 +682,11 @@ class IndexBuilder:
         ``announce``: report "Creating the manifest list" (IIB does, except for merge)."""
         catalog = loaded.catalog
         base = loaded.state
-        if base is None:
-            with build.timer.step("validate"):
-                cat.validate(catalog)
-        # else: the base catalog was valid; the changed packages are validated as their serving
-        # cache is written
-        self._check_binary_arch_labels(build, plan)
-        if announce:
-            build.progress("Creating the manifest list")
         targets = self._targets(build.ctx.request_id, build_tags)
+        # the catalog is validated as its serving cache is written (the first step of the
+        # preparation, before anything is pushed): the whole catalog in one pass with the
+        # cache's (the same checks and problem tree as ``cat.validate``), or, from a base
+        # state (which was valid), its changed packages
         prepared = prepare_index_image(
             build.images,
             view=catalog,
@@ -708,6 +704,9 @@ class IndexBuilder:
             output_format=mt.ImageFormat(self.settings.output_manifest_format),
             seal=False,  # sealed by the push, beside its layers (or in a group's seal lane)
         )
+        self._check_binary_arch_labels(build, plan)
+        if announce:
+            build.progress("Creating the manifest list")
         state = prepared.state
         build.result = IndexContent(catalog, state.fbc_packages, state)
         if build.deferred:

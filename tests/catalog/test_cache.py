@@ -16,10 +16,12 @@ from services.catalog import (
     TreeEntry,
     directory_tree,
     tree_digest,
+    validate,
     write_catalog,
     write_serving_cache,
 )
 from services.catalog.gotar import fnv1a64, tar_stream
+from services.catalog.views import iter_packages
 from services.common.errors import CatalogError, CatalogValidationError
 
 from .conftest import catalog_of
@@ -194,6 +196,73 @@ def test_cache_build_validates_every_package(tmp_path: Path) -> None:
     )
     with pytest.raises(CatalogValidationError, match='invalid package "foo"'):
         write_serving_cache(MemoryCatalog([broken]), tmp_path / "c", [TreeEntry(".", 0o755)])
+
+
+def _doc_files(root: Path, files: dict[str, list[dict[str, object]]]) -> None:
+    for rel, docs in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("\n".join(json.dumps(d) for d in docs))
+
+
+def _two_heads(package: str, default: str = "stable") -> list[dict[str, object]]:
+    bundles: list[dict[str, object]] = [
+        {
+            "schema": "olm.bundle",
+            "package": package,
+            "name": f"{package}.{v}",
+            "image": f"quay.io/ns/{package}@sha256:{n:064x}",
+            "properties": [
+                {"type": "olm.package", "value": {"packageName": package, "version": f"{n}.0.0"}}
+            ],
+        }
+        for n, v in enumerate(("x", "y"), start=1)
+    ]
+    return [
+        {"schema": "olm.package", "name": package, "defaultChannel": default},
+        {
+            "schema": "olm.channel",
+            "package": package,
+            "name": "stable",
+            "entries": [{"name": f"{package}.x"}, {"name": f"{package}.y"}],
+        },
+        *bundles,
+    ]
+
+
+def test_cache_build_reports_the_problem_tree_of_validate(tmp_path: Path) -> None:
+    """Writing the cache validates the whole catalog as ``validate`` does (a cold build's only
+    validation): packages in name order, whatever order they are read in, and documents outside
+    any package. The expected tree is written out by hand in opm's layout (``opm validate``:
+    model.go's ``validationError`` tree, messages from declcfg_to_model.go and model.go)."""
+    configs = tmp_path / "configs"
+    a_and_b = _two_heads("a") + [d for d in _two_heads("b", default="") if d["name"] != "b.y"]
+    for doc in a_and_b:
+        if doc.get("schema") == "olm.channel" and doc["package"] == "b":
+            doc["entries"] = [{"name": "b.x"}]
+    orphan: dict[str, object] = {"schema": "olm.bundle", "package": "", "name": "lost.v1"}
+    _doc_files(configs, {"z/catalog.json": _two_heads("z"), "shared.json": [*a_and_b, orphan]})
+    catalog = CatalogDir.open(configs)
+    # a shared file's packages are read after the others: the order differs from the names'
+    assert [docs.name for docs in iter_packages(catalog)] == ["z", "a", "b"]
+    expected = (
+        "invalid index:\n"
+        '├── package name must be set for bundle "lost.v1"\n'
+        '├── invalid package "a":\n'
+        '│   └── invalid channel "stable":\n'
+        "│       └── multiple channel heads found in graph: a.x, a.y\n"
+        '├── invalid package "b":\n'
+        "│   └── default channel must be set\n"
+        '└── invalid package "z":\n'
+        '    └── invalid channel "stable":\n'
+        "        └── multiple channel heads found in graph: z.x, z.y"
+    )
+    with pytest.raises(CatalogValidationError) as validated:
+        validate(catalog)
+    with pytest.raises(CatalogValidationError) as cached:
+        write_serving_cache(catalog, tmp_path / "c", directory_tree(configs))
+    assert str(validated.value) == expected
+    assert str(cached.value) == expected
+    assert cached.value.problems == validated.value.problems
 
 
 #: opm's ``api.Bundle`` fields in declaration order (operator-registry ``pkg/api/registry.proto``

@@ -579,6 +579,52 @@ def test_failures_are_reported_and_nothing_is_pushed(
         assert not {t for t in tags if t == str(failed["id"]) or t.startswith(f"{failed['id']}-")}
 
 
+def test_an_invalid_from_index_fails_before_the_manifest_list(
+    e2e: EndToEnd, bundles: dict[str, list[str]], binary: str, tmp_path: Path
+) -> None:
+    # a from_index whose package "a" has two channel heads: the whole catalog is validated in
+    # the pass that writes its serving cache, and the build fails there, before "Creating the
+    # manifest list" and before any push (the tree in opm's layout, written out by hand)
+    root = tmp_path / "configs"
+    (root / "a").mkdir(parents=True)
+    docs: list[dict[str, Any]] = [
+        {"schema": "olm.package", "name": "a", "defaultChannel": "stable"},
+        {
+            "schema": "olm.channel",
+            "package": "a",
+            "name": "stable",
+            "entries": [{"name": "a.x"}, {"name": "a.y"}],
+        },
+    ]
+    for n, name in enumerate(("a.x", "a.y"), start=1):
+        version = {"packageName": "a", "version": f"{n}.0.0"}
+        docs.append(
+            {
+                "schema": "olm.bundle",
+                "package": "a",
+                "name": name,
+                "image": f"quay.io/ns/a@sha256:{n:064x}",
+                "properties": [{"type": "olm.package", "value": version}],
+            }
+        )
+    (root / "a" / "catalog.json").write_text("\n".join(json.dumps(d) for d in docs))
+    invalid = fixture_images.push_fbc_fragment_image(
+        e2e.images, f"{e2e.registry.registry}/invalid/index:v1", root
+    )
+    build = e2e.build(
+        "add", {"bundles": [bundles["keda"][0]], "binary_image": binary, "from_index": invalid}
+    )
+    assert build["state"] == "failed"
+    assert build["state_reason"] == (
+        "invalid index:\n"
+        '└── invalid package "a":\n'
+        '    └── invalid channel "stable":\n'
+        "        └── multiple channel heads found in graph: a.x, a.y"
+    )
+    assert "Creating the manifest list" not in _history(build)
+    assert not {t for t in _tags(e2e, "iib-build") if t.split("-")[0] == str(build["id"])}
+
+
 def test_legacy_sqlite_from_index_is_migrated(
     e2e: EndToEnd, bundles: dict[str, list[str]], binary: str, tmp_path: Path
 ) -> None:

@@ -29,8 +29,10 @@ from services.catalog import (
     Package,
     Property,
     RelatedImage,
+    TreeEntry,
     validate,
     write_catalog,
+    write_serving_cache,
 )
 from services.catalog.write import encode_documents, encode_package
 from services.common.errors import CatalogError, CatalogValidationError
@@ -410,13 +412,27 @@ def test_write_fs_drops_package_less_olm_documents(tmp_path: Path) -> None:
 # -- declcfg_to_model_test.go TestConvertToModel --------------------------------------------
 
 
-def _problems(cfg: Config) -> tuple[str, list[str]]:
-    """The rendered problem tree and every leaf message (path prefixes removed)."""
-    try:
-        validate(cfg.view())
-    except CatalogValidationError as exc:
-        return exc.message, list(exc.problems)
-    return "", []
+Problems = Callable[[Config], tuple[str, list[str]]]
+
+
+@pytest.fixture(params=["validate", "serving cache"])
+def _problems(request: pytest.FixtureRequest, tmp_path: Path) -> Problems:
+    """The rendered problem tree and every leaf message (path prefixes removed), from
+    ``validate`` or from writing the serving cache, which validates the whole catalog in the
+    same pass (a cold build's only validation): opm's tables hold for both."""
+
+    def problems(cfg: Config) -> tuple[str, list[str]]:
+        try:
+            if request.param == "validate":
+                validate(cfg.view())
+            else:
+                out = tmp_path / f"cache-{len(list(tmp_path.iterdir()))}"
+                write_serving_cache(cfg.view(), out, [TreeEntry(".", 0o755)])
+        except CatalogValidationError as exc:
+            return exc.message, list(exc.problems)
+        return "", []
+
+    return problems
 
 
 def _has(leaves: list[str], message: str) -> bool:
@@ -730,7 +746,9 @@ CONVERT_ERRORS.append(
 
 
 @pytest.mark.parametrize(("build", "message"), CONVERT_ERRORS)
-def test_convert_to_model_errors(build: Callable[[], Config], message: str) -> None:
+def test_convert_to_model_errors(
+    build: Callable[[], Config], message: str, _problems: Problems
+) -> None:
     tree, leaves = _problems(build())
     if message == "invalid image pull spec":
         assert message in tree
@@ -789,7 +807,9 @@ TREE_ERRORS = [
 
 
 @pytest.mark.parametrize(("build", "tree"), TREE_ERRORS)
-def test_convert_to_model_error_trees(build: Callable[[], Config], tree: str) -> None:
+def test_convert_to_model_error_trees(
+    build: Callable[[], Config], tree: str, _problems: Problems
+) -> None:
     assert _problems(build())[0] == tree
 
 
@@ -840,5 +860,5 @@ CONVERT_OK = [
 
 
 @pytest.mark.parametrize("build", CONVERT_OK)
-def test_convert_to_model_accepts(build: Callable[[], Config]) -> None:
+def test_convert_to_model_accepts(build: Callable[[], Config], _problems: Problems) -> None:
     assert _problems(build()) == ("", [])
