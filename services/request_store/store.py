@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import sqlite3
 import threading
 import time
 import weakref
@@ -460,6 +461,30 @@ def _cursor_statement(statement: Any, dialect: Any) -> _CursorStatement:
     return _CursorStatement(fixed=fixed, processors=processors, sql=sql, results=results)
 
 
+#: the SQLite view statements' only parameter: the ids as a JSON array, read by json_each
+_JSON_IDS: Any = func.json_each(bindparam("ids")).table_valued("value")
+_SQLITE = sqlite.dialect(paramstyle="named")
+
+
+def _sqlite_statement(statement: Any) -> _CursorStatement:
+    """``statement``, whose one parameter is ``ids`` (a JSON text), compiled by SQLAlchemy
+    as text for sqlite3's cursor (named parameters), with its columns' result processors
+    (on SQLite a DateTime is read back from its text by one)."""
+    compiled = statement.compile(dialect=_SQLITE)
+    sql = str(compiled)
+    if (
+        set(compiled.params) != {"ids"}
+        or any(b.expanding or b.literal_execute for b in compiled.binds.values())
+        or set(re.findall(r":(\w+)", sql)) != {"ids"}
+    ):
+        raise AssertionError(f"unexpected statement text {sql!r}")
+    results = tuple(
+        column.type.dialect_impl(_SQLITE).result_processor(_SQLITE, None)
+        for column in statement.selected_columns
+    )
+    return _CursorStatement(fixed={}, processors={}, sql=sql, results=results)
+
+
 class _ReadStatements:
     """The read path's statements, built once (expanding IN parameters keep them cacheable)."""
 
@@ -472,17 +497,22 @@ class _ReadStatements:
         self.prepared: dict[str, str] = {}
         #: name -> its EXECUTE as psycopg2 text, run on the DB-API cursor (Store._view_rows)
         self.execute: dict[str, str] = {}
+        #: name -> its SQLite text for sqlite3's cursor, "id IN (SELECT value FROM
+        #: json_each(:ids))" (Store._view_rows)
+        self.sqlite: dict[str, _CursorStatement] = {}
         #: name -> the keys of the columns it returns, in order
         self.keys: dict[str, tuple[str, ...]] = {}
-        for name, plain, for_array in zip(
+        for name, plain, for_array, for_json in zip(
             _VIEW_STATEMENTS,
             _view_statements(lambda column: column.in_(ids)),
             _view_statements(lambda column: column == any_(array)),
+            _view_statements(lambda column: column.in_(select(_JSON_IDS.c.value))),
             strict=True,
         ):
             self.views[name] = plain
             self.prepared[f"iib_view_{name}"] = _prepare_text(for_array)
             self.execute[name] = f"EXECUTE iib_view_{name}(%s)"
+            self.sqlite[name] = _sqlite_statement(for_json)
             self.keys[name] = tuple(c.key for c in plain.selected_columns)
         r = m.REQUEST
         # the relay's poll (Store.publishable_outbox), built once: building it per call (an
@@ -835,6 +865,22 @@ class Store:
             if conn.dialect.is_disconnect(exc, dbapi, None):
                 conn.invalidate(exc)
             raise DBAPIError.instance(sql, params, exc, psycopg2.Error) from exc
+
+    @staticmethod
+    def _sqlite_run(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[Any]:
+        """The rows of ``sql`` run on the sqlite3 cursor of ``conn`` (in its transaction, if
+        one is open). Errors are SQLAlchemy's, as for its own statements (a locked or
+        unreadable database is an OperationalError)."""
+        dbapi: Any = conn.connection.dbapi_connection
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(sql, params)
+            rows: list[Any] = cursor.fetchall()
+            return rows
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
+        finally:
+            cursor.close()
 
     def _get_or_create(
         self, conn: Connection, table: Any, column: Any, values: Iterable[str]
@@ -1259,7 +1305,12 @@ class Store:
         prepared it, even a rolled back one), run on psycopg2's cursor. SQLAlchemy's execute
         around it cost more Python than the cursor's (no column of these statements has a
         result processor on psycopg2, so the rows are the same): a view read took 0.67-0.70 ms
-        of CPU through it against 0.36-0.47 ms (docs/benchmarks.md)."""
+        of CPU through it against 0.36-0.47 ms (docs/benchmarks.md). On SQLite: the statement
+        with the ids as one JSON array, run on sqlite3's cursor, its columns' result processors
+        applied as SQLAlchemy would."""
+        if self._sqlite:
+            built = _READ.sqlite[name]
+            return built.rows(self._sqlite_run(conn, built.sql, {"ids": json.dumps(ids)}))
         if not self._prepare:
             return conn.execute(_READ.views[name], {"ids": ids})
         info = conn.connection.info

@@ -141,3 +141,31 @@ def test_a_known_submitters_row_is_read_once_per_store(
     # a new user: looked up, then get-or-create (looked up, inserted, read); then found in the
     # database and remembered; then remembered
     assert runs == [3, 1, 0]
+
+
+def test_the_view_statements_fast_paths_return_what_sqlalchemy_returns(api: Stack) -> None:
+    """``Store._view_rows`` runs the view statements on the driver's cursor (SQLite: the ids
+    as one JSON array for ``json_each``; PostgreSQL: prepared statements) and applies the
+    columns' result processors itself. The oracle is SQLAlchemy executing the plain statements
+    (an expanding IN): the same rows, value for value and type for type (a datetime read back
+    from SQLite's text, a float, a None), for every request type, with a history and images."""
+    from services.request_store.store import _READ, _VIEW_STATEMENTS
+
+    ids = [v.id for endpoint, body in CASES for v in _accept(api, endpoint, body)]
+    for state in ("in_progress", "complete"):
+        body = {"state": state, "state_reason": f"now {state}", "arches": ["s390x", "amd64"]}
+        resp = api.patch(
+            ids[0], {**body, "index_image": "q.io/out:1", "distribution_scope": "prod"}
+        )
+        assert resp.status_code == 200, resp.text
+    store = api.core.store
+    for chosen in (ids, ids[:1], [ids[0], 10**9]):  # all, one, one and a missing id
+        with store.engine.connect() as conn:
+            for name in _VIEW_STATEMENTS:
+                fast = [tuple(row) for row in store._view_rows(conn, name, list(chosen))]
+                plain = [tuple(row) for row in conn.execute(_READ.views[name], {"ids": chosen})]
+                assert fast == plain, name
+                assert [[type(v) for v in row] for row in fast] == [
+                    [type(v) for v in row] for row in plain
+                ], name
+                assert fast or name != "requests"
