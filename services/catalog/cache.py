@@ -277,55 +277,22 @@ def _iter_cache_files(
         if only is None
         else (d for d in (view.load_package(n) for n in sorted(only)) if d is not None)
     )
+    # a package whose files cannot be produced (a CatalogError) fails the pass, but only once
+    # every package was validated: the problem tree, when there is one, is what is raised, as
+    # when ``validate`` ran first
+    failed: CatalogError | None = None
     for docs in packages:
-        if not problems.check(docs, options):
+        if not problems.check(docs, options) or failed is not None:
             continue
-        package = docs.package
-        assert package is not None
-        deprecations: dict[tuple[str, str], str] = {}
-        for deprecation in docs.deprecations[:1]:
-            for dep in deprecation.entries:
-                deprecations[(dep.schema, dep.name)] = dep.message
-        channels: dict[str, Any] = {}
-        for channel in sorted(docs.channels, key=lambda c: c.name):
-            entries = {e.name: e for e in channel.entries}
-            head, _ = channel_head(entries)
-            bundles: dict[str, Any] = {}
-            for name in sorted(entries):
-                entry = entries[name]
-                bundles[name] = {
-                    "package": docs.name,
-                    "channel": channel.name,
-                    "name": name,
-                    "replaces": entry.replaces,
-                    "skips": entry.skips or None,
-                }
-                yield (
-                    f"{docs.name}_{channel.name}_{name}.json",
-                    _api_bundle(
-                        docs, name, channel.name, entry, deprecations.get((SCHEMA_BUNDLE, name))
-                    ),
-                    docs.name,
-                )
-            cchannel: dict[str, Any] = {"Name": channel.name, "Head": head, "Bundles": bundles}
-            if (SCHEMA_CHANNEL, channel.name) in deprecations:
-                cchannel["deprecation"] = {"message": deprecations[(SCHEMA_CHANNEL, channel.name)]}
-            channels[channel.name] = cchannel
-        icon = None
-        if package.icon is not None:
-            icon = {"base64data": package.icon.base64data, "mediatype": package.icon.mediatype}
-        cpkg: dict[str, Any] = {
-            "name": docs.name,
-            "description": package.description,
-            "icon": icon,
-            "defaultChannel": package.default_channel,
-            "Channels": channels,
-        }
-        if (SCHEMA_PACKAGE, "") in deprecations:
-            cpkg["deprecation"] = {"message": deprecations[(SCHEMA_PACKAGE, "")]}
-        index[docs.name] = cpkg
+        try:
+            yield from _package_cache_files(docs, index)
+        except CatalogError as exc:
+            failed = exc
+            continue
         others.extend(docs.others)
     problems.raise_if_any()
+    if failed is not None:
+        raise failed
     for other in others:
         package_name = other.package
         if not _META_COMPONENT.match(other.schema) or (
@@ -338,6 +305,56 @@ def _iter_cache_files(
         blob = _meta_blob(other)
         directory = f"metas/{other.schema}" + (f"/{package_name}" if package_name else "")
         yield (f"{directory}/{fnv1a64(blob):x}.json", blob, package_name or "")
+
+
+def _package_cache_files(
+    docs: PackageDocs, index: dict[str, Any]
+) -> Iterator[tuple[str, bytes, str]]:
+    """The cache files of one valid package (``_iter_cache_files``); adds it to ``index``."""
+    package = docs.package
+    assert package is not None
+    deprecations: dict[tuple[str, str], str] = {}
+    for deprecation in docs.deprecations[:1]:
+        for dep in deprecation.entries:
+            deprecations[(dep.schema, dep.name)] = dep.message
+    channels: dict[str, Any] = {}
+    for channel in sorted(docs.channels, key=lambda c: c.name):
+        entries = {e.name: e for e in channel.entries}
+        head, _ = channel_head(entries)
+        bundles: dict[str, Any] = {}
+        for name in sorted(entries):
+            entry = entries[name]
+            bundles[name] = {
+                "package": docs.name,
+                "channel": channel.name,
+                "name": name,
+                "replaces": entry.replaces,
+                "skips": entry.skips or None,
+            }
+            yield (
+                f"{docs.name}_{channel.name}_{name}.json",
+                _api_bundle(
+                    docs, name, channel.name, entry, deprecations.get((SCHEMA_BUNDLE, name))
+                ),
+                docs.name,
+            )
+        cchannel: dict[str, Any] = {"Name": channel.name, "Head": head, "Bundles": bundles}
+        if (SCHEMA_CHANNEL, channel.name) in deprecations:
+            cchannel["deprecation"] = {"message": deprecations[(SCHEMA_CHANNEL, channel.name)]}
+        channels[channel.name] = cchannel
+    icon = None
+    if package.icon is not None:
+        icon = {"base64data": package.icon.base64data, "mediatype": package.icon.mediatype}
+    cpkg: dict[str, Any] = {
+        "name": docs.name,
+        "description": package.description,
+        "icon": icon,
+        "defaultChannel": package.default_channel,
+        "Channels": channels,
+    }
+    if (SCHEMA_PACKAGE, "") in deprecations:
+        cpkg["deprecation"] = {"message": deprecations[(SCHEMA_PACKAGE, "")]}
+    index[docs.name] = cpkg
 
 
 def build_cache_files(

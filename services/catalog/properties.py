@@ -86,7 +86,9 @@ def bundle_objects(bundle: Bundle) -> list[str]:
                 "is not a valid olm.bundle.object (missing base64 'data')"
             )
         try:
-            out.append(base64.b64decode(data, validate=True).decode("utf-8", "replace"))
+            # Go's base64 decoder (opm's json.Unmarshal of []byte) skips line breaks
+            raw = base64.b64decode(data.replace("\n", "").replace("\r", ""), validate=True)
+            out.append(raw.decode("utf-8", "replace"))
         except ValueError as exc:
             raise CatalogError(
                 f"package {bundle.package!r}, bundle {bundle.name!r}: olm.bundle.object at index "

@@ -491,7 +491,7 @@ class _ReadStatements:
     def __init__(self) -> None:
         ids: Any = bindparam("ids", expanding=True)
         array: Any = bindparam("ids", type_=postgresql.ARRAY(Integer))
-        #: name -> the view statement with an expanding IN (SQLite, or preparing off)
+        #: name -> the view statement with an expanding IN (PostgreSQL with preparing off)
         self.views: dict[str, Any] = {}
         #: prepared name -> its PREPARE text: one int[] parameter, "id = ANY($1)"
         self.prepared: dict[str, str] = {}
@@ -878,6 +878,9 @@ class Store:
             rows: list[Any] = cursor.fetchall()
             return rows
         except sqlite3.Error as exc:
+            error: Any = exc  # SQLAlchemy's stubs type it as its DB-API module's Error
+            if conn.dialect.is_disconnect(error, dbapi, None):
+                conn.invalidate(exc)
             raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
         finally:
             cursor.close()

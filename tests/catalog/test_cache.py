@@ -265,6 +265,58 @@ def test_cache_build_reports_the_problem_tree_of_validate(tmp_path: Path) -> Non
     assert cached.value.problems == validated.value.problems
 
 
+def test_the_problem_tree_comes_before_a_packages_cache_error(tmp_path: Path) -> None:
+    """A package ``validate`` accepts but whose cache files cannot be written (an
+    ``olm.bundle.object`` without ``data``) does not hide another package's problems: the tree
+    is raised, as when ``validate`` ran before the cache; alone, it fails the cache."""
+    configs = tmp_path / "configs"
+    a = _two_heads("a")[:3]  # a.x alone in its channel
+    a[1]["entries"] = [{"name": "a.x"}]
+    props = a[2]["properties"]
+    assert isinstance(props, list)
+    props.append({"type": "olm.bundle.object", "value": {}})
+    b = _two_heads("b", default="")[:3]
+    b[1]["entries"] = [{"name": "b.x"}]
+    _doc_files(configs, {"a/catalog.json": a, "b/catalog.json": b})
+    catalog = CatalogDir.open(configs)
+    with pytest.raises(CatalogValidationError) as validated:
+        validate(catalog)
+    with pytest.raises(CatalogValidationError) as cached:
+        write_serving_cache(catalog, tmp_path / "c", directory_tree(configs))
+    assert (
+        str(cached.value)
+        == str(validated.value)
+        == ('invalid index:\n└── invalid package "b":\n    └── default channel must be set')
+    )
+    (configs / "b" / "catalog.json").unlink()
+    validate(CatalogDir.open(configs))
+    with pytest.raises(CatalogError, match="missing base64 'data'"):
+        write_serving_cache(CatalogDir.open(configs), tmp_path / "c2", directory_tree(configs))
+
+
+def test_bundle_object_base64_may_hold_line_breaks(tmp_path: Path) -> None:
+    """Go's base64 decoder, which reads opm's ``olm.bundle.object`` data, skips ``\r`` and
+    ``\n`` (encoding/base64: "New line characters (\r and \n) are ignored"): the cache is the
+    one written for the same data without them."""
+    import base64
+
+    csv = json.dumps({"kind": "ClusterServiceVersion", "metadata": {"name": "a.x"}}).encode()
+    data = base64.b64encode(csv).decode()
+    caches = []
+    for n, text in enumerate((data, "\r\n".join(data[i : i + 8] for i in range(0, len(data), 8)))):
+        configs = tmp_path / f"configs{n}"
+        a = _two_heads("a")[:3]
+        a[1]["entries"] = [{"name": "a.x"}]
+        props = a[2]["properties"]
+        assert isinstance(props, list)
+        props.append({"type": "olm.bundle.object", "value": {"data": text}})
+        _doc_files(configs, {"a/catalog.json": a})
+        write_serving_cache(CatalogDir.open(configs), tmp_path / f"c{n}", directory_tree(configs))
+        caches.append((tmp_path / f"c{n}" / "cache" / "a_stable_a.x.json").read_bytes())
+    assert caches[0] == caches[1]
+    assert b'"csvJson":' in caches[0] and b"ClusterServiceVersion" in caches[0]
+
+
 #: opm's ``api.Bundle`` fields in declaration order (operator-registry ``pkg/api/registry.proto``
 #: ``message Bundle``), the order Go's ``json.Marshal`` writes a struct's fields in.
 _OPM_API_BUNDLE_FIELDS = [

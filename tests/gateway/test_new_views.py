@@ -159,10 +159,21 @@ def test_the_view_statements_fast_paths_return_what_sqlalchemy_returns(api: Stac
         )
         assert resp.status_code == 200, resp.text
     store = api.core.store
+    through_sqlalchemy: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        through_sqlalchemy.append(statement)
+
     for chosen in (ids, ids[:1], [ids[0], 10**9]):  # all, one, one and a missing id
         with store.engine.connect() as conn:
             for name in _VIEW_STATEMENTS:
-                fast = [tuple(row) for row in store._view_rows(conn, name, list(chosen))]
+                event.listen(store.engine, "before_cursor_execute", seen)
+                try:
+                    fast = [tuple(row) for row in store._view_rows(conn, name, list(chosen))]
+                finally:
+                    event.remove(store.engine, "before_cursor_execute", seen)
+                if store.engine.dialect.name == "sqlite":  # on the cursor, not SQLAlchemy's
+                    assert through_sqlalchemy == [], through_sqlalchemy
                 plain = [tuple(row) for row in conn.execute(_READ.views[name], {"ids": chosen})]
                 assert fast == plain, name
                 assert [[type(v) for v in row] for row in fast] == [
