@@ -696,7 +696,6 @@ class IndexBuilder:
             arches=sorted(plan.arches),
             targets=targets,
             labels=labels,
-            reuse={},  # read below, once the catalog is known to be valid
             record=build.pushed,
             fbc_packages=fbc_packages,
             base=base,
@@ -704,7 +703,7 @@ class IndexBuilder:
             output_format=mt.ImageFormat(self.settings.output_manifest_format),
             seal=False,  # sealed by the push, beside its layers (or in a group's seal lane)
         )
-        if base is None:
+        if base is None:  # read once the catalog is known to be valid
             prepared.reuse = self._reusable_layers(build, reuse_from or plan.index.resolved)
         self._check_binary_arch_labels(build, plan)
         if announce:

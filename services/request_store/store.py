@@ -8,13 +8,13 @@ lock; PostgreSQL relies on row locks and ``INSERT ... ON CONFLICT`` for the glob
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
-import sqlite3
 import threading
 import time
 import weakref
@@ -432,20 +432,26 @@ class _CursorStatement(_Bound):
 
 
 def _cursor_statement(statement: Any, dialect: Any) -> _CursorStatement:
-    """``statement`` compiled by SQLAlchemy for psycopg2. Refused (AssertionError) where the
-    text would need SQLAlchemy at run time: an expanding or post-compile parameter, a literal
-    ``%`` that psycopg2 would read as a placeholder."""
+    """``statement`` compiled by SQLAlchemy for the DB-API cursor of ``dialect``: psycopg2
+    (``%(name)s`` parameters) or sqlite3 with named parameters (``:name``). Refused
+    (AssertionError) where the text would need SQLAlchemy at run time: an expanding or
+    post-compile parameter, a literal ``%`` that psycopg2 would read as a placeholder."""
     compiled = statement.compile(dialect=dialect)
     sql = str(compiled)
     # parameter name -> its BindParameter (compiled.binds also holds anonymous ones' raw keys)
     binds = {name: bind for bind, name in compiled.bind_names.items()}
-    placeholders = sum(sql.count(f"%({name})s") for name in binds)
+    if dialect.paramstyle == "named":
+        placeholders_only = set(re.findall(r":(\w+)", sql)) == set(binds)
+    else:
+        placeholders = sum(sql.count(f"%({name})s") for name in binds)
+        placeholders_only = sql.count("%") == placeholders and all(
+            f"%({name})s" in sql for name in binds
+        )
     if (
         any(b.expanding or b.literal_execute for b in binds.values())
         or "POSTCOMPILE" in sql
         or set(compiled.params) != set(binds)
-        or not all(f"%({name})s" in sql for name in binds)
-        or sql.count("%") != placeholders
+        or not placeholders_only
     ):
         raise AssertionError(f"unexpected statement text {sql!r}")
     fixed = {name: compiled.params[name] for name, b in binds.items() if not b.required}
@@ -463,26 +469,8 @@ def _cursor_statement(statement: Any, dialect: Any) -> _CursorStatement:
 
 #: the SQLite view statements' only parameter: the ids as a JSON array, read by json_each
 _JSON_IDS: Any = func.json_each(bindparam("ids")).table_valued("value")
+#: pysqlite as the engine has it, with named parameters (one value however often it is used)
 _SQLITE = sqlite.dialect(paramstyle="named")
-
-
-def _sqlite_statement(statement: Any) -> _CursorStatement:
-    """``statement``, whose one parameter is ``ids`` (a JSON text), compiled by SQLAlchemy
-    as text for sqlite3's cursor (named parameters), with its columns' result processors
-    (on SQLite a DateTime is read back from its text by one)."""
-    compiled = statement.compile(dialect=_SQLITE)
-    sql = str(compiled)
-    if (
-        set(compiled.params) != {"ids"}
-        or any(b.expanding or b.literal_execute for b in compiled.binds.values())
-        or set(re.findall(r":(\w+)", sql)) != {"ids"}
-    ):
-        raise AssertionError(f"unexpected statement text {sql!r}")
-    results = tuple(
-        column.type.dialect_impl(_SQLITE).result_processor(_SQLITE, None)
-        for column in statement.selected_columns
-    )
-    return _CursorStatement(fixed={}, processors={}, sql=sql, results=results)
 
 
 class _ReadStatements:
@@ -512,7 +500,7 @@ class _ReadStatements:
             self.views[name] = plain
             self.prepared[f"iib_view_{name}"] = _prepare_text(for_array)
             self.execute[name] = f"EXECUTE iib_view_{name}(%s)"
-            self.sqlite[name] = _sqlite_statement(for_json)
+            self.sqlite[name] = _cursor_statement(for_json, _SQLITE)
             self.keys[name] = tuple(c.key for c in plain.selected_columns)
         r = m.REQUEST
         # the relay's poll (Store.publishable_outbox), built once: building it per call (an
@@ -847,43 +835,25 @@ class Store:
         template: str | None = None,
         fetch: bool = False,
     ) -> Any:
-        """Run ``sql`` on the psycopg2 cursor of ``conn`` (in its transaction, if one is open):
-        ``execute_values`` with ``template`` given, else ``execute``; the rows if ``fetch``.
-        Errors are SQLAlchemy's, as for its own statements: a lost connection leaves the pool
-        (OperationalError, which callers answer with DATABASE_UNAVAILABLE), a unique violation is
-        an IntegrityError."""
+        """Run ``sql`` on the DB-API cursor of ``conn`` (psycopg2, or sqlite3 for the view
+        reads; in its transaction, if one is open): ``execute_values`` (psycopg2) with
+        ``template`` given, else ``execute``; the rows if ``fetch``. Errors are SQLAlchemy's, as
+        for its own statements: a lost connection leaves the pool (OperationalError, which
+        callers answer with DATABASE_UNAVAILABLE), a unique violation is an IntegrityError."""
         dbapi: Any = conn.connection.dbapi_connection
+        error: Any = conn.dialect.loaded_dbapi.Error
         try:
-            with dbapi.cursor() as cursor:
+            with contextlib.closing(dbapi.cursor()) as cursor:
                 if template is not None:
                     return psycopg2.extras.execute_values(
                         cursor, sql, params, template=template, page_size=500, fetch=fetch
                     )
                 cursor.execute(sql, params)
                 return cursor.fetchall() if fetch else None
-        except psycopg2.Error as exc:
+        except error as exc:
             if conn.dialect.is_disconnect(exc, dbapi, None):
                 conn.invalidate(exc)
-            raise DBAPIError.instance(sql, params, exc, psycopg2.Error) from exc
-
-    @staticmethod
-    def _sqlite_run(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[Any]:
-        """The rows of ``sql`` run on the sqlite3 cursor of ``conn`` (in its transaction, if
-        one is open). Errors are SQLAlchemy's, as for its own statements (a locked or
-        unreadable database is an OperationalError)."""
-        dbapi: Any = conn.connection.dbapi_connection
-        cursor = dbapi.cursor()
-        try:
-            cursor.execute(sql, params)
-            rows: list[Any] = cursor.fetchall()
-            return rows
-        except sqlite3.Error as exc:
-            error: Any = exc  # SQLAlchemy's stubs type it as its DB-API module's Error
-            if conn.dialect.is_disconnect(error, dbapi, None):
-                conn.invalidate(exc)
-            raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
-        finally:
-            cursor.close()
+            raise DBAPIError.instance(sql, params, exc, error) from exc
 
     def _get_or_create(
         self, conn: Connection, table: Any, column: Any, values: Iterable[str]
@@ -1313,7 +1283,8 @@ class Store:
         applied as SQLAlchemy would."""
         if self._sqlite:
             built = _READ.sqlite[name]
-            return built.rows(self._sqlite_run(conn, built.sql, {"ids": json.dumps(ids)}))
+            rows = self._cursor_run(conn, built.sql, {"ids": json.dumps(ids)}, fetch=True)
+            return built.rows(rows)
         if not self._prepare:
             return conn.execute(_READ.views[name], {"ids": ids})
         info = conn.connection.info

@@ -25,6 +25,7 @@ from services.catalog.views import iter_packages
 from services.common.errors import CatalogError, CatalogValidationError
 
 from .conftest import catalog_of
+from .fbc import package_docs, write_doc_files
 
 
 def _naive_fnv(data: bytes, h: int = 0xCBF29CE484222325) -> int:
@@ -198,49 +199,17 @@ def test_cache_build_validates_every_package(tmp_path: Path) -> None:
         write_serving_cache(MemoryCatalog([broken]), tmp_path / "c", [TreeEntry(".", 0o755)])
 
 
-def _doc_files(root: Path, files: dict[str, list[dict[str, object]]]) -> None:
-    for rel, docs in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text("\n".join(json.dumps(d) for d in docs))
-
-
-def _two_heads(package: str, default: str = "stable") -> list[dict[str, object]]:
-    bundles: list[dict[str, object]] = [
-        {
-            "schema": "olm.bundle",
-            "package": package,
-            "name": f"{package}.{v}",
-            "image": f"quay.io/ns/{package}@sha256:{n:064x}",
-            "properties": [
-                {"type": "olm.package", "value": {"packageName": package, "version": f"{n}.0.0"}}
-            ],
-        }
-        for n, v in enumerate(("x", "y"), start=1)
-    ]
-    return [
-        {"schema": "olm.package", "name": package, "defaultChannel": default},
-        {
-            "schema": "olm.channel",
-            "package": package,
-            "name": "stable",
-            "entries": [{"name": f"{package}.x"}, {"name": f"{package}.y"}],
-        },
-        *bundles,
-    ]
-
-
 def test_cache_build_reports_the_problem_tree_of_validate(tmp_path: Path) -> None:
     """Writing the cache validates the whole catalog as ``validate`` does (a cold build's only
     validation): packages in name order, whatever order they are read in, and documents outside
     any package. The expected tree is written out by hand in opm's layout (``opm validate``:
     model.go's ``validationError`` tree, messages from declcfg_to_model.go and model.go)."""
     configs = tmp_path / "configs"
-    a_and_b = _two_heads("a") + [d for d in _two_heads("b", default="") if d["name"] != "b.y"]
-    for doc in a_and_b:
-        if doc.get("schema") == "olm.channel" and doc["package"] == "b":
-            doc["entries"] = [{"name": "b.x"}]
-    orphan: dict[str, object] = {"schema": "olm.bundle", "package": "", "name": "lost.v1"}
-    _doc_files(configs, {"z/catalog.json": _two_heads("z"), "shared.json": [*a_and_b, orphan]})
+    a_and_b = package_docs("a") + package_docs("b", ["x"], default="")
+    orphan = {"schema": "olm.bundle", "package": "", "name": "lost.v1"}
+    write_doc_files(
+        configs, {"z/catalog.json": package_docs("z"), "shared.json": [*a_and_b, orphan]}
+    )
     catalog = CatalogDir.open(configs)
     # a shared file's packages are read after the others: the order differs from the names'
     assert [docs.name for docs in iter_packages(catalog)] == ["z", "a", "b"]
@@ -270,14 +239,9 @@ def test_the_problem_tree_comes_before_a_packages_cache_error(tmp_path: Path) ->
     ``olm.bundle.object`` without ``data``) does not hide another package's problems: the tree
     is raised, as when ``validate`` ran before the cache; alone, it fails the cache."""
     configs = tmp_path / "configs"
-    a = _two_heads("a")[:3]  # a.x alone in its channel
-    a[1]["entries"] = [{"name": "a.x"}]
-    props = a[2]["properties"]
-    assert isinstance(props, list)
-    props.append({"type": "olm.bundle.object", "value": {}})
-    b = _two_heads("b", default="")[:3]
-    b[1]["entries"] = [{"name": "b.x"}]
-    _doc_files(configs, {"a/catalog.json": a, "b/catalog.json": b})
+    a = package_docs("a", ["x"], properties=[{"type": "olm.bundle.object", "value": {}}])
+    b = package_docs("b", ["x"], default="")
+    write_doc_files(configs, {"a/catalog.json": a, "b/catalog.json": b})
     catalog = CatalogDir.open(configs)
     with pytest.raises(CatalogValidationError) as validated:
         validate(catalog)
@@ -305,12 +269,8 @@ def test_bundle_object_base64_may_hold_line_breaks(tmp_path: Path) -> None:
     caches = []
     for n, text in enumerate((data, "\r\n".join(data[i : i + 8] for i in range(0, len(data), 8)))):
         configs = tmp_path / f"configs{n}"
-        a = _two_heads("a")[:3]
-        a[1]["entries"] = [{"name": "a.x"}]
-        props = a[2]["properties"]
-        assert isinstance(props, list)
-        props.append({"type": "olm.bundle.object", "value": {"data": text}})
-        _doc_files(configs, {"a/catalog.json": a})
+        objects = [{"type": "olm.bundle.object", "value": {"data": text}}]
+        write_doc_files(configs, {"a/catalog.json": package_docs("a", ["x"], properties=objects)})
         write_serving_cache(CatalogDir.open(configs), tmp_path / f"c{n}", directory_tree(configs))
         caches.append((tmp_path / f"c{n}" / "cache" / "a_stable_a.x.json").read_bytes())
     assert caches[0] == caches[1]

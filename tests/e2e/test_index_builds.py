@@ -18,6 +18,7 @@ from services.index_builder.index_image import (
     cache_bucket_of,
 )
 from services.tooling.demo import images as fixture_images
+from tests.catalog.fbc import package_docs, write_doc_files
 from tests.e2e.conftest import (
     ARCHES,
     AUTH_PASSWORD,
@@ -586,28 +587,7 @@ def test_an_invalid_from_index_fails_before_the_manifest_list(
     # the pass that writes its serving cache, and the build fails there, before "Creating the
     # manifest list" and before any push (the tree in opm's layout, written out by hand)
     root = tmp_path / "configs"
-    (root / "a").mkdir(parents=True)
-    docs: list[dict[str, Any]] = [
-        {"schema": "olm.package", "name": "a", "defaultChannel": "stable"},
-        {
-            "schema": "olm.channel",
-            "package": "a",
-            "name": "stable",
-            "entries": [{"name": "a.x"}, {"name": "a.y"}],
-        },
-    ]
-    for n, name in enumerate(("a.x", "a.y"), start=1):
-        version = {"packageName": "a", "version": f"{n}.0.0"}
-        docs.append(
-            {
-                "schema": "olm.bundle",
-                "package": "a",
-                "name": name,
-                "image": f"quay.io/ns/a@sha256:{n:064x}",
-                "properties": [{"type": "olm.package", "value": version}],
-            }
-        )
-    (root / "a" / "catalog.json").write_text("\n".join(json.dumps(d) for d in docs))
+    write_doc_files(root, {"a/catalog.json": package_docs("a")})
     invalid = fixture_images.push_fbc_fragment_image(
         e2e.images, f"{e2e.registry.registry}/invalid/index:v1", root
     )

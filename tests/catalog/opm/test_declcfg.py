@@ -12,6 +12,7 @@ the whole tree where opm's error is a tree).
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import shutil
 from collections.abc import Callable
@@ -421,12 +422,14 @@ def _problems(request: pytest.FixtureRequest, tmp_path: Path) -> Problems:
     ``validate`` or from writing the serving cache, which validates the whole catalog in the
     same pass (a cold build's only validation): opm's tables hold for both."""
 
+    caches = itertools.count()
+
     def problems(cfg: Config) -> tuple[str, list[str]]:
         try:
             if request.param == "validate":
                 validate(cfg.view())
             else:
-                out = tmp_path / f"cache-{len(list(tmp_path.iterdir()))}"
+                out = tmp_path / f"cache-{next(caches)}"
                 write_serving_cache(cfg.view(), out, [TreeEntry(".", 0o755)])
         except CatalogValidationError as exc:
             return exc.message, list(exc.problems)
