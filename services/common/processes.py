@@ -21,11 +21,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from services.common.errors import ExternalServiceError
 
-__all__ = ["ManagedProcess", "free_port", "http_ok", "tcp_open", "wait_until"]
+__all__ = ["ManagedProcess", "free_port", "http_ok", "stop_children", "tcp_open", "wait_until"]
 
 
 @functools.cache
@@ -103,6 +104,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(delay)
         delay = min(delay * 2, 0.2)
     raise ExternalServiceError(f"{what} did not become ready within {timeout:g} s")
+
+
+def stop_children(children: Sequence[BaseProcess], grace: float) -> list[str]:
+    """SIGTERM ``children`` (multiprocessing processes), give them ``grace`` seconds in all to
+    exit, then SIGKILL the ones still running: a child whose stop hangs must not outlive its
+    parent and go on serving. Returns the names of the children killed."""
+    for child in children:
+        if child.is_alive():
+            child.terminate()
+    deadline = time.monotonic() + grace
+    for child in children:
+        child.join(max(0.0, deadline - time.monotonic()))
+    killed = [child for child in children if child.is_alive()]
+    for child in killed:
+        child.kill()
+        child.join(5)
+    return [child.name for child in killed]
 
 
 class ManagedProcess:

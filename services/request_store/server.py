@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +11,7 @@ from services.common.config import Settings
 from services.common.grpc_server import GrpcServer
 from services.common.pb.iib.builds.v1 import build_service_pb2_grpc
 from services.common.pb.iib.v1 import builds_pb2_grpc, requests_pb2_grpc
+from services.common.processes import stop_children
 from services.common.secrets import SecretBox
 from services.request_store.build_service import BuildServiceServicer, DashboardServicer
 from services.request_store.db import upgrade
@@ -24,6 +26,8 @@ from services.request_store.service import (
 from services.request_store.store import Store, make_engine
 
 __all__ = ["build_core", "build_server"]
+
+log = logging.getLogger(__name__)
 
 
 def build_core(settings: Settings, *, migrate: bool = True) -> RequestStoreCore:
@@ -159,6 +163,9 @@ def _serve_child(settings: Settings, first: bool, wake: Any) -> None:
     )
 
 
+#: seconds the processes of ``serve_processes`` have, in all, to stop before they are killed
+STOP_GRACE = 10.0
+
 #: ``IIB_REQUEST_STORE_PROCESSES=0`` uses at most this many processes
 AUTO_PROCESSES_MAX = 4
 
@@ -222,7 +229,9 @@ def serve_processes(settings: Settings, processes: int) -> None:
                     break
                 raise SystemExit("a request store process exited; stopping the others")
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            child.join(10)
+        killed = stop_children(children, STOP_GRACE)
+        if killed:
+            log.warning(
+                "request store processes did not stop in time; killed them",
+                extra={"processes": killed},
+            )

@@ -1,8 +1,10 @@
-"""Children started by ManagedProcess never outlive the process that started them; the ports
-free_port gives are outside the range the kernel uses for outgoing connections."""
+"""Children started by ManagedProcess never outlive the process that started them, nor do the
+processes of a parent that stops them (stop_children); the ports free_port gives are outside the
+range the kernel uses for outgoing connections."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import signal
@@ -10,11 +12,12 @@ import socket
 import subprocess
 import sys
 import time
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import pytest
 
-from services.common.processes import ManagedProcess, free_port
+from services.common.processes import ManagedProcess, free_port, stop_children
 from tests.conftest import REPO
 
 STARTER = """
@@ -92,3 +95,39 @@ def test_free_port_never_gives_a_port_twice() -> None:
     # port would fail to start, or its clients would reach the first one
     ports = [free_port() for _ in range(300)]
     assert len(set(ports)) == len(ports)
+
+
+def _sleep_ignoring_sigterm(ready: Event) -> None:
+    """A child whose stop hangs (as a request store child whose main thread missed the signal
+    did, tests/common/test_stop_signal.py)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ready.set()
+    time.sleep(1000)
+
+
+def _sleep(ready: Event) -> None:
+    ready.set()
+    time.sleep(1000)
+
+
+def test_stop_children_kills_a_child_that_does_not_stop_within_the_grace() -> None:
+    ctx = multiprocessing.get_context("spawn")
+    events = [ctx.Event(), ctx.Event()]
+    children = [
+        ctx.Process(target=_sleep_ignoring_sigterm, args=(events[0],), name="stubborn"),
+        ctx.Process(target=_sleep, args=(events[1],), name="polite"),
+    ]
+    for child in children:
+        child.start()
+    try:
+        assert all(event.wait(30) for event in events)
+        started = time.monotonic()
+        killed = stop_children(children, grace=1.0)
+        took = time.monotonic() - started
+    finally:
+        for child in children:
+            if child.is_alive():
+                child.kill()
+    assert killed == ["stubborn"]
+    assert [child.exitcode for child in children] == [-signal.SIGKILL, -signal.SIGTERM]
+    assert took < 10  # the grace is for all of them, not per child (generous: a loaded host)
