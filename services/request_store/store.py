@@ -345,7 +345,8 @@ class _Bound:
 
 @dataclass(frozen=True)
 class _CursorInsert(_Bound):
-    """An INSERT as psycopg2 text, run on the DB-API cursor (``Store._insert_rows``).
+    """An INSERT as psycopg2 (or sqlite3) text, run on the DB-API cursor
+    (``Store._insert_rows``).
     Under POSTs, SQLAlchemy's execute held 38 % of the request store's GIL samples, two thirds
     of it around psycopg2's; on the cursor a submission's ``Store.create`` took 0.66-0.80 ms of
     CPU against 0.96-1.19 ms (docs/benchmarks.md). What SQLAlchemy would add is kept
@@ -356,9 +357,9 @@ class _CursorInsert(_Bound):
     one: str
     #: ``INSERT ... VALUES %s ...`` for psycopg2.extras.execute_values, which parses its SQL
     #: in Python on every call (8.5 % of the store's samples under the POST + PATCH cycle
-    #: when it also ran the one-row INSERTs)
+    #: when it also ran the one-row INSERTs); on SQLite ``one``, for executemany
     many: str
-    #: one row's ``(%(a)s, %(b)s)``
+    #: one row's ``(%(a)s, %(b)s)`` (PostgreSQL)
     template: str
 
 
@@ -378,13 +379,25 @@ def _cursor_insert(
             raise AssertionError(f"{table.name}.{column.key} has a Python-side default")
         fixed[column.key] = column.default.arg
     names = (*keys, *fixed)
-    statement: Any = postgresql.insert(table) if conflict else insert(table)
+    named = dialect.paramstyle == "named"  # sqlite3's cursor
+    with_conflict = sqlite.insert if named else postgresql.insert
+    statement: Any = with_conflict(table) if conflict else insert(table)
     if conflict:
         statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
     compiled = statement.compile(
         dialect=dialect, column_keys=list(names), for_executemany=not returning
     )
     sql = str(compiled)
+    processors = {
+        name: process
+        for name in names
+        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+    }
+    if named:
+        # one text for one row and for executemany; the new id is the cursor's lastrowid
+        if set(compiled.params) != set(names) or set(re.findall(r":(\w+)", sql)) != set(names):
+            raise AssertionError(f"unexpected INSERT text {sql!r}")
+        return _CursorInsert(fixed=fixed, processors=processors, one=sql, many=sql, template="")
     values = _VALUES.findall(sql)
     returns = f" RETURNING {dialect.identifier_preparer.format_table(table)}.id"
     if (
@@ -395,11 +408,6 @@ def _cursor_insert(
         or (sql.endswith(returns) != returning)
     ):
         raise AssertionError(f"unexpected INSERT text {sql!r}")
-    processors = {
-        name: process
-        for name in names
-        if (process := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-    }
     return _CursorInsert(
         fixed=fixed,
         processors=processors,
@@ -624,9 +632,11 @@ class Store:
         #: username -> id of users committed before (rows are never deleted nor renamed)
         self._user_ids: dict[str, int] = {}
         self._sqlite = engine.dialect.name == "sqlite"
+        #: the dialect the cursor's statement texts are compiled for (Store._run)
+        self._cursor_dialect: Any = _SQLITE if self._sqlite else engine.dialect
         # statements built once (Store._built)
         self._statements: dict[tuple[str, ...], Any] = {}
-        # id(statement) -> (statement, its text for psycopg2's cursor) (Store._run)
+        # id(statement) -> (statement, its text for the DB-API cursor) (Store._run)
         self._cursor_statements: dict[int, tuple[Any, _CursorStatement]] = {}
         # an update's read of the request it changes (row-locked on PostgreSQL)
         r = m.REQUEST
@@ -644,12 +654,12 @@ class Store:
             )
             .values(sent_at=bindparam("final_at"))
         )
-        # the relay's mark of published rows: on PostgreSQL the ids as one array parameter (an
-        # expanding IN cannot be the cursor's text, Store._run)
+        # the relay's mark of published rows: the ids as one parameter (an expanding IN
+        # cannot be the cursor's text, Store._run), a JSON array on SQLite
         sent_ids: Any = (
-            o.c.id.in_(bindparam("sent_ids", expanding=True))
+            o.c.id.in_(select(_JSON_IDS.c.value))
             if self._sqlite
-            else o.c.id == any_(bindparam("sent_ids", type_=postgresql.ARRAY(Integer)))
+            else o.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
         )
         self._sent = update(o).where(sent_ids).values(sent_at=bindparam("sent_time"))
         # SQLite takes one writer at a time. Writers wait for each other here rather than in
@@ -739,9 +749,10 @@ class Store:
 
     # --- global get-or-create tables -----------------------------------------------------
 
-    def _insert_ignore(self, table: Any) -> Any:
-        dialect = postgresql if not self._sqlite else sqlite
-        return dialect.insert(table)
+    def _array(self, values: Iterable[Any]) -> Any:
+        """``values`` as one statement parameter: a JSON array for SQLite's ``json_each``, a
+        list (an array) for PostgreSQL."""
+        return json.dumps(list(values)) if self._sqlite else list(values)
 
     def _built(self, key: tuple[str, ...], build: Callable[[], Any]) -> Any:
         """The statement ``key``, built once per store: building a statement cost more Python
@@ -750,10 +761,6 @@ class Store:
         if statement is None:
             statement = self._statements[key] = build()
         return statement
-
-    def _insert(self, table: Any) -> Any:
-        """``INSERT INTO table``, built once; its columns come from the parameters' keys."""
-        return self._built(("insert", table.name), lambda: insert(table))
 
     def _insert_rows(
         self,
@@ -764,33 +771,25 @@ class Store:
         conflict: tuple[str, ...] = (),
     ) -> None:
         """Insert ``rows`` (each with the same keys) into ``table``, leaving out those that
-        conflict on the columns ``conflict`` if given. On PostgreSQL on psycopg2's cursor
-        (``_CursorInsert``), many rows in one statement (``execute_values``)."""
+        conflict on the columns ``conflict`` if given, on the DB-API cursor (``_CursorInsert``):
+        many rows in one statement on PostgreSQL (``execute_values``), ``executemany`` on
+        SQLite."""
         if not rows:
-            return
-        if self._sqlite:
-            statement = self._insert(table)
-            if conflict:
-                statement = self._built(
-                    ("insert_ignore", table.name, *conflict),
-                    lambda: self._insert_ignore(table).on_conflict_do_nothing(
-                        index_elements=list(conflict)
-                    ),
-                )
-            conn.execute(statement, list(rows))
             return
         built = self._cursor_insert(table, tuple(rows[0]), returning=False, conflict=conflict)
         if len(rows) == 1:
             self._cursor_run(conn, built.one, built.params(rows[0]))
+        elif self._sqlite:
+            self._cursor_run(conn, built.many, [built.params(row) for row in rows], many=True)
         else:
             params = [built.params(row) for row in rows]
             self._cursor_run(conn, built.many, params, template=built.template)
 
     def _insert_id(self, conn: Connection, table: Any, row: Mapping[str, Any]) -> int:
-        """Insert ``row`` into ``table``; its new id. On PostgreSQL on psycopg2's cursor."""
+        """Insert ``row`` into ``table``; its new id."""
+        built = self._cursor_insert(table, tuple(row), returning=not self._sqlite, conflict=())
         if self._sqlite:
-            return _new_id(conn.execute(self._insert(table), row))
-        built = self._cursor_insert(table, tuple(row), returning=True, conflict=())
+            return int(self._cursor_run(conn, built.one, built.params(row), lastrowid=True))
         found = self._cursor_run(conn, built.one, built.params(row), fetch=True)
         return int(found[0][0])
 
@@ -803,7 +802,7 @@ class Store:
         return self._built(
             key,
             lambda: _cursor_insert(
-                table, keys, self.engine.dialect, returning=returning, conflict=conflict
+                table, keys, self._cursor_dialect, returning=returning, conflict=conflict
             ),
         )
 
@@ -811,16 +810,13 @@ class Store:
         self, conn: Connection, statement: Any, params: Mapping[str, Any], *, fetch: bool = False
     ) -> Any:
         """Run ``statement``, one the store built once and keeps, with ``params``; its rows
-        (tuples) if ``fetch``. On PostgreSQL its psycopg2 text (``_CursorStatement``, compiled on
+        (tuples) if ``fetch``. Its psycopg2 or sqlite3 text (``_CursorStatement``, compiled on
         first use) runs on the cursor: SQLAlchemy's execute around it cost more Python than the
-        statement (docs/benchmarks.md). SQLite runs it through SQLAlchemy."""
-        if self._sqlite:
-            result = conn.execute(statement, params)
-            return result.all() if fetch else None
+        statement (docs/benchmarks.md)."""
         found = self._cursor_statements.get(id(statement))
         if found is None:
             # keyed by identity, the statement kept alongside so that its id stays its own
-            found = (statement, _cursor_statement(statement, self.engine.dialect))
+            found = (statement, _cursor_statement(statement, self._cursor_dialect))
             self._cursor_statements[id(statement)] = found
         built = found[1]
         rows = self._cursor_run(conn, built.sql, built.params(params), fetch=fetch)
@@ -834,10 +830,13 @@ class Store:
         *,
         template: str | None = None,
         fetch: bool = False,
+        many: bool = False,
+        lastrowid: bool = False,
     ) -> Any:
-        """Run ``sql`` on the DB-API cursor of ``conn`` (psycopg2, or sqlite3 for the view
-        reads; in its transaction, if one is open): ``execute_values`` (psycopg2) with
-        ``template`` given, else ``execute``; the rows if ``fetch``. Errors are SQLAlchemy's, as
+        """Run ``sql`` on the DB-API cursor of ``conn`` (psycopg2 or sqlite3; in its
+        transaction, if one is open): ``execute_values`` (psycopg2) with ``template`` given,
+        ``executemany`` with ``many``, else ``execute``; the rows if ``fetch``, the new row's id
+        if ``lastrowid`` (sqlite3). Errors are SQLAlchemy's, as
         for its own statements: a lost connection leaves the pool (OperationalError, which
         callers answer with DATABASE_UNAVAILABLE), a unique violation is an IntegrityError."""
         dbapi: Any = conn.connection.dbapi_connection
@@ -848,7 +847,12 @@ class Store:
                     return psycopg2.extras.execute_values(
                         cursor, sql, params, template=template, page_size=500, fetch=fetch
                     )
+                if many:
+                    cursor.executemany(sql, params)
+                    return None
                 cursor.execute(sql, params)
+                if lastrowid:
+                    return cursor.lastrowid
                 return cursor.fetchall() if fetch else None
         except error as exc:
             if conn.dialect.is_disconnect(exc, dbapi, None):
@@ -879,9 +883,12 @@ class Store:
             return {}
 
         def build() -> Any:
-            # the wanted values: an expanding IN on SQLite, one array on PostgreSQL (Store._run)
+            # the wanted values as one parameter (Store._run): a JSON array on SQLite, an array
+            # on PostgreSQL
             wanted_values: Any = (
-                column.in_(bindparam("wanted", expanding=True))
+                column.in_(
+                    select(func.json_each(bindparam("wanted")).table_valued("value").c.value)
+                )
                 if self._sqlite
                 else column == any_(bindparam("wanted", type_=postgresql.ARRAY(column.type)))
             )
@@ -890,7 +897,7 @@ class Store:
         statement = self._built(("find", table.name, name), build)
 
         def find(chunk: list[str]) -> Any:
-            return self._run(conn, statement, {"wanted": chunk}, fetch=True)
+            return self._run(conn, statement, {"wanted": self._array(chunk)}, fetch=True)
 
         found = {row[1]: row for chunk in _chunks(wanted, 500) for row in find(chunk)}
         missing = [v for v in wanted if v not in found]
@@ -1714,7 +1721,7 @@ class Store:
         if not outbox_ids:
             return
         with self._write() as conn:
-            self._run(conn, self._sent, {"sent_ids": list(outbox_ids), "sent_time": utcnow()})
+            self._run(conn, self._sent, {"ids": self._array(outbox_ids), "sent_time": utcnow()})
 
     def mark_attempt_failed(
         self, outbox_ids: Sequence[int], error: str, max_attempts: int | None = None
@@ -1820,13 +1827,6 @@ class Store:
         ):
             out.setdefault(row.batch_id, []).append(row.state)
         return out
-
-
-def _new_id(result: Any) -> int:
-    """The primary key of the row an INSERT created."""
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

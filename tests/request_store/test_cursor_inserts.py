@@ -1,8 +1,8 @@
-"""On PostgreSQL the store's INSERTs run on psycopg2's cursor (``Store._insert_rows``,
+"""The store's INSERTs run on the DB-API cursor, psycopg2's or sqlite3's (``Store._insert_rows``,
 ``Store._insert_id``, ``_CursorInsert``), not through SQLAlchemy's execute.
 
 The oracle is SQLAlchemy's own INSERT of the same rows on the same database, the path the
-store took before and still takes on SQLite: every column of the rows it writes must come out
+store took before (on SQLite until 2026-12-07): every column of the rows it writes must come out
 equal, including the columns SQLAlchemy fills in (Python-side scalar defaults) and the values
 its bind processors convert (a Boolean given as 1). Errors are SQLAlchemy's as before: a
 unique violation is its IntegrityError (the idempotency race answers with a replay on it), a
@@ -24,14 +24,16 @@ from services.common.errors import ExternalServiceError
 from services.request_store import models as m
 from services.request_store import store as store_module
 from services.request_store.domain import ImageList, NewRequest, RequestType
-from services.request_store.store import Store, _new_id, make_engine
+from services.request_store.store import Store, make_engine
 from tests.conftest import database_backend
 
-pytestmark = [
-    pytest.mark.db,
-    pytest.mark.skipif(database_backend() != "postgresql", reason="psycopg2's cursor"),
-]
+pytestmark = pytest.mark.db
 NOW = datetime(2026, 12, 6, 21, 30, 5, 123456)
+
+
+def _new_id(result: Any) -> int:
+    """The id of the row SQLAlchemy's INSERT created."""
+    return int(result.inserted_primary_key[0])
 
 
 def _rows(conn: Any, table: Any, ids: list[int]) -> list[dict[str, Any]]:
@@ -50,14 +52,16 @@ def test_a_row_written_on_the_cursor_equals_the_row_sqlalchemy_writes(store: Sto
             _new_id(conn.execute(insert(m.BATCH), {"annotations": '{"a": 1}'})),
         ]
         # "serial" given as 1 (SQLAlchemy's Boolean processor makes it True; PostgreSQL would
-        # refuse an integer for a boolean column); "lease_token" not given (a Python default)
+        # refuse an integer for a boolean column); "lease_token" not given (a Python default);
+        # "updated" with microseconds, "created" without (SQLite stores the text SQLAlchemy's
+        # processor writes: 6 digits always, where sqlite3's own adapter would drop them)
         request = {
             "type": int(RequestType.ADD),
             "batch_id": batches[0],
             "state": 1,
             "state_reason": "The request was initiated",
             "updated": NOW,
-            "created": NOW,
+            "created": NOW.replace(microsecond=0),
             "serial": 1,
             "check_related_images": None,
             "worker_args": "{}",
@@ -84,6 +88,12 @@ def test_a_row_written_on_the_cursor_equals_the_row_sqlalchemy_writes(store: Sto
         ours, theirs = _rows(conn, m.REQUEST, requests)
         assert ours == theirs
         assert ours["serial"] is True and ours["lease_token"] == 0
+        if database_backend() == "sqlite":  # the stored text, not only what it parses back to
+            stored = conn.execute(
+                text("SELECT created FROM request WHERE id IN (:a, :b)"),
+                {"a": requests[0], "b": requests[1]},
+            ).scalars()
+            assert list(stored) == ["2026-12-06 21:30:05.000000"] * 2
         outbox_ids = [r[0] for r in conn.execute(select(m.OUTBOX.c.id).order_by(m.OUTBOX.c.id))]
         written = _rows(conn, m.OUTBOX, outbox_ids)
         assert written[:3] == written[3:]
@@ -125,6 +135,7 @@ def _one_request(store: Store, conn: Any) -> int:
     return store._create(conn, [new], None, [None], None, None).request_ids[0]
 
 
+@pytest.mark.skipif(database_backend() != "postgresql", reason="PostgreSQL's sessions")
 def test_a_write_on_a_session_the_server_closed_fails_readably_and_the_next_one_reconnects(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
