@@ -9,7 +9,6 @@ TLS with this process's certificate.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
@@ -29,6 +28,7 @@ from services.common.grpc_auth import (
     internal_tls,
 )
 from services.common.grpc_edge import ErrorInterceptor
+from services.common.processes import StopSignals
 
 __all__ = ["GrpcServer", "channel", "service_channel"]
 
@@ -40,8 +40,6 @@ _OPTIONS = [
 ]
 #: seconds calls in flight may take to finish at a stop
 _STOP_GRACE = 5.0
-#: seconds between two looks at the stop flag (see ``serve_forever``)
-_SIGNAL_POLL = 0.5
 
 
 def channel(address: str, tls: InternalTLS | None) -> grpc.Channel:
@@ -162,30 +160,17 @@ class GrpcServer:
         self.server.stop(grace).wait()
 
     def serve_forever(self, on_stop: Callable[[], None] | None = None) -> None:
-        """Start, then block until SIGTERM/SIGINT; stop gracefully."""
-        stopped = threading.Event()
-        received: list[int] = []
-
-        def _signal(signum: int, _frame: Any) -> None:
-            # no logging here: the handler runs between two bytecodes of the main thread, and a
-            # second signal (the process group's and the parent's) can land inside the first
-            # handler's write to stderr ("reentrant call inside BufferedWriter", CI stop 33)
-            received.append(signum)
-            stopped.set()
-
-        signal.signal(signal.SIGTERM, _signal)
-        signal.signal(signal.SIGINT, _signal)
+        """Start, then block until SIGTERM/SIGINT (``StopSignals``: whichever thread the signal
+        lands on); stop gracefully."""
+        stopped = StopSignals()
         self.start()
-        # a timed wait: the kernel may deliver the signal to any thread (gRPC's, the relay's),
-        # and Python then runs the handler only once the main thread runs bytecode again; an
-        # untimed wait never returns then, and the process kept serving after its stop (1 stop
-        # in ~150 of a 2-process request store, tests/common/test_stop_signal.py)
-        while not stopped.wait(_SIGNAL_POLL):
-            pass
-        log.info("stopping on signal", extra={"signal": received[0] if received else None})
+        stopped.wait()
+        log.info("stopping on signal", extra={"signal": stopped.received[0]})
         # new calls are refused from here on, while the background work (relay, bridge) stops
         self.health.enter_graceful_shutdown()
         drained = self.server.stop(_STOP_GRACE)
-        if on_stop is not None:
-            on_stop()
-        drained.wait()
+        try:
+            if on_stop is not None:
+                on_stop()
+        finally:
+            drained.wait()

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import os
 import random
+import select
 import shutil
 import signal
 import socket
@@ -23,10 +24,19 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 from services.common.errors import ExternalServiceError
 
-__all__ = ["ManagedProcess", "free_port", "http_ok", "stop_children", "tcp_open", "wait_until"]
+__all__ = [
+    "ManagedProcess",
+    "StopSignals",
+    "free_port",
+    "http_ok",
+    "stop_children",
+    "tcp_open",
+    "wait_until",
+]
 
 
 @functools.cache
@@ -106,10 +116,60 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
     raise ExternalServiceError(f"{what} did not become ready within {timeout:g} s")
 
 
+class StopSignals:
+    """SIGTERM and SIGINT, recorded for a main loop that looks at them (``wait``, ``is_set``:
+    a ``threading.Event``'s interface).
+
+    The kernel may deliver the signal to any of the process's threads, and Python runs the
+    handler only once the main thread runs bytecode: an untimed ``Event.wait()`` never
+    returned then, and a request store process kept serving after its stop
+    (tests/common/test_stop_signal.py). So ``wait`` sleeps in ``select`` on a pipe that
+    Python's C-level handler writes to from whichever thread got the signal
+    (``signal.set_wakeup_fd``), in steps of at most ``STEP`` seconds. The handler only appends
+    to a list: it runs between two bytecodes of the main thread, possibly while that thread
+    holds a lock (an Event's, inside its own ``wait``), so a handler that took a lock could wait
+    for itself; and it must not log (a second signal can land inside the first one's write to
+    stderr: "reentrant call inside BufferedWriter", CI stop 33). Create it in the main
+    thread."""
+
+    #: seconds between two looks at the signals, at most
+    STEP = 0.5
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._wake, wake_write = os.pipe()
+        for fd in (self._wake, wake_write):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self._record)
+        signal.signal(signal.SIGINT, self._record)
+
+    def _record(self, signum: int, _frame: Any) -> None:
+        self.received.append(signum)
+
+    def is_set(self) -> bool:
+        return bool(self.received)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Sleep until a stop signal has come or ``timeout`` seconds have passed (None: no
+        limit); whether one has come."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.received:
+            left = self.STEP if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return False
+            select.select([self._wake], [], [], min(self.STEP, left))
+            with contextlib.suppress(BlockingIOError):
+                os.read(self._wake, 512)  # the signals' numbers: the handler has the same
+        return True
+
+
 def stop_children(children: Sequence[BaseProcess], grace: float) -> list[str]:
-    """SIGTERM ``children`` (multiprocessing processes), give them ``grace`` seconds in all to
-    exit, then SIGKILL the ones still running: a child whose stop hangs must not outlive its
-    parent and go on serving. Returns the names of the children killed."""
+    """SIGTERM ``children`` (multiprocessing processes; ones never started are left out), give
+    them ``grace`` seconds in all to exit, then SIGKILL the ones still running: a child whose
+    stop hangs must not outlive its parent and go on serving. Returns the names of the children
+    killed."""
+    children = [child for child in children if child.pid is not None]
     for child in children:
         if child.is_alive():
             child.terminate()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
 from services.common.config import Settings
 from services.common.errors import IIBError
+from services.common.processes import StopSignals
 from services.gateway.server import Gateway
 
 __all__ = ["serve"]
@@ -15,9 +13,7 @@ __all__ = ["serve"]
 def serve(settings: Settings) -> None:
     """Run the gateway until SIGTERM/SIGINT; raise when Envoy exits on its own."""
     gateway = Gateway(settings, settings.var_dir / "gateway")
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped = StopSignals()
     gateway.start()
     try:
         while not stopped.wait(1.0):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from services.common.config import Settings
 from services.common.grpc_server import GrpcServer
 from services.common.pb.iib.builds.v1 import build_service_pb2_grpc
 from services.common.pb.iib.v1 import builds_pb2_grpc, requests_pb2_grpc
-from services.common.processes import stop_children
+from services.common.processes import StopSignals, stop_children
 from services.common.secrets import SecretBox
 from services.request_store.build_service import BuildServiceServicer, DashboardServicer
 from services.request_store.db import upgrade
@@ -126,8 +127,13 @@ def serve(
         core.store.on_outbox = wake_both
 
     def stop() -> None:
-        for stopper in stoppers:
-            stopper()
+        # side by side: each waits for its own thread (the relay up to 10 s), and together
+        # they must end within the parent's STOP_GRACE
+        threads = [threading.Thread(target=stopper) for stopper in stoppers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
     build_server(core).serve_forever(on_stop=stop)
 
@@ -164,7 +170,8 @@ def _serve_child(settings: Settings, first: bool, wake: Any) -> None:
 
 
 #: seconds the processes of ``serve_processes`` have, in all, to stop before they are killed
-STOP_GRACE = 10.0
+#: (a process's own stop takes at most ~10 s: the relay's and the UMB publisher's joins)
+STOP_GRACE = 15.0
 
 #: ``IIB_REQUEST_STORE_PROCESSES=0`` uses at most this many processes
 AUTO_PROCESSES_MAX = 4
@@ -202,8 +209,6 @@ def serve_processes(settings: Settings, processes: int) -> None:
     (docs/benchmarks.md). The schema is migrated once, before the children start.
     """
     import multiprocessing
-    import signal
-    import threading
 
     upgrade(make_engine(settings.database_uri, pool_size=1))
     ctx = multiprocessing.get_context("spawn")
@@ -216,12 +221,10 @@ def serve_processes(settings: Settings, processes: int) -> None:
         )
         for n in range(processes)
     ]
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    for child in children:
-        child.start()
+    stopped = StopSignals()
     try:
+        for child in children:
+            child.start()
         while not stopped.wait(1.0):
             if any(not child.is_alive() for child in children):
                 # a child that got the stop signal first is not a failure

@@ -8,10 +8,8 @@ process's log. Settings you export yourself win over the embedded defaults.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from services.common.config import load_settings
-from services.common.processes import ManagedProcess, http_ok
+from services.common.processes import ManagedProcess, StopSignals, http_ok
 from services.common.secrets import generate_key
 from services.common.tls import ServicePKI, make_self_signed
 from services.tooling.components import SERVICES
@@ -179,9 +177,7 @@ def run_dev(var_dir: Path | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = StopSignals()
     children: list[_Child] = []
     try:
         print("iib dev: starting nats-server ...", flush=True)
@@ -250,7 +246,7 @@ def run_dev(var_dir: Path | None = None) -> int:
 _BACKOFF_START, _BACKOFF_MAX, _FORGIVE_AFTER = 1.0, 30.0, 60.0
 
 
-def _supervise(child: _Child, stop: threading.Event) -> None:
+def _supervise(child: _Child, stop: StopSignals) -> None:
     """Restart ``child`` (with backoff) when it has exited."""
     proc = child.process
     if proc.running() or stop.is_set():
