@@ -56,16 +56,20 @@ _SCRIPT = textwrap.dedent(
 )
 
 
-def test_a_stop_signal_inside_a_log_write_stops_cleanly() -> None:
+def _run_script(script: str, timeout: float) -> subprocess.CompletedProcess[str]:
     root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", _SCRIPT],
+    return subprocess.run(
+        [sys.executable, "-c", script],
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
     )
+
+
+def test_a_stop_signal_inside_a_log_write_stops_cleanly() -> None:
+    done = _run_script(_SCRIPT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["stopped"], done.stdout
     assert "stopping on signal" in done.stderr
@@ -108,15 +112,7 @@ _OFF_MAIN = textwrap.dedent(
 
 
 def test_a_stop_signal_on_another_thread_stops_the_server_at_once() -> None:
-    root = Path(__file__).resolve().parents[2]
-    done = subprocess.run(
-        [sys.executable, "-c", _OFF_MAIN],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        capture_output=True,
-        text=True,
-        timeout=30,  # before: it never stopped
-    )
+    done = _run_script(_OFF_MAIN, timeout=30)  # before: it never stopped
     assert done.returncode == 0, done.stderr
     # new calls are refused while the background work stops (before: answered, SERVING)
     assert done.stdout.splitlines() == ["a call while stopping: UNAVAILABLE", "stopped"]
