@@ -166,11 +166,8 @@ class GrpcServer:
         self.start()
         stopped.wait()
         log.info("stopping on signal", extra={"signal": stopped.received[0]})
-        # new calls are refused from here on, while the background work (relay, bridge) stops
-        self.health.enter_graceful_shutdown()
-        drained = self.server.stop(_STOP_GRACE)
-        try:
-            if on_stop is not None:
-                on_stop()
-        finally:
-            drained.wait()
+        # new calls are refused from here on; the calls in flight finish, then the background
+        # work (relay, change notifications, UMB) stops, with every commit made
+        self.stop()
+        if on_stop is not None:
+            on_stop()

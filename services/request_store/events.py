@@ -211,9 +211,13 @@ class EventBridge:
                 self.connected.set()
                 self.events.resync()  # anything committed elsewhere before the subscription
                 backoff = 0.2
-                while not self._stop.is_set():
+                while True:
                     ids = self._take()
                     if not ids:
+                        if self._stop.is_set():
+                            # what was committed before the stop has been sent
+                            await nc.flush(timeout=1)
+                            break
                         # set by the next id added to an empty list (after this take), or stop()
                         await self._ready.wait()
                         self._ready.clear()

@@ -170,8 +170,9 @@ def _serve_child(settings: Settings, first: bool, wake: Any) -> None:
 
 
 #: seconds the processes of ``serve_processes`` have, in all, to stop before they are killed
-#: (a process's own stop takes at most ~10 s: the relay's and the UMB publisher's joins)
-STOP_GRACE = 15.0
+#: (a process's own stop takes at most ~15 s: 5 s for the calls in flight, then up to 10 s for
+#: the relay's and the UMB publisher's threads)
+STOP_GRACE = 20.0
 
 #: ``IIB_REQUEST_STORE_PROCESSES=0`` uses at most this many processes
 AUTO_PROCESSES_MAX = 4

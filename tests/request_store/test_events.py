@@ -141,3 +141,37 @@ def test_the_bridge_carries_every_change_of_a_burst_and_those_made_before_it_con
     finally:
         sender.stop()
         receiver.stop()
+
+
+def test_changes_made_just_before_the_bridge_stops_still_reach_the_other_process(
+    nats: NatsServer, tmp_path: Path
+) -> None:
+    """A stop (SIGTERM) lands while calls commit: the changes they made before the bridge's
+    stop are sent, not dropped with the pending list (review of 8a06439)."""
+    settings = load_settings(
+        {**nats.env("request-store"), "IIB_REQUEST_RECURSIVE_RELATED_BUNDLES_DIR": str(tmp_path)}
+    )
+    here, there = BuildEvents(), BuildEvents()
+    receiver, sender = EventBridge(settings, there), EventBridge(settings, here)
+    receiver.start()
+    sender.start()
+    try:
+        assert receiver.connected.wait(10) and sender.connected.wait(10)
+        cursor = there.cursor
+        for attempt in range(20):  # each one a race the bridge lost before
+            here.changed([100 + attempt])
+            sender.stop()
+            wanted = 100 + attempt
+            deadline = time.monotonic() + 10
+            seen: set[int] = set()
+            while wanted not in seen and time.monotonic() < deadline:
+                changes = there.wait(cursor, 1)
+                cursor = changes.cursor
+                seen |= changes.ids
+            assert wanted in seen, f"attempt {attempt}: the change was dropped at the stop"
+            sender = EventBridge(settings, here)
+            sender.start()
+            assert sender.connected.wait(10)
+    finally:
+        sender.stop()
+        receiver.stop()
