@@ -160,7 +160,7 @@ class StopSignals:
                 return False
             select.select([self._wake], [], [], min(self.STEP, left))
             with contextlib.suppress(BlockingIOError):
-                os.read(self._wake, 512)  # the signals' numbers: the handler has the same
+                os.read(self._wake, 512)  # empty the pipe; the handler keeps the numbers
         return True
 
 

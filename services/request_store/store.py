@@ -475,8 +475,16 @@ def _cursor_statement(statement: Any, dialect: Any) -> _CursorStatement:
     return _CursorStatement(fixed=fixed, processors=processors, sql=sql, results=results)
 
 
-#: the SQLite view statements' only parameter: the ids as a JSON array, read by json_each
+#: the values of the parameter ``ids`` given as a JSON array (``Store._array``), read by json_each
 _JSON_IDS: Any = func.json_each(bindparam("ids")).table_valued("value")
+
+
+def _in_json_ids(column: Any) -> Any:
+    """``column IN`` the JSON array parameter ``ids``: on SQLite, the values of an IN as one
+    parameter, which the cursor's text can hold (an expanding IN cannot, ``_cursor_statement``)."""
+    return column.in_(select(_JSON_IDS.c.value))
+
+
 #: pysqlite as the engine has it, with named parameters (one value however often it is used)
 _SQLITE = sqlite.dialect(paramstyle="named")
 
@@ -502,7 +510,7 @@ class _ReadStatements:
             _VIEW_STATEMENTS,
             _view_statements(lambda column: column.in_(ids)),
             _view_statements(lambda column: column == any_(array)),
-            _view_statements(lambda column: column.in_(select(_JSON_IDS.c.value))),
+            _view_statements(_in_json_ids),
             strict=True,
         ):
             self.views[name] = plain
@@ -654,14 +662,8 @@ class Store:
             )
             .values(sent_at=bindparam("final_at"))
         )
-        # the relay's mark of published rows: the ids as one parameter (an expanding IN
-        # cannot be the cursor's text, Store._run), a JSON array on SQLite
-        sent_ids: Any = (
-            o.c.id.in_(select(_JSON_IDS.c.value))
-            if self._sqlite
-            else o.c.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer)))
-        )
-        self._sent = update(o).where(sent_ids).values(sent_at=bindparam("sent_time"))
+        # the relay's mark of published rows
+        self._sent = update(o).where(self._in_ids(o.c.id)).values(sent_at=bindparam("sent_time"))
         # SQLite takes one writer at a time. Writers wait for each other here rather than in
         # SQLite's busy handler, which sleeps 1 ms, 2 ms, … up to 100 ms between tries and so
         # gave POST a 437 ms p99 with two request store processes (docs/benchmarks.md): a thread
@@ -749,9 +751,17 @@ class Store:
 
     # --- global get-or-create tables -----------------------------------------------------
 
+    def _in_ids(self, column: Any) -> Any:
+        """``column`` is one of the values of the parameter ``ids`` (given by ``_array``): one
+        parameter, which the cursor's text can hold (``Store._run``), where an expanding IN
+        cannot. SQLite: a JSON array read by json_each; PostgreSQL: ``= ANY`` of an array."""
+        if self._sqlite:
+            return _in_json_ids(column)
+        return column == any_(bindparam("ids", type_=postgresql.ARRAY(column.type)))
+
     def _array(self, values: Iterable[Any]) -> Any:
-        """``values`` as one statement parameter: a JSON array for SQLite's ``json_each``, a
-        list (an array) for PostgreSQL."""
+        """``values`` as the parameter ``ids`` of ``_in_ids``: a JSON array for SQLite's
+        ``json_each``, a list (an array) for PostgreSQL."""
         return json.dumps(list(values)) if self._sqlite else list(values)
 
     def _built(self, key: tuple[str, ...], build: Callable[[], Any]) -> Any:
@@ -882,22 +892,12 @@ class Store:
         if not wanted:
             return {}
 
-        def build() -> Any:
-            # the wanted values as one parameter (Store._run): a JSON array on SQLite, an array
-            # on PostgreSQL
-            wanted_values: Any = (
-                column.in_(
-                    select(func.json_each(bindparam("wanted")).table_valued("value").c.value)
-                )
-                if self._sqlite
-                else column == any_(bindparam("wanted", type_=postgresql.ARRAY(column.type)))
-            )
-            return lookup().where(wanted_values)
-
-        statement = self._built(("find", table.name, name), build)
+        statement = self._built(
+            ("find", table.name, name), lambda: lookup().where(self._in_ids(column))
+        )
 
         def find(chunk: list[str]) -> Any:
-            return self._run(conn, statement, {"wanted": self._array(chunk)}, fetch=True)
+            return self._run(conn, statement, {"ids": self._array(chunk)}, fetch=True)
 
         found = {row[1]: row for chunk in _chunks(wanted, 500) for row in find(chunk)}
         missing = [v for v in wanted if v not in found]
@@ -1290,7 +1290,7 @@ class Store:
         applied as SQLAlchemy would."""
         if self._sqlite:
             built = _READ.sqlite[name]
-            rows = self._cursor_run(conn, built.sql, {"ids": json.dumps(ids)}, fetch=True)
+            rows = self._cursor_run(conn, built.sql, {"ids": self._array(ids)}, fetch=True)
             return built.rows(rows)
         if not self._prepare:
             return conn.execute(_READ.views[name], {"ids": ids})

@@ -88,7 +88,9 @@ def test_a_row_written_on_the_cursor_equals_the_row_sqlalchemy_writes(store: Sto
         ours, theirs = _rows(conn, m.REQUEST, requests)
         assert ours == theirs
         assert ours["serial"] is True and ours["lease_token"] == 0
-        if database_backend() == "sqlite":  # the stored text, not only what it parses back to
+        # the stored text, not only what it parses back to: SQLAlchemy's documented storage
+        # format for SQLite's DATETIME ("2021-03-15 12:05:57.105542", microseconds always)
+        if database_backend() == "sqlite":
             stored = conn.execute(
                 text("SELECT created FROM request WHERE id IN (:a, :b)"),
                 {"a": requests[0], "b": requests[1]},
