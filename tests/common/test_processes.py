@@ -132,6 +132,7 @@ def test_stop_children_kills_the_children_that_do_not_stop_within_one_grace_for_
             if child.is_alive():
                 child.kill()
     assert killed == ["stubborn-1", "stubborn-2"]
+    # multiprocessing's docs: exitcode is -N for a child ended by signal N
     assert [child.exitcode for child in children] == [
         -signal.SIGKILL,
         -signal.SIGKILL,

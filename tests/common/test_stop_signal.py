@@ -114,6 +114,8 @@ _OFF_MAIN = textwrap.dedent(
 def test_a_stop_signal_on_another_thread_stops_the_server_at_once() -> None:
     done = _run_script(_OFF_MAIN, timeout=30)  # before: it never stopped
     assert done.returncode == 0, done.stderr
-    # new calls are refused while the background work stops (before: answered, SERVING)
+    # new calls are refused while the background work stops (before: answered, SERVING);
+    # UNAVAILABLE is gRPC's status for a server that does not take the call (its status-code
+    # docs: "the service is currently unavailable")
     assert done.stdout.splitlines() == ["a call while stopping: UNAVAILABLE", "stopped"]
     assert "stopping on signal" in done.stderr
