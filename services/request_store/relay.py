@@ -61,6 +61,10 @@ class OutboxRelay:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        # a wake-up is on its way to the loop and the scan it causes has not begun: a commit
+        # made meanwhile is seen by that scan, so it need not send another (written from the
+        # committing threads, cleared by the loop before it reads the outbox)
+        self._woken = False
         self.connected = threading.Event()
         self._pruned = float("-inf")
 
@@ -78,10 +82,18 @@ class OutboxRelay:
             self._thread.join(timeout)
 
     def wake(self) -> None:
-        """Scan the outbox now (thread-safe)."""
+        """Scan the outbox now (thread-safe). Under load most commits find a wake-up already
+        on its way and send none: each one is a write to the loop's self-pipe and a switch to
+        its thread."""
+        if self._woken:
+            return
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(wake.set)
+            self._woken = True
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # closed meanwhile: nothing left to wake
+                self._woken = False
 
     def _woken_by_pipe(self) -> None:
         assert self._wake_fd is not None and self._wake is not None
@@ -182,6 +194,8 @@ class OutboxRelay:
         except TimeoutError:
             pass
         self._wake.clear()
+        # before the next scan reads the outbox: a commit after this line sends a wake-up
+        self._woken = False
 
     async def _publish_batch(self, nc: Any, js: Any, events_nc: Any, events_js: Any) -> int:
         """Publish one batch of rows in order. A row that can never be published (over the
