@@ -19,7 +19,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["run"]
+__all__ = ["run", "set_from_thread"]
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -74,3 +74,16 @@ def _report(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
             "task": task,
         }
     )
+
+
+def set_from_thread(loop: asyncio.AbstractEventLoop | None, event: asyncio.Event | None) -> bool:
+    """Set ``event`` of ``loop`` from another thread (``call_soon_threadsafe``: a write to the
+    loop's self-pipe); whether it was scheduled. False when the loop has not started yet
+    (None) or has closed, even meanwhile: there is nothing left to wake then."""
+    if loop is None or event is None or loop.is_closed():
+        return False
+    try:
+        loop.call_soon_threadsafe(event.set)
+    except RuntimeError:  # closed meanwhile
+        return False
+    return True

@@ -156,12 +156,7 @@ class EventBridge:
             self._thread.join(timeout)
 
     def _wake(self) -> None:
-        loop, ready = self._loop, self._ready
-        if loop is not None and ready is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(ready.set)
-            except RuntimeError:  # closed meanwhile
-                pass
+        aio.set_from_thread(self._loop, self._ready)
 
     def _send(self, ids: list[int]) -> None:
         with self._pending_lock:

@@ -87,13 +87,10 @@ class OutboxRelay:
         its thread."""
         if self._woken:
             return
-        loop, wake = self._loop, self._wake
-        if loop is not None and wake is not None and not loop.is_closed():
-            self._woken = True
-            try:
-                loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:  # closed meanwhile: nothing left to wake
-                self._woken = False
+        # set before the wake-up is sent: the loop clears it, and it may run at once
+        self._woken = True
+        if not aio.set_from_thread(self._loop, self._wake):
+            self._woken = False  # no loop to wake (not started yet, or closed)
 
     def _woken_by_pipe(self) -> None:
         assert self._wake_fd is not None and self._wake is not None
