@@ -3,7 +3,8 @@
 A warm build copies the catalog it starts from out of the worker's state cache
 (``StateCache.get``), each further request of a coalesced group copies the one before it
 (``IndexState.fork``), and after a build the worker keeps its catalog (``StateCache.put``)
-before it takes the next request. Each copy is a tree of hard links. This part writes the
+before it takes the next request. Each copy is a tree of hard links; a fork is also timed
+beside a thread running Python, as it runs in a group. This part writes the
 catalog bench's synthetic catalog (3,000 bundles per multiplier) and its serving cache, then
 times each copy. Then it times the serving cache's digest (opm's, over ``/configs`` and the
 cache) with the tar headers built afresh and with them remembered from the run before, as in a
@@ -17,13 +18,15 @@ import os
 import shutil
 import statistics
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from services.catalog import CatalogDir, directory_tree, write_serving_cache
 from services.catalog.gotar import _header, tree_digest
-from services.index_builder.state import IndexState, PartLayer, StateCache
+from services.index_builder.state import IndexState, PartLayer, StateCache, _link_tree
 from tests.bench.api import _option
 from tests.bench.catalog import generate
 
@@ -39,6 +42,30 @@ def _time(label: str, runs: int, step: Callable[[int], object]) -> None:
         f"(min {min(took):.1f}, max {max(took):.1f}, {runs} runs)",
         flush=True,
     )
+
+
+@contextmanager
+def _python_running() -> Iterator[None]:
+    """A thread running Python meanwhile, as a group's push lane and layer threads do."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        count = 0
+        while not stop.is_set():
+            count += 1
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _walk_both(state: IndexState, dest: Path) -> None:
+    for tree in (state.configs, state.cache_dir):
+        _link_tree(tree, dest / tree.name)
 
 
 def _next(state: IndexState, dest: Path, tag: str) -> IndexState:
@@ -66,6 +93,19 @@ def _copies(multiplier: int, runs: int) -> None:
             flush=True,
         )
         _time("fork (a group's next request)", runs, lambda n: state.fork(base / f"fork-{n}"))
+        with _python_running():
+            _time(
+                "fork beside a thread running Python (one cp process per tree)",
+                runs,
+                lambda n: state.fork(base / f"busy-fork-{n}"),
+            )
+            # the same copy walked in Python: each file's system call gives up the GIL and
+            # waits up to the switch interval to get it back (one run: it takes seconds)
+            _time(
+                "the same copy walked in Python beside that thread",
+                1,
+                lambda n: _walk_both(state, base / f"busy-walk-{n}"),
+            )
         kept = [StateCache(base / f"states-{n}", 1 << 40) for n in range(runs)]
         _time("put (keep after a build)", runs, lambda n: kept[n].put(state))
         _time(

@@ -23,7 +23,13 @@ from services.catalog import (
     write_serving_cache,
 )
 from services.common.processes import wait_until
-from services.index_builder.state import IndexState, PartLayer, StateCache
+from services.index_builder.state import (
+    IndexState,
+    PartLayer,
+    StateCache,
+    _cp_link_tree,
+    _link_tree,
+)
 from services.tooling.demo.images import FIXTURES_ROOT
 
 
@@ -84,6 +90,22 @@ def test_symlinks_are_copied_as_symlinks_never_followed(tmp_path: Path) -> None:
     assert os.stat(secret).st_nlink == 1  # the outside file was not linked
     elsewhere = fork.configs / "elsewhere"
     assert elsewhere.is_symlink() and os.readlink(elsewhere) == str(tmp_path)
+
+
+def test_cp_links_the_tree_as_the_walk_does(tmp_path: Path) -> None:
+    """A fork's trees are linked by one ``cp`` process (the walk in Python is its fallback):
+    on one filesystem cp is used, and gives the tree the walk gives, modes, links and
+    symlinks included; it refuses a destination that exists (the fallback would merge)."""
+    state = _state(tmp_path / "built")
+    (state.configs / "keda" / "escape").symlink_to(tmp_path)
+    os.chmod(state.configs, 0o711)
+    assert _cp_link_tree(state.configs, tmp_path / "by-cp" / "configs")
+    _link_tree(state.configs, tmp_path / "walked" / "configs")
+
+    by_cp, walked = _tree(tmp_path / "by-cp" / "configs"), _tree(tmp_path / "walked" / "configs")
+    assert by_cp == walked == _tree(state.configs)
+    assert stat.S_IMODE(os.stat(tmp_path / "by-cp" / "configs").st_mode) == 0o711
+    assert not _cp_link_tree(state.configs, tmp_path / "walked" / "configs")
 
 
 def test_a_kept_state_comes_back_as_linked_files(tmp_path: Path) -> None:
