@@ -1,17 +1,10 @@
-"""Native acceleration of FNV-1a 64 (opm's cache digest) and of many files' ``stat``, with
-pure-Python fallbacks.
+"""Native acceleration of FNV-1a 64 (opm's cache digest), with a pure-Python fallback.
 
 Hashing a 3,000-bundle catalog and its cache is ~400 MB of input: ~35 s in CPython, well
 under a second in C. ``native/fnv.c`` is compiled with the system C compiler (``cc``) the
 first time it is needed, into ``native/build/`` (or a temporary directory when the package is
 read-only), and loaded with ctypes. Without a compiler the Python loop is used and the result is
 the same, only slower. ``make bootstrap`` builds it ahead of time.
-
-Each ctypes call releases the GIL for its whole length. That is why :func:`stat_files` exists:
-``os.stat`` gives the GIL up and takes it back for every file, and beside a thread running
-Python each take-back waits up to the interpreter's switch interval (5 ms), so stating a
-catalog's ~5,000 files one by one can take seconds in the index builder, whose other threads
-push and lay out images meanwhile.
 """
 
 from __future__ import annotations
@@ -23,29 +16,16 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
-__all__ = ["FileStat", "NativeFnv", "native_fnv", "stat_files"]
+__all__ = ["NativeFnv", "native_fnv"]
 
 _SOURCE = Path(__file__).resolve().parent / "native" / "fnv.c"
-_UNSIGNED_64 = (1 << 64) - 1
 _lock = threading.Lock()
 
 
-class FileStat(NamedTuple):
-    """What :func:`stat_files` gives of a file (``os.stat_result``'s fields of these names)."""
-
-    st_dev: int
-    st_ino: int
-    st_size: int
-    st_mtime_ns: int
-
-
 class NativeFnv:
-    """The compiled FNV-1a 64 (over bytes, and over a whole stream of bytes and files), and
-    the ``stat`` of many files."""
+    """The compiled FNV-1a 64: over bytes, and over a whole stream of bytes and files."""
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         self._bytes = lib.iib_fnv1a64
@@ -59,13 +39,6 @@ class NativeFnv:
             ctypes.POINTER(ctypes.c_longlong),
             ctypes.POINTER(ctypes.c_ubyte),
             ctypes.c_uint64,
-            ctypes.POINTER(ctypes.c_longlong),
-        ]
-        self._stat = lib.iib_stat_files
-        self._stat.restype = None
-        self._stat.argtypes = [
-            ctypes.c_size_t,
-            ctypes.POINTER(ctypes.c_char_p),
             ctypes.POINTER(ctypes.c_longlong),
         ]
 
@@ -88,14 +61,6 @@ class NativeFnv:
         failed = ctypes.c_longlong(0)
         result = int(self._pieces(count, data, lengths, paths, state, ctypes.byref(failed)))
         return result, int(failed.value), ctypes.get_errno() if failed.value else 0
-
-    def stat_files(self, paths: Sequence[bytes]) -> list[int]:
-        """``stat`` of every path in one native call: device, inode, size and modification
-        time (ns) of each, flat; a failed one gives 0, 0, -errno, 0."""
-        count = len(paths)
-        out = (ctypes.c_longlong * (4 * count))()
-        self._stat(count, (ctypes.c_char_p * count)(*paths), out)
-        return list(out)
 
 
 _loaded: NativeFnv | None = None
@@ -147,24 +112,3 @@ def native_fnv() -> NativeFnv | None:
         except (OSError, AttributeError):
             return None
         return _loaded
-
-
-def stat_files(paths: Sequence[str | os.PathLike[str]]) -> list[FileStat]:
-    """The ``stat`` of each path as ``os.stat`` gives it (symlinks followed), in one native
-    call when the accelerator is built; raises the ``OSError`` that ``os.stat`` would raise
-    for the first path that fails."""
-    native = native_fnv()
-    if native is None:
-        found = []
-        for path in paths:
-            st = os.stat(path)
-            found.append(FileStat(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
-        return found
-    flat = native.stat_files([os.fsencode(path) for path in paths])
-    found = []
-    for n, path in enumerate(paths):
-        dev, ino, size, mtime_ns = flat[4 * n : 4 * n + 4]
-        if size < 0:
-            raise OSError(-size, os.strerror(-size), os.fspath(path))
-        found.append(FileStat(dev & _UNSIGNED_64, ino & _UNSIGNED_64, size, mtime_ns))
-    return found

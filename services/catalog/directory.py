@@ -28,7 +28,6 @@ from typing import Any
 from services.common.errors import CatalogError
 
 from . import limits
-from .accel import FileStat, stat_files
 from .codec import Doc, decode_doc, meta_of
 from .documents import decode_stream, read_bounded
 from .indexignore import IGNORE_FILE, IgnoreMatcher
@@ -200,11 +199,7 @@ _scan_memo_lock = threading.Lock()
 
 
 def _remembered_scan(
-    path: Path,
-    rel: str,
-    read: Callable[[str], bytes],
-    max_bytes: int,
-    before: os.stat_result | FileStat | None = None,
+    path: Path, rel: str, read: Callable[[str], bytes], max_bytes: int
 ) -> _FileScan:
     """Scan one catalog file, or recall the scan of the very same file.
 
@@ -213,13 +208,11 @@ def _remembered_scan(
     modification time, as the state cache's layer fingerprints know it; a warm build's
     catalog thus opens without parsing its unchanged files again. A scan is remembered only
     when the file did not change while it was read; failures are not remembered, and a file
-    over the size bound is always read (and refused). ``before``: the file's stat, when the
-    caller has it."""
-    if before is None:
-        try:
-            before = os.stat(path)
-        except OSError:
-            return _scan_data(read(rel), rel)
+    over the size bound is always read (and refused)."""
+    try:
+        before = os.stat(path)
+    except OSError:
+        return _scan_data(read(rel), rel)
     if before.st_size > max_bytes:
         return _scan_data(read(rel), rel)
     key = (before.st_dev, before.st_ino, before.st_size, before.st_mtime_ns, rel)
@@ -299,18 +292,9 @@ class CatalogDir:
 
     def _scan(self, remember: bool = False) -> None:
         summarisers: dict[str, _Summariser] = {}
-        files = list_catalog_files(self.root)
-        stats: list[FileStat | None] = [None] * len(files)
-        if remember:
-            # every file's stat in one call (see accel.stat_files); one that fails is stated
-            # again, and read, on its own
-            try:
-                stats = list(stat_files([self.root / rel for rel in files]))
-            except OSError:
-                pass
-        for rel, before in zip(files, stats, strict=True):
+        for rel in list_catalog_files(self.root):
             scanned = (
-                _remembered_scan(self.root / rel, rel, self._read, self.max_file_bytes, before)
+                _remembered_scan(self.root / rel, rel, self._read, self.max_file_bytes)
                 if remember
                 else _scan_data(self._read(rel), rel)
             )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from services.common.errors import CatalogError
 
-from .accel import native_fnv, stat_files
+from .accel import native_fnv
 
 __all__ = [
     "TreeEntry",
@@ -216,15 +216,10 @@ class _Sized:
 def _tar_pieces(entries: Sequence[TreeEntry]) -> Iterator[bytes | _Sized]:
     """Go's ``archive/tar`` stream for opm's ``fsToTar`` over the tree, as bytes (headers,
     padding) and the file entries whose contents come next, in stream order."""
-    ordered = _walk_order(entries)
-    # the files' sizes (for their headers) in one call: see accel.stat_files
-    on_disk = [(entry, entry.content) for entry in ordered if isinstance(entry.content, Path)]
-    stats = stat_files([path for _, path in on_disk])
-    sizes = {id(entry): st.st_size for (entry, _), st in zip(on_disk, stats, strict=True)}
-    for entry in ordered:
+    for entry in _walk_order(entries):
         name = entry.path.strip("/") or "."
         mode = entry.mode & _MODE_BITS
-        size = sizes[id(entry)] if id(entry) in sizes else entry.size()
+        size = entry.size()
         typeflag = b"5" if entry.is_dir else b"0"
         split = _split_ustar(name)
         if len(name.encode("utf-8")) <= 100 and name.isascii():
@@ -303,10 +298,6 @@ def tree_digest(*trees: Sequence[TreeEntry]) -> str:
     return f"{h:016x}"
 
 
-def _mode(entry: os.DirEntry[str]) -> int:
-    return stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode)
-
-
 def directory_tree(
     root: Path, *, dir_mode: int | None = None, file_mode: int | None = None
 ) -> list[TreeEntry]:
@@ -323,14 +314,13 @@ def directory_tree(
             child = f"{rel}/{entry.name}" if rel else entry.name
             if entry.is_symlink():
                 continue
-            # (the kind comes from the directory listing; the mode costs a stat, which a
-            # forced mode spares)
+            info = entry.stat(follow_symlinks=False)
             if entry.is_dir(follow_symlinks=False):
-                mode = dir_mode if dir_mode is not None else _mode(entry)
+                mode = dir_mode if dir_mode is not None else stat.S_IMODE(info.st_mode)
                 entries.append(TreeEntry(child, mode))
                 walk(Path(entry.path), child)
             elif entry.is_file(follow_symlinks=False):
-                mode = file_mode if file_mode is not None else _mode(entry)
+                mode = file_mode if file_mode is not None else stat.S_IMODE(info.st_mode)
                 entries.append(TreeEntry(child, mode, Path(entry.path)))
 
     walk(root, "")

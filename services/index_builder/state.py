@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from services.catalog import CacheResult, TreeEntry
-from services.catalog.accel import stat_files
 from services.catalog.cache import CACHE_DIR_MODE, CACHE_FILE_MODE
 from services.common.registry.layers import RemoteLayer
 
@@ -115,15 +114,11 @@ def fingerprint(paths: Iterable[tuple[str, int, Path | bytes | None]]) -> str:
     """A fingerprint of layer entries ``(path, mode, content)``: files by inode, size and
     modification time (a changed file is a new file here: files are replaced, never edited),
     inline bytes by content, directories by path and mode."""
-    entries = list(paths)
-    # every file's stat in one call (see services.catalog.accel.stat_files)
-    files = [content for _, _, content in entries if isinstance(content, Path)]
-    stats = iter(stat_files(files))
     h = hashlib.sha256()
-    for path, mode, content in entries:
+    for path, mode, content in paths:
         h.update(f"{path}\0{mode:o}\0".encode())
         if isinstance(content, Path):
-            st = next(stats)
+            st = os.stat(content)
             h.update(f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode())
         elif content is not None:
             h.update(hashlib.sha256(content).digest())

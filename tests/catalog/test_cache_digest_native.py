@@ -1,7 +1,6 @@
 """The compiled FNV-1a 64 gives the same hashes as the Python loop, over bytes and over files
 read in C (expected values: the published FNV-1a 64 test vector, and the pure-Python loop over
-the tar stream built independently of the native file path); files stated in one native call
-give what ``os.stat`` gives."""
+the tar stream built independently of the native file path)."""
 
 from __future__ import annotations
 
@@ -9,9 +8,7 @@ import errno as errno_module
 import os
 from pathlib import Path
 
-import pytest
-
-from services.catalog.accel import native_fnv, stat_files
+from services.catalog.accel import native_fnv
 from services.catalog.gotar import (
     TreeEntry,
     directory_tree,
@@ -66,28 +63,3 @@ def test_native_stream_reports_the_file_that_failed(tmp_path: Path) -> None:
     assert native.hash_pieces([(linked, 5, True)], 7)[1:] == (1, errno_module.ELOOP)
     # a file longer than announced is read only one byte past the announced size
     assert native.hash_pieces([(name, 2, True)], 7)[1:] == (1, 0)
-
-
-def test_files_stated_in_one_call_match_os_stat(tmp_path: Path) -> None:
-    """Expected values: ``os.stat`` of the same paths (symlinks followed, as it does); a path
-    that cannot be stated raises the error ``os.stat`` raises, naming it (stat(2): ENOENT for
-    a missing file, ENOTDIR under a file)."""
-    paths = []
-    for n, size in enumerate((0, 1, 4096, 70_000)):
-        path = tmp_path / f"f{n}.json"
-        path.write_bytes(os.urandom(size))
-        paths.append(path)
-    (tmp_path / "link.json").symlink_to(paths[-1])
-    paths += [tmp_path / "link.json", tmp_path]
-    fields = ("st_dev", "st_ino", "st_size", "st_mtime_ns")
-    expected = [tuple(getattr(st, f) for f in fields) for st in map(os.stat, paths)]
-    assert [tuple(st) for st in stat_files(paths)] == expected
-    assert stat_files([]) == []
-
-    for bad, code in (
-        (tmp_path / "missing.json", errno_module.ENOENT),
-        (paths[0] / "under-a-file", errno_module.ENOTDIR),
-    ):
-        with pytest.raises(OSError) as raised:
-            stat_files([paths[0], bad])
-        assert raised.value.errno == code and raised.value.filename == str(bad)

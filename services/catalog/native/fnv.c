@@ -1,12 +1,10 @@
 /* FNV-1a 64, continuing from `state`: the inner loop of opm's cache integrity digest (see
- * ../gotar.py), over a byte buffer or over a whole tar stream of buffers and files; and the
- * stat of many files in one call. Loaded with ctypes, which releases the GIL around each call;
- * built by ../accel.py. */
+ * ../gotar.py), over a byte buffer or over a whole tar stream of buffers and files. Loaded with
+ * ctypes, which releases the GIL around each call; built by ../accel.py. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 uint64_t iib_fnv1a64(const unsigned char *data, size_t length, uint64_t state) {
@@ -71,24 +69,4 @@ uint64_t iib_fnv1a64_pieces(size_t count, const unsigned char *const *data,
         }
     }
     return state;
-}
-
-/* stat (symlinks followed, as Python's os.stat) each of the `count` files named by the
- * NUL-terminated `paths`: out[4i] .. out[4i+3] receive its device, inode, size and
- * modification time in nanoseconds, or 0, 0, -errno, 0 when stat failed. One call for a whole
- * tree: the calling thread gives up the GIL once, not once per file. */
-void iib_stat_files(size_t count, const char *const *paths, long long *out) {
-    struct stat st;
-    for (size_t i = 0; i < count; i++) {
-        long long *row = out + 4 * i;
-        if (stat(paths[i], &st) != 0) {
-            row[0] = row[1] = row[3] = 0;
-            row[2] = -(long long)errno;
-            continue;
-        }
-        row[0] = (long long)st.st_dev;
-        row[1] = (long long)st.st_ino;
-        row[2] = (long long)st.st_size;
-        row[3] = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    }
 }
