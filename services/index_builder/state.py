@@ -144,8 +144,8 @@ def _link_tree(
 
     With ``spawn`` (and without ``sizes``), into a directory that does not exist yet, ``cp``
     does it, for callers that run beside other threads (see :func:`_cp_link_tree`); this walk
-    is the fallback. Alone in its process the walk is faster (~55 ms against ~85 ms for a
-    3,000-bundle catalog and its cache: no process to start)."""
+    is the fallback. Alone in its process the two take about as long (~50-100 ms for a
+    3,000-bundle catalog and its cache, ``make bench BENCH_ARGS=state``)."""
     if spawn and sizes is None and _cp_link_tree(source, dest):
         for name in skip:
             try:

@@ -93,6 +93,11 @@ def _copies(multiplier: int, runs: int) -> None:
             flush=True,
         )
         _time("fork (a group's next request)", runs, lambda n: state.fork(base / f"fork-{n}"))
+        _time(
+            "the same copy walked in Python (the state cache's copies)",
+            runs,
+            lambda n: _walk_both(state, base / f"walk-{n}"),
+        )
         with _python_running():
             _time(
                 "fork beside a thread running Python (one cp process per tree)",
