@@ -362,8 +362,9 @@ class IndexBuilder:
             try:
                 repository = name_without_tag_or_digest(target)
                 with build.timer.step("overwrite"):
-                    # the new layers from their files: not downloaded again to be copied
-                    build.images.upload_layers(repository, built.layers)
+                    # the new layers mounted from the image's repository, else uploaded
+                    # from their files: never downloaded again to be copied
+                    build.images.upload_layers(repository, built.layers, mount_from=built.resolved)
                     build.images.copy(built.resolved, [repository], build.pushed)
                 log.info("copied %s to %s by digest ahead of the overwrite", built.resolved, target)
             except RegistryError as exc:

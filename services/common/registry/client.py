@@ -511,6 +511,18 @@ class RegistryClient:
         """The credentials this client would use for ``ref`` (None when anonymous)."""
         return self._credentials.lookup(ref.registry, ref.repository)
 
+    def can_mount(self, source: ImageReference, target: ImageReference) -> bool:
+        """Whether a blob of ``source``'s repository can be mounted into ``target``'s: another
+        repository of the same registry, read and written with one set of credentials (a
+        mount is one request, which must read the source too; with different credentials per
+        repository, e.g. an overwrite token scoped to from_index, a blob goes through this
+        worker instead)."""
+        return (
+            source.registry == target.registry
+            and source.repository != target.repository
+            and self.credentials_for(source) == self.credentials_for(target)
+        )
+
     # ------------------------------------------------------------------ manifests
 
     def get_manifest(self, ref: ImageReference | str) -> Manifest:
@@ -783,11 +795,18 @@ class RegistryClient:
         self._remember_blob(ref, blob.digest, blob.size)
         return blob.digest
 
-    def mount_blob(self, ref: ImageReference | str, digest: str, from_repository: str) -> bool:
+    def mount_blob(
+        self,
+        ref: ImageReference | str,
+        digest: str,
+        from_repository: str,
+        size: int | None = None,
+    ) -> bool:
         """Mount blob ``digest`` from another repository of the same registry.
 
-        True when the registry mounted it (201); False when it offered an upload instead (202),
-        in which case the caller uploads the blob.
+        True when the registry mounted it (201; with ``size``, the blob is then known to be
+        there, see :meth:`blob_exists`); False when it offered an upload instead (202), in
+        which case the caller uploads the blob.
         """
         ref = _as_ref(ref)
         what = f"mount the blob {digest} from {from_repository} into"
@@ -803,6 +822,8 @@ class RegistryClient:
             )
             if response.status_code == 201:
                 self.stats.add(blobs_mounted=1)
+                if size is not None:
+                    self._remember_blob(ref, digest, size)
                 return True
             if response.status_code == 202:
                 self._cancel_upload(ref, response)
@@ -830,14 +851,9 @@ class RegistryClient:
         if source.registry == target.registry:
             if source.repository == target.repository:
                 raise ImageNotFoundError(f"The blob {digest} is missing from {source.name}")
-            # A mount is one request with one set of credentials, which must read the source
-            # too: with different credentials per repository (an overwrite token scoped to
-            # from_index) the blob goes through this worker instead.
-            if self.credentials_for(source) == self.credentials_for(target) and self.mount_blob(
-                target, digest, source.repository
+            if self.can_mount(source, target) and self.mount_blob(
+                target, digest, source.repository, size
             ):
-                if size is not None:
-                    self._remember_blob(target, digest, size)
                 return "mounted"
         with tempfile.TemporaryDirectory(dir=self.settings.temp_dir) as tmp:
             path = Path(tmp) / "blob"

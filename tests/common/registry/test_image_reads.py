@@ -9,6 +9,8 @@ second read cannot give anything new, while a tag can move between two reads.
 
 from __future__ import annotations
 
+import urllib.parse
+
 import pytest
 
 from services.common.errors import RegistryError
@@ -114,3 +116,32 @@ def test_layers_uploaded_ahead_are_not_moved_again_by_a_copy(client, fault_proxy
     # the upload's HEAD (absent) in the new repository, and no read nor mount of it after
     assert touching == [("HEAD", f"/v2/{repo}-index/blobs/{layer.digest}")], touching
     assert fault_proxy.requests("PUT", f"/v2/{repo}-index/blobs/uploads/")
+
+
+def test_layers_just_pushed_are_mounted_not_uploaded_again(client, fault_proxy, repo, tmp_path):
+    """With ``mount_from`` (the image the layers were pushed with, in a repository of the same
+    registry, one set of credentials), each new layer is mounted with one request (the
+    distribution spec's cross-repository mount: ``POST /blobs/uploads/?mount=<digest>&from=``)
+    and never sent again; copying the image then neither reads nor mounts it."""
+    registry = fault_proxy.registry
+    base = push_base_image(client, f"{registry}/{repo}-binary:v1", tmp_path, arches=("amd64",))
+    images = ImageService(client)
+    layer = build_layer([LayerFile("configs/x.json", data=b"{}")], tmp_path / "l.tgz")
+    built = images.build(base.spec, [f"{registry}/{repo}:1"], [layer])
+    fault_proxy.reset_counters()
+    images.upload_layers(f"{registry}/{repo}-index", [layer], mount_from=built.resolved)
+    images.copy(built.resolved, [f"{registry}/{repo}-index"])
+    encoded = urllib.parse.quote(layer.digest, safe="")
+    touching = [
+        (method, path.split("?")[0])
+        for method, path, *_ in fault_proxy.log
+        if layer.digest in path or encoded in path
+    ]
+    # its HEAD (absent), its mount, and nothing after: the copy knows it is there
+    assert touching == [
+        ("HEAD", f"/v2/{repo}-index/blobs/{layer.digest}"),
+        ("POST", f"/v2/{repo}-index/blobs/uploads/"),
+    ], touching
+    assert any(f"mount={encoded}" in path for _, path, *_ in fault_proxy.log)
+    assert not fault_proxy.requests("PUT", f"/v2/{repo}-index/blobs/uploads/")
+    assert client.blob_exists(f"{registry}/{repo}-index", layer.digest) == layer.size
