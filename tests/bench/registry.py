@@ -142,6 +142,7 @@ def main(argv: list[str]) -> None:
         try:
             _run(tmp, servers[0].registry, proxies, options)
             _beside_python(tmp, servers[0].registry)
+            _second_repository(tmp, servers[0].registry)
         finally:
             for proxy in proxies:
                 proxy.stop()
@@ -290,6 +291,28 @@ def _beside_python(tmp: Path, registry: str, runs: int = 5) -> None:
                 thread.join()
             where = "beside a thread running Python" if beside else "alone"
             print(f"12 MiB blob, {where} ({runs} runs): upload {_ms(up)}, download {_ms(down)}")
+
+
+def _second_repository(tmp: Path, registry: str, runs: int = 5) -> None:
+    """A 12 MiB blob just pushed, made present in another repository of the same registry
+    (a group's copy ahead of the overwrite): uploaded again from its file, or mounted."""
+    blob = random.Random(3).randbytes(12 * 1024 * 1024)
+    again, mounted = [], []
+    with RegistryClient(RegistrySettings(insecure_registries=frozenset({registry}))) as client:
+        for n in range(runs):
+            path = tmp / f"pushed-{n}"
+            path.write_bytes(f"pushed-{n}".encode() + blob)
+            digest = client.upload_blob(f"{registry}/bench/pushed", path, check_exists=False)
+            started = time.perf_counter()
+            client.upload_blob(f"{registry}/bench/again-{n}", path, digest, check_exists=False)
+            again.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            assert client.mount_blob(f"{registry}/bench/mounted-{n}", digest, "bench/pushed")
+            mounted.append(time.perf_counter() - started)
+    print(
+        f"12 MiB blob just pushed, into another repository ({runs} runs): uploaded again "
+        f"{_ms(again)}, mounted {_ms(mounted)}"
+    )
 
 
 def _ms(seconds: list[float]) -> str:
