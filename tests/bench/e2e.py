@@ -446,8 +446,13 @@ def main(argv: list[str]) -> None:
                 )
                 assert resp.status_code == 201, resp.text
                 ids.append(resp.json()["id"])
+            loader_before = os.times()
             final = e2e.wait_final(ids, timeout=3600)
             drained = time.perf_counter() - start
+            loader_after = os.times()
+            loader_cores = (
+                loader_after.user + loader_after.system - loader_before.user - loader_before.system
+            ) / drained
             host = (_host_busy() - host_before) / drained
             builder_cores = meter.stop()["index builder"]
             complete = sum(1 for d in final.values() if d["state"] == "complete")
@@ -470,7 +475,8 @@ def main(argv: list[str]) -> None:
             )
             print(
                 f"    cores busy while draining: {host:.2f} of {os.cpu_count()} on the host, "
-                f"{builder_cores:.2f} in the index builder",
+                f"{builder_cores:.2f} in the index builder, {loader_cores:.2f} in the bench "
+                "(polling)",
                 flush=True,
             )
             print(f"    {_group_profile(e2e, ids)}", flush=True)
