@@ -101,35 +101,25 @@ def test_a_failed_arch_push_still_records_the_manifests_pushed_beside_it(
         assert client.head_manifest(f"{registry}/{repo}:1-{arch}") is None
 
 
-def test_layers_uploaded_ahead_are_not_moved_again_by_a_copy(client, fault_proxy, repo, tmp_path):
-    """An image's new layers, uploaded from their files to another repository, are known
-    there: copying the image then neither reads nor mounts them (only the base's blobs)."""
+@pytest.mark.parametrize("mount", [False, True], ids=["uploaded", "mounted"])
+def test_layers_placed_ahead_are_not_moved_again_by_a_copy(
+    client, fault_proxy, repo, tmp_path, mount
+):
+    """An image's new layers, made present in another repository ahead of a copy, are known
+    there: copying the image then neither reads nor mounts them (only the base's blobs).
+    Without ``mount_from`` they are uploaded from their files; with it (the image they were
+    pushed with, in a repository of the same registry, one set of credentials) each is
+    mounted with one request (the distribution spec's cross-repository mount: ``POST
+    /blobs/uploads/?mount=<digest>&from=``) and never sent again."""
     registry = fault_proxy.registry
     base = push_base_image(client, f"{registry}/{repo}-binary:v1", tmp_path, arches=("amd64",))
     images = ImageService(client)
     layer = build_layer([LayerFile("configs/x.json", data=b"{}")], tmp_path / "l.tgz")
     built = images.build(base.spec, [f"{registry}/{repo}:1"], [layer])
     fault_proxy.reset_counters()
-    images.upload_layers(f"{registry}/{repo}-index", [layer])
-    images.copy(built.resolved, [f"{registry}/{repo}-index"])
-    touching = [(method, path) for method, path, *_ in fault_proxy.log if layer.digest in path]
-    # the upload's HEAD (absent) in the new repository, and no read nor mount of it after
-    assert touching == [("HEAD", f"/v2/{repo}-index/blobs/{layer.digest}")], touching
-    assert fault_proxy.requests("PUT", f"/v2/{repo}-index/blobs/uploads/")
-
-
-def test_layers_just_pushed_are_mounted_not_uploaded_again(client, fault_proxy, repo, tmp_path):
-    """With ``mount_from`` (the image the layers were pushed with, in a repository of the same
-    registry, one set of credentials), each new layer is mounted with one request (the
-    distribution spec's cross-repository mount: ``POST /blobs/uploads/?mount=<digest>&from=``)
-    and never sent again; copying the image then neither reads nor mounts it."""
-    registry = fault_proxy.registry
-    base = push_base_image(client, f"{registry}/{repo}-binary:v1", tmp_path, arches=("amd64",))
-    images = ImageService(client)
-    layer = build_layer([LayerFile("configs/x.json", data=b"{}")], tmp_path / "l.tgz")
-    built = images.build(base.spec, [f"{registry}/{repo}:1"], [layer])
-    fault_proxy.reset_counters()
-    images.upload_layers(f"{registry}/{repo}-index", [layer], mount_from=built.resolved)
+    images.upload_layers(
+        f"{registry}/{repo}-index", [layer], mount_from=built.resolved if mount else None
+    )
     images.copy(built.resolved, [f"{registry}/{repo}-index"])
     encoded = urllib.parse.quote(layer.digest, safe="")
     touching = [
@@ -137,11 +127,15 @@ def test_layers_just_pushed_are_mounted_not_uploaded_again(client, fault_proxy, 
         for method, path, *_ in fault_proxy.log
         if layer.digest in path or encoded in path
     ]
-    # its HEAD (absent), its mount, and nothing after: the copy knows it is there
-    assert touching == [
-        ("HEAD", f"/v2/{repo}-index/blobs/{layer.digest}"),
-        ("POST", f"/v2/{repo}-index/blobs/uploads/"),
-    ], touching
-    assert any(f"mount={encoded}" in path for _, path, *_ in fault_proxy.log)
-    assert not fault_proxy.requests("PUT", f"/v2/{repo}-index/blobs/uploads/")
+    uploads = fault_proxy.requests("PUT", f"/v2/{repo}-index/blobs/uploads/")
+    head = ("HEAD", f"/v2/{repo}-index/blobs/{layer.digest}")
+    if mount:
+        # its HEAD (absent), its mount, and nothing after
+        assert touching == [head, ("POST", f"/v2/{repo}-index/blobs/uploads/")], touching
+        assert any(f"mount={encoded}" in path for _, path, *_ in fault_proxy.log)
+        assert not uploads
+    else:
+        # its HEAD (absent), its upload (the digest in the PUT's query), and nothing after
+        assert touching[0] == head and all(m == "PUT" for m, _ in touching[1:]), touching
+        assert uploads
     assert client.blob_exists(f"{registry}/{repo}-index", layer.digest) == layer.size
