@@ -89,9 +89,14 @@ class IndexState:
         The cache's ``digest`` file is not copied: every build of the copy writes its own (and
         the state's own may still be being written, when its build seals the cache while the
         next one has begun)."""
-        # beside the group's push and seal lanes: one cp process per tree (_cp_link_tree)
-        _link_tree(self.configs, dest / "configs", spawn=True)
-        _link_tree(self.cache_dir, dest / "cache", skip=frozenset({"digest"}), spawn=True)
+        # beside the group's push and seal lanes: one cp process per tree (_cp_link_tree),
+        # the walk when cp cannot
+        for source, copy, skip in (
+            (self.configs, dest / "configs", frozenset[str]()),
+            (self.cache_dir, dest / "cache", frozenset({"digest"})),
+        ):
+            if not _cp_link_tree(source, copy, skip):
+                _link_tree(source, copy, skip)
         return IndexState(
             configs=dest / "configs",
             cache_dir=dest / "cache",
@@ -132,7 +137,6 @@ def _link_tree(
     skip: frozenset[str] = frozenset(),
     *,
     sizes: dict[int, int] | None = None,
-    spawn: bool = False,
 ) -> None:
     """Copy the tree ``source`` to ``dest`` with hard links (directories keep their modes;
     symlinks are linked as symlinks, never followed), leaving out the files named in ``skip``
@@ -140,19 +144,7 @@ def _link_tree(
 
     It works on directory descriptors (``scandir`` and ``linkat`` relative to them), so a file
     costs one system call: a catalog of 3,000 bundles is ~4,800 files, and this is on the path
-    of every warm build (``StateCache.get``, ``IndexState.fork``, ``StateCache.put``).
-
-    With ``spawn`` (and without ``sizes``), into a directory that does not exist yet, ``cp``
-    does it, for callers that run beside other threads (see :func:`_cp_link_tree`); this walk
-    is the fallback. Alone in its process the two take about as long (~50-100 ms for a
-    3,000-bundle catalog and its cache, ``make bench BENCH_ARGS=state``)."""
-    if spawn and sizes is None and _cp_link_tree(source, dest):
-        for name in skip:
-            try:
-                os.unlink(dest / name)
-            except (FileNotFoundError, IsADirectoryError):  # (a directory is not skipped)
-                pass
-        return
+    of every warm build (``StateCache.get``, ``IndexState.fork``, ``StateCache.put``)."""
     dest.mkdir(parents=True, exist_ok=True)
     os.chmod(dest, stat.S_IMODE(os.stat(source).st_mode))
     # (source directory fd, dest directory fd, their paths for a copy across filesystems)
@@ -211,10 +203,12 @@ def _cp() -> str | None:
     return shutil.which("cp")
 
 
-def _cp_link_tree(source: Path, dest: Path) -> bool:
+def _cp_link_tree(source: Path, dest: Path, skip: frozenset[str] = frozenset()) -> bool:
     """Copy the tree ``source`` to ``dest``, which must not exist, with hard links, as
     :func:`_link_tree` does, in one ``cp`` process; False (and nothing left at ``dest``) when
-    ``cp`` is missing or fails, e.g. across filesystems, where links cannot go.
+    ``cp`` is missing or fails, e.g. across filesystems, where links cannot go. For callers
+    that run beside other threads: alone in its process the walk takes about as long (~50-100
+    ms for a 3,000-bundle catalog and its cache, ``make bench BENCH_ARGS=state``).
 
     Why a process: the walk in Python gives up the GIL for every file's system call and waits
     to get it back; beside a thread running Python (a group's push lane, the layer threads)
@@ -248,6 +242,11 @@ def _cp_link_tree(source: Path, dest: Path) -> bool:
         failure = str(exc)
     else:
         if done.returncode == 0:
+            for name in skip:  # (cp has no exclusion; a directory so named is not skipped)
+                try:
+                    os.unlink(dest / name)
+                except (FileNotFoundError, IsADirectoryError):
+                    pass
             return True
         failure = done.stderr.decode("utf-8", "replace").strip()[:500]
     log.debug("linking %s with cp failed, walking it instead: %s", source, failure)
