@@ -744,26 +744,20 @@ class ImageService:
         """Make the local ``layers`` (files, not remote layers) present in ``target``'s
         repository, side by side, skipping the blobs it has: a later ``copy`` of an image
         holding them then finds them there instead of moving them through this worker.
-        ``mount_from``: an image whose repository has them (they were just pushed there);
-        when the registry can mount them from it (:meth:`RegistryClient.can_mount`) they are
-        mounted, one request each, instead of uploaded again."""
+        ``mount_from``: an image whose repository has them (they were just pushed there); when
+        the registry can mount them from it (:meth:`RegistryClient.can_mount`) nothing is
+        uploaded: the copy mounts them, one request each."""
         ref = parse_reference(target)
-        source = parse_reference(mount_from) if mount_from else None
-        mountable = source is not None and self.client.can_mount(source, ref)
-
-        def place(layer: Layer) -> None:
-            if self.client.blob_exists(ref, layer.digest) is not None:
-                return
-            if mountable:
-                assert source is not None
-                if self.client.mount_blob(ref, layer.digest, source.repository, layer.size):
-                    return
-            self.client.upload_blob(
-                ref, layer.path, layer.digest, size=layer.size, check_exists=False
-            )
-
+        if mount_from and self.client.can_mount(parse_reference(mount_from), ref):
+            return
         self._run_all(
-            [functools.partial(place, layer) for layer in layers if isinstance(layer, Layer)]
+            [
+                functools.partial(
+                    self.client.upload_blob, ref, layer.path, layer.digest, size=layer.size
+                )
+                for layer in layers
+                if isinstance(layer, Layer)
+            ]
         )
 
     # ------------------------------------------------------------------ copy / tags / delete

@@ -105,12 +105,12 @@ def test_a_failed_arch_push_still_records_the_manifests_pushed_beside_it(
 def test_layers_placed_ahead_are_not_moved_again_by_a_copy(
     client, fault_proxy, repo, tmp_path, mount
 ):
-    """An image's new layers, made present in another repository ahead of a copy, are known
-    there: copying the image then neither reads nor mounts them (only the base's blobs).
-    Without ``mount_from`` they are uploaded from their files; with it (the image they were
-    pushed with, in a repository of the same registry, one set of credentials) each is
-    mounted with one request (the distribution spec's cross-repository mount: ``POST
-    /blobs/uploads/?mount=<digest>&from=``) and never sent again."""
+    """An image's new layers reach another repository once. Without ``mount_from`` they are
+    uploaded from their files ahead of the copy, which then neither reads nor mounts them
+    (only the base's blobs); with it (the image they were pushed with, in a repository of the
+    same registry, one set of credentials) nothing is uploaded and the copy mounts each with
+    one request (the distribution spec's cross-repository mount: ``POST
+    /blobs/uploads/?mount=<digest>&from=``)."""
     registry = fault_proxy.registry
     base = push_base_image(client, f"{registry}/{repo}-binary:v1", tmp_path, arches=("amd64",))
     images = ImageService(client)
@@ -130,7 +130,7 @@ def test_layers_placed_ahead_are_not_moved_again_by_a_copy(
     uploads = fault_proxy.requests("PUT", f"/v2/{repo}-index/blobs/uploads/")
     head = ("HEAD", f"/v2/{repo}-index/blobs/{layer.digest}")
     if mount:
-        # its HEAD (absent), its mount, and nothing after
+        # its HEAD (absent), its mount, and nothing else
         assert touching == [head, ("POST", f"/v2/{repo}-index/blobs/uploads/")], touching
         assert any(f"mount={encoded}" in path for _, path, *_ in fault_proxy.log)
         assert not uploads
