@@ -1,5 +1,5 @@
 """Helpers shared by the benchmark parts: running the real services, load generation with wrk,
-peak RSS of child processes."""
+peak RSS of child processes, a thread running Python beside what is timed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -150,3 +151,23 @@ def run_wrk(
         if "Non-2xx" in line or "Socket errors" in line:
             errors += line.strip() + "; "
     return WrkResult(rps, p50, p99, total, errors)
+
+
+@contextmanager
+def python_running() -> Iterator[None]:
+    """A thread running Python meanwhile, as a builder's push lane and layer threads do: a
+    system call that gives up the GIL then waits to get it back."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        count = 0
+        while not stop.is_set():
+            count += 1
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

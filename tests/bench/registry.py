@@ -25,8 +25,8 @@ import random
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from services.common.registry.client import RegistryClient, RegistrySettings
@@ -34,6 +34,7 @@ from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.images import ImageService
 from services.common.registry.layers import build_layer, tree_entries
 from services.tooling.servers.registry import start_registry
+from tests.bench.common import python_running
 from tests.common.registry.faultproxy import FaultProxy
 from tests.common.registry.helpers import FOUR_ARCHES, push_base_image
 
@@ -261,34 +262,19 @@ def _beside_python(tmp: Path, registry: str, runs: int = 5) -> None:
     uploads while the next request is computed: each send or receive that gives up the GIL
     waits for it to come back."""
     blob = random.Random(2).randbytes(12 * 1024 * 1024)
-    busy = threading.Event()
-
-    def spin() -> None:
-        total = 0
-        while busy.is_set():
-            for n in range(1000):
-                total += n * n
-
     with RegistryClient(RegistrySettings(insecure_registries=frozenset({registry}))) as client:
         for beside in (False, True):
-            thread = None
-            if beside:
-                busy.set()
-                thread = threading.Thread(target=spin, daemon=True)
-                thread.start()
             up, down = [], []
-            for n in range(runs):
-                path = tmp / f"blob-{beside}-{n}"
-                path.write_bytes(f"{beside}-{n}".encode() + blob)  # a new blob every time
-                started = time.perf_counter()
-                digest = client.upload_blob(f"{registry}/bench/blobs", path, check_exists=False)
-                up.append(time.perf_counter() - started)
-                started = time.perf_counter()
-                client.download_blob(f"{registry}/bench/blobs", digest, tmp / "downloaded")
-                down.append(time.perf_counter() - started)
-            busy.clear()
-            if thread is not None:
-                thread.join()
+            with python_running() if beside else nullcontext():
+                for n in range(runs):
+                    path = tmp / f"blob-{beside}-{n}"
+                    path.write_bytes(f"{beside}-{n}".encode() + blob)  # a new blob every time
+                    started = time.perf_counter()
+                    digest = client.upload_blob(f"{registry}/bench/blobs", path, check_exists=False)
+                    up.append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    client.download_blob(f"{registry}/bench/blobs", digest, tmp / "downloaded")
+                    down.append(time.perf_counter() - started)
             where = "beside a thread running Python" if beside else "alone"
             print(f"12 MiB blob, {where} ({runs} runs): upload {_ms(up)}, download {_ms(down)}")
 

@@ -18,10 +18,8 @@ import os
 import shutil
 import statistics
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 from services.catalog import CatalogDir, directory_tree, write_serving_cache
@@ -29,6 +27,7 @@ from services.catalog.gotar import _header, tree_digest
 from services.index_builder.state import IndexState, PartLayer, StateCache, _link_tree
 from tests.bench.api import _option
 from tests.bench.catalog import generate
+from tests.bench.common import python_running
 
 
 def _time(label: str, runs: int, step: Callable[[int], object]) -> None:
@@ -42,25 +41,6 @@ def _time(label: str, runs: int, step: Callable[[int], object]) -> None:
         f"(min {min(took):.1f}, max {max(took):.1f}, {runs} runs)",
         flush=True,
     )
-
-
-@contextmanager
-def _python_running() -> Iterator[None]:
-    """A thread running Python meanwhile, as a group's push lane and layer threads do."""
-    stop = threading.Event()
-
-    def spin() -> None:
-        count = 0
-        while not stop.is_set():
-            count += 1
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _walk_both(state: IndexState, dest: Path) -> None:
@@ -98,7 +78,7 @@ def _copies(multiplier: int, runs: int) -> None:
             runs,
             lambda n: _walk_both(state, base / f"walk-{n}"),
         )
-        with _python_running():
+        with python_running():
             _time(
                 "fork beside a thread running Python (one cp process per tree)",
                 runs,
