@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -11,7 +12,7 @@ from services.common.config import Settings
 from services.common.reference import parse_reference
 from services.common.registry.auth import Credentials, CredentialStore
 from services.common.registry.client import RegistryClient, RegistrySettings
-from services.common.registry.images import ImageService
+from services.common.registry.images import ImageMemo, ImageService
 from services.common.registry.unpack import UnpackBudget
 
 __all__ = ["base_client", "registry_settings", "request_images"]
@@ -58,6 +59,7 @@ def request_images(
     token_for: str | None = None,
     token: str | None = None,
     registry_auths_json: str | None = None,
+    memos: dict[str, ImageMemo] | None = None,
 ) -> ImageService:
     """An ImageService with a request's own credentials, kept in memory only, whose unpacks
     share the request's disk budget (``RegistrySettings.request_unpack_limit``).
@@ -67,6 +69,11 @@ def request_images(
     ``set_registry_token`` writes): reading from_index and the overwrite push use it; bundles,
     the binary image and the push to ``iib_registry`` keep the service's credentials, even on
     the same host. ``registry_auths_json`` is regenerate-bundle's ``{"auths": {...}}``.
+
+    ``memos`` (a coalesced group's): services made with the same credentials (the same token
+    for the same repository, the same auths) share one memory of the manifests and configs
+    they read by digest, so the group's requests read its from_index and binary image once.
+    It is keyed by a hash of those credentials, never by the credentials themselves.
     """
     store = (
         CredentialStore.from_docker_config(json.loads(registry_auths_json), "registry_auths")
@@ -79,7 +86,17 @@ def request_images(
             {f"{ref.registry}/{ref.repository}": Credentials.from_token(token)}
         )
     limit = client.settings.request_unpack_limit
+    memo = None
+    if memos is not None:
+        scope = json.dumps([token_for and _repository(token_for), token, registry_auths_json])
+        memo = memos.setdefault(hashlib.sha256(scope.encode()).hexdigest(), {})
     return ImageService(
         client.with_credentials(store) if store.registries else client,
         unpack_budget=UnpackBudget(limit, "IIB_REQUEST_DISK_LIMIT") if limit else None,
+        memo=memo,
     )
+
+
+def _repository(spec: str) -> str:
+    ref = parse_reference(spec)
+    return f"{ref.registry}/{ref.repository}"

@@ -40,7 +40,7 @@ from services.common.pb.iib.v1 import requests_pb2
 from services.common.reference import name_without_tag_or_digest
 from services.common.registry import mediatypes as mt
 from services.common.registry.client import RegistryClient
-from services.common.registry.images import ImageService, PushRecord
+from services.common.registry.images import ImageMemo, ImageService, PushRecord
 from services.common.registry.layers import RemoteLayer
 from services.common.registry_access import base_client, request_images
 from services.common.requestlog import (
@@ -165,6 +165,9 @@ class _Group:
     good: IndexContent | None = None
     previous_output: str | None = None
     pending: _Pending | None = None
+    #: the memories of manifests and configs its requests read, one per set of credentials
+    #: (``request_images``): each request would read the same from_index and binary image
+    memos: dict[str, ImageMemo] = field(default_factory=dict)
 
 
 def _pushed(built: BuiltIndex) -> BuiltIndex:
@@ -393,7 +396,7 @@ class IndexBuilder:
         group (its image may still be being pushed); returns the build and its error."""
         kind = member.request.WhichOneof("params") or ""
         member_dir.mkdir()
-        build = _Build(member, self._images_for(member.request), member_dir)
+        build = _Build(member, self._images_for(member.request, group.memos), member_dir)
         build.traffic = self.client.stats.snapshot()
         build.deferred = True
         source = group.pending.build.result if group.pending is not None else group.good
@@ -544,7 +547,9 @@ class IndexBuilder:
         except FinalStateReached:
             pass
 
-    def _images_for(self, request: requests_pb2.Job) -> ImageService:
+    def _images_for(
+        self, request: requests_pb2.Job, memos: dict[str, ImageMemo] | None = None
+    ) -> ImageService:
         kind = request.WhichOneof("params")
         params = getattr(request, kind or "", None)
         index = getattr(params, "index", None)
@@ -561,6 +566,7 @@ class IndexBuilder:
             token_for=from_index,
             token=token,
             registry_auths_json=request.secrets.registry_auths_json or None,
+            memos=memos,
         )
 
     # --- shared steps ------------------------------------------------------------------------

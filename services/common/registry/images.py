@@ -50,6 +50,7 @@ from services.common.registry.unpack import UnpackBudget, Unpacker, UnpackLimits
 __all__ = [
     "SCRATCH",
     "BuildResult",
+    "ImageMemo",
     "ImageService",
     "PlatformImage",
     "image_arches_from_manifest",
@@ -63,6 +64,8 @@ _M = TypeVar("_M", Manifest, ImageConfig)
 #: digest-pinned manifests and configs one service remembers (a request's service reads a
 #: few dozen images; the memo is cleared when full)
 _MEMO_MAX = 1024
+#: manifests and config blobs read by digest, under ``registry/repository@digest``
+ImageMemo = dict[str, Manifest | ImageConfig]
 
 SCRATCH = "scratch"
 _DEFAULT_PLATFORM = Platform("linux", "amd64")
@@ -229,16 +232,22 @@ class ImageService:
         *,
         max_workers: int = 4,
         unpack_budget: UnpackBudget | None = None,
+        memo: ImageMemo | None = None,
     ) -> None:
         """``unpack_budget``: bytes every ``unpack`` of this service may write in all (one
-        request's service: ``services.common.registry_access.request_images``)."""
+        request's service: ``services.common.registry_access.request_images``). ``memo``: the
+        memory of manifests and configs read by digest, shared with services that read with
+        the same credentials (a coalesced group's requests); else the service's own."""
         self.client = client
         self.max_workers = max_workers
         self.unpack_budget = unpack_budget
         # Manifests read by digest and config blobs never change: a request reads the same
         # binary image and from_index several times (arches, labels, reusable layers, the
         # build's base), and each read costs the registry round trips of a list and every entry.
-        self._memo: dict[str, Manifest | ImageConfig] = {}
+        self._memo: ImageMemo = {} if memo is None else memo
+        # manifests this service pushed, by repository and digest: pushing the same bytes there
+        # by digest again (a group member's overwrite, after its copy ahead) changes nothing
+        self._pushed: set[str] = set()
 
     # ------------------------------------------------------------------ resolution
 
@@ -860,17 +869,24 @@ class ImageService:
 
         def put(item: tuple[ImageReference, bytes, str]) -> tuple[str, str | None]:
             ref, raw, media_type = item
-            if record is None:
-                return self.client.put_manifest(ref, raw, media_type), None
-            at_digest = ref.with_digest(compute_digest(raw))
-            try:
-                new = self.client.head_manifest(at_digest) is None
-            except RegistryError as exc:
-                log.warning(
-                    "cannot tell whether %s exists, it will not be deleted: %s", at_digest, exc
-                )
-                new = False
-            return self.client.put_manifest(ref, raw, media_type), str(at_digest) if new else None
+            digest = compute_digest(raw)
+            key = _memo_key(ref, digest)
+            if not ref.tag and ref.digest == digest and key in self._pushed:
+                return digest, None  # pushed there by this service: not new, nothing to move
+            new = False
+            if record is not None:
+                at_digest = ref.with_digest(digest)
+                try:
+                    new = self.client.head_manifest(at_digest) is None
+                except RegistryError as exc:
+                    log.warning(
+                        "cannot tell whether %s exists, it will not be deleted: %s", at_digest, exc
+                    )
+            pushed = self.client.put_manifest(ref, raw, media_type)
+            self._pushed.add(key)
+            # what was pushed need not be read back (a copy of it reads it by digest)
+            self._memo.setdefault(key, Manifest.parse(raw, media_type, digest))
+            return pushed, str(ref.with_digest(digest)) if new else None
 
         def attempt(
             item: tuple[ImageReference, bytes, str],
@@ -907,6 +923,10 @@ class ImageService:
     def delete(self, spec: str) -> None:
         """Delete the manifest ``spec`` points at (so every tag pointing at it)."""
         ref = parse_reference(spec)
-        if ref.digest:  # read by digest before, it is gone now
+        if ref.digest:  # read or pushed by digest before, it is gone now
             self._memo.pop(_memo_key(ref, ref.digest), None)
+            self._pushed.discard(_memo_key(ref, ref.digest))
+        else:  # whichever manifest the tag named is gone: forget what was pushed there
+            prefix = _memo_key(ref, "")
+            self._pushed.difference_update([k for k in list(self._pushed) if k.startswith(prefix)])
         self.client.delete_manifest(ref)

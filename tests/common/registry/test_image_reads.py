@@ -17,6 +17,7 @@ from services.common.errors import RegistryError
 from services.common.registry.client import RegistryClient
 from services.common.registry.images import ImageService, PushRecord
 from services.common.registry.layers import LayerFile, build_layer
+from services.common.registry_access import request_images
 from tests.common.registry.helpers import FOUR_ARCHES, fast_settings, push_base_image
 
 
@@ -139,3 +140,53 @@ def test_layers_placed_ahead_are_not_moved_again_by_a_copy(
         assert touching[0] == head and all(m == "PUT" for m, _ in touching[1:]), touching
         assert uploads
     assert client.blob_exists(f"{registry}/{repo}-index", layer.digest) == layer.size
+
+
+def test_a_group_reads_a_pinned_image_once_per_set_of_credentials(
+    client, fault_proxy, repo, tmp_path
+):
+    """The requests of a coalesced group share one memory per set of credentials
+    (``request_images(memos=)``): the second request with the same ones reads nothing of an
+    image the first read by digest; one with other credentials reads it again."""
+    registry = fault_proxy.registry
+    base = push_base_image(client, f"{registry}/{repo}:v1", tmp_path)
+    pinned = f"{registry}/{repo}@{base.digest}"
+    from_index = f"{registry}/{repo}-index:v1"
+    memos: dict = {}
+    first = request_images(client, token_for=from_index, token="u:p", memos=memos)
+    fault_proxy.reset_counters()
+    assert len(first.platform_images(pinned)) == 4
+    read = len(fault_proxy.log)
+    assert read == 1 + 4 + 4  # the list, its entries and their configs
+    second = request_images(client, token_for=from_index, token="u:p", memos=memos)
+    assert len(second.platform_images(pinned)) == 4
+    assert len(fault_proxy.log) == read
+    other = request_images(client, token_for=from_index, token="v:q", memos=memos)
+    assert len(other.platform_images(pinned)) == 4
+    assert len(fault_proxy.log) == 2 * read
+
+
+def test_a_copy_by_digest_done_before_pushes_nothing_again(client, fault_proxy, repo, tmp_path):
+    """A group member's image is copied to from_index's repository by digest ahead of the
+    overwrite, which copies it again: a manifest put by digest is content-addressed (the
+    distribution spec), so the second copy sends nothing, except the tag it moves."""
+    registry = fault_proxy.registry
+    base = push_base_image(client, f"{registry}/{repo}-binary:v1", tmp_path, arches=("amd64",))
+    images = ImageService(client)
+    layer = build_layer([LayerFile("configs/x.json", data=b"{}")], tmp_path / "l.tgz")
+    built = images.build(base.spec, [f"{registry}/{repo}:1"], [layer])
+    index = f"{registry}/{repo}-index"
+    images.copy(built.resolved, [index], PushRecord())
+    fault_proxy.reset_counters()
+    images.copy(built.resolved, [index])
+    assert fault_proxy.log == []
+    images.copy(built.resolved, [f"{index}:v1"])
+    assert [(m, p) for m, p, *_ in fault_proxy.log] == [("PUT", f"/v2/{repo}-index/manifests/v1")]
+    # a manifest deleted is pushed again
+    images.delete(f"{index}@{built.digest}")
+    fault_proxy.reset_counters()
+    images.copy(built.resolved, [index])
+    assert ("PUT", f"/v2/{repo}-index/manifests/{built.digest}") in [
+        (m, p) for m, p, *_ in fault_proxy.log
+    ]
+    assert client.head_manifest(f"{index}@{built.digest}") is not None

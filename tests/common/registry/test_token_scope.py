@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from services.common.errors import RegistryError
 from services.common.registry.auth import Credentials
 from services.common.registry.client import RegistryClient
 from services.common.registry_access import request_images
@@ -98,3 +99,25 @@ def test_the_token_reads_and_overwrites_from_index_only(setup: Setup, tmp_path: 
     assert setup.tokens.pushes_of(OWNER) == {"product/index"}
     assert setup.tokens.repositories_of(SERVICE) == {"bundles/b", "iib-build"}
     assert all(r.status == 200 for r in setup.tokens.requests)
+
+
+def test_a_group_memory_is_not_shared_across_credentials(setup: Setup, tmp_path: Path) -> None:
+    """A coalesced group's requests share what they read by digest only with requests that
+    read with the same credentials: a request without the from_index token is not handed the
+    from_index manifest another request read with it (the registry refuses it that read)."""
+    host = setup.registry.registry
+    from_index = f"{host}/product/index:v4.15"
+    with setup.client(ADMIN, ADMIN_PASSWORD) as admin:
+        index = push_base_image(admin, from_index, tmp_path, arches=("amd64",))
+    pinned = f"{host}/product/index@{index.digest}"
+    memos: dict = {}
+    token = f"{OWNER}:{OWNER_PASSWORD}"
+    with setup.client(SERVICE, SERVICE_PASSWORD) as service:
+        with_token = request_images(service, token_for=from_index, token=token, memos=memos)
+        assert with_token.get_image_arches(pinned) == {"amd64"}
+        setup.tokens.clear()
+        # the service's own credentials: read from the registry, which refuses it
+        without = request_images(service, token_for=from_index, memos=memos)
+        with pytest.raises(RegistryError):
+            without.get_image_arches(pinned)
+        assert setup.tokens.repositories_of(SERVICE) == {"product/index"}
