@@ -712,9 +712,7 @@ class ImageService:
             )
         config_digest = compute_digest(config.raw)
         if present.claim(config_digest):
-            jobs.append(
-                functools.partial(self.client.upload_blob, target, config.raw, config_digest)
-            )
+            jobs.append(functools.partial(self._push_config, target, config, config_digest))
         for layer in layers:
             if not present.claim(layer.digest):
                 continue
@@ -824,13 +822,26 @@ class ImageService:
             raise UnsupportedManifestError(
                 f"Cannot copy {src}: {manifest.media_type} manifests are not supported"
             )
-        return [
-            functools.partial(
-                self.client.copy_blob, src, target, descriptor.digest, descriptor.size
-            )
-            for descriptor in [manifest.config, *manifest.layers]
-            if not mt.is_foreign_layer(descriptor.media_type) and present.claim(descriptor.digest)
-        ]
+        jobs: list[Callable[[], object]] = []
+        for descriptor in [manifest.config, *manifest.layers]:
+            if mt.is_foreign_layer(descriptor.media_type) or not present.claim(descriptor.digest):
+                continue
+            known = self._memo.get(_memo_key(src, descriptor.digest))
+            if isinstance(known, ImageConfig) and not self.client.can_mount(src, target):
+                # a config this service pushed or read: sent from memory, not read again
+                jobs.append(functools.partial(self._push_config, target, known, descriptor.digest))
+            else:
+                jobs.append(
+                    functools.partial(
+                        self.client.copy_blob, src, target, descriptor.digest, descriptor.size
+                    )
+                )
+        return jobs
+
+    def _push_config(self, target: ImageReference, config: ImageConfig, digest: str) -> None:
+        """Upload a config blob (unless ``target``'s repository has it) and remember it there."""
+        self.client.upload_blob(target, config.raw, digest)
+        self._memo.setdefault(_memo_key(target, digest), config)
 
     def _run_all(self, jobs: Sequence[Callable[[], object]]) -> None:
         """Run blob transfers, up to ``max_workers`` at a time; the first error is raised."""

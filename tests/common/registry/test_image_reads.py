@@ -190,3 +190,25 @@ def test_a_copy_by_digest_done_before_pushes_nothing_again(client, fault_proxy, 
         (m, p) for m, p, *_ in fault_proxy.log
     ]
     assert client.head_manifest(f"{index}@{built.digest}") is not None
+
+
+def test_a_config_the_service_pushed_is_copied_from_memory(client, fault_proxy, repo, tmp_path):
+    """With other credentials for the target (an overwrite token: no mount), a blob goes
+    through the worker; the config the service pushed itself is sent from memory, not read
+    back (``GET /v2/<name>/blobs/<digest>``, the distribution spec)."""
+    registry = fault_proxy.registry
+    base = push_base_image(client, f"{registry}/{repo}-binary:v1", tmp_path, arches=("amd64",))
+    index = f"{registry}/{repo}-index"
+    images = request_images(client, token_for=f"{index}:v1", token="u:p")
+    layer = build_layer([LayerFile("configs/x.json", data=b"{}")], tmp_path / "l.tgz")
+    built = images.build(base.spec, [f"{registry}/{repo}:1"], [layer])
+    listing = client.get_manifest(built.resolved)
+    entry = client.get_manifest(f"{registry}/{repo}@{listing.manifests[0].digest}")
+    config = entry.config.digest
+    fault_proxy.reset_counters()
+    images.upload_layers(index, [layer])
+    images.copy(built.resolved, [index])
+    assert not fault_proxy.requests("GET", f"/blobs/{config}")
+    assert fault_proxy.requests("GET", f"/v2/{repo}/blobs/")  # the base's layers, read through
+    assert fault_proxy.requests("PUT", f"/v2/{repo}-index/blobs/uploads/.*{config[7:]}")
+    assert client.blob_exists(index, config) == entry.config.size
