@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from services.common.config import Settings
-from services.common.reference import parse_reference
+from services.common.reference import name_without_tag_or_digest, parse_reference
 from services.common.registry.auth import Credentials, CredentialStore
 from services.common.registry.client import RegistryClient, RegistrySettings
 from services.common.registry.images import ImageMemo, ImageService
@@ -88,15 +88,12 @@ def request_images(
     limit = client.settings.request_unpack_limit
     memo = None
     if memos is not None:
-        scope = json.dumps([token_for and _repository(token_for), token, registry_auths_json])
+        scope = json.dumps(
+            [token_for and name_without_tag_or_digest(token_for), token, registry_auths_json]
+        )
         memo = memos.setdefault(hashlib.sha256(scope.encode()).hexdigest(), {})
     return ImageService(
         client.with_credentials(store) if store.registries else client,
         unpack_budget=UnpackBudget(limit, "IIB_REQUEST_DISK_LIMIT") if limit else None,
         memo=memo,
     )
-
-
-def _repository(spec: str) -> str:
-    ref = parse_reference(spec)
-    return f"{ref.registry}/{ref.repository}"

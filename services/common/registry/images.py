@@ -244,10 +244,9 @@ class ImageService:
         # Manifests read by digest and config blobs never change: a request reads the same
         # binary image and from_index several times (arches, labels, reusable layers, the
         # build's base), and each read costs the registry round trips of a list and every entry.
+        # A manifest it remembers is also one its repository has (read or pushed there by
+        # digest): pushing the same bytes there by digest again would change nothing.
         self._memo: ImageMemo = {} if memo is None else memo
-        # manifests this service pushed, by repository and digest: pushing the same bytes there
-        # by digest again (a group member's overwrite, after its copy ahead) changes nothing
-        self._pushed: set[str] = set()
 
     # ------------------------------------------------------------------ resolution
 
@@ -882,8 +881,8 @@ class ImageService:
             ref, raw, media_type = item
             digest = compute_digest(raw)
             key = _memo_key(ref, digest)
-            if not ref.tag and ref.digest == digest and key in self._pushed:
-                return digest, None  # pushed there by this service: not new, nothing to move
+            if not ref.tag and ref.digest == digest and isinstance(self._memo.get(key), Manifest):
+                return digest, None  # the repository has it: not new, nothing to move
             new = False
             if record is not None:
                 at_digest = ref.with_digest(digest)
@@ -894,7 +893,6 @@ class ImageService:
                         "cannot tell whether %s exists, it will not be deleted: %s", at_digest, exc
                     )
             pushed = self.client.put_manifest(ref, raw, media_type)
-            self._pushed.add(key)
             # what was pushed need not be read back (a copy of it reads it by digest)
             self._memo.setdefault(key, Manifest.parse(raw, media_type, digest))
             return pushed, str(ref.with_digest(digest)) if new else None
@@ -936,8 +934,8 @@ class ImageService:
         ref = parse_reference(spec)
         if ref.digest:  # read or pushed by digest before, it is gone now
             self._memo.pop(_memo_key(ref, ref.digest), None)
-            self._pushed.discard(_memo_key(ref, ref.digest))
-        else:  # whichever manifest the tag named is gone: forget what was pushed there
+        else:  # whichever manifest the tag named is gone: forget that repository's
             prefix = _memo_key(ref, "")
-            self._pushed.difference_update([k for k in list(self._pushed) if k.startswith(prefix)])
+            for key in [k for k in list(self._memo) if k.startswith(prefix)]:
+                self._memo.pop(key, None)
         self.client.delete_manifest(ref)
