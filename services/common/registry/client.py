@@ -805,8 +805,9 @@ class RegistryClient:
         """Mount blob ``digest`` from another repository of the same registry.
 
         True when the registry mounted it (201; with ``size``, the blob is then known to be
-        there, see :meth:`blob_exists`); False when it offered an upload instead (202), in
-        which case the caller uploads the blob.
+        there, see :meth:`blob_exists`); False when it offered an upload instead (202) or
+        refused the mount (401, 403: the credentials for ``ref`` may not read
+        ``from_repository``), in which case the caller uploads the blob.
         """
         ref = _as_ref(ref)
         what = f"mount the blob {digest} from {from_repository} into"
@@ -827,6 +828,12 @@ class RegistryClient:
                 return True
             if response.status_code == 202:
                 self._cancel_upload(ref, response)
+                return False
+            if response.status_code in (401, 403):
+                log.debug(
+                    "the registry refused to %s %s (HTTP %d)", what, ref, response.status_code
+                )
+                response.close()
                 return False
             self._raise_for(response, ref, what)
 

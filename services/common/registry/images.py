@@ -752,19 +752,41 @@ class ImageService:
         holding them then finds them there instead of moving them through this worker.
         ``mount_from``: an image whose repository has them (they were just pushed there); when
         the registry can mount them from it (:meth:`RegistryClient.can_mount`) nothing is
-        uploaded: the copy mounts them, one request each."""
+        uploaded: the copy mounts them, one request each. When ``target`` is written with
+        other credentials (an overwrite token) in the same registry, the mounts are tried with
+        those: the registry decides whether they may read the image's repository (skopeo, which
+        IIB overwrites with, tries the same); once one is refused, the layers are uploaded."""
         ref = parse_reference(target)
-        if mount_from and self.client.can_mount(parse_reference(mount_from), ref):
+        files = [layer for layer in layers if isinstance(layer, Layer)]
+        source = parse_reference(mount_from) if mount_from else None
+        if source is not None and self.client.can_mount(source, ref):
+            return
+        if (
+            source is not None
+            and files
+            and source.registry == ref.registry
+            and source.repository != ref.repository
+            and self.client.mount_blob(ref, files[0].digest, source.repository, files[0].size)
+        ):
+            self._run_all(
+                [
+                    functools.partial(self._mount_or_upload, ref, layer, source.repository)
+                    for layer in files[1:]
+                ]
+            )
             return
         self._run_all(
             [
                 functools.partial(
                     self.client.upload_blob, ref, layer.path, layer.digest, size=layer.size
                 )
-                for layer in layers
-                if isinstance(layer, Layer)
+                for layer in files
             ]
         )
+
+    def _mount_or_upload(self, ref: ImageReference, layer: Layer, repository: str) -> None:
+        if not self.client.mount_blob(ref, layer.digest, repository, layer.size):
+            self.client.upload_blob(ref, layer.path, layer.digest, size=layer.size)
 
     # ------------------------------------------------------------------ copy / tags / delete
 

@@ -18,6 +18,7 @@ import pytest
 from services.common.errors import RegistryError
 from services.common.registry.auth import Credentials
 from services.common.registry.client import RegistryClient
+from services.common.registry.layers import LayerFile, build_layer
 from services.common.registry_access import request_images
 from services.tooling.servers.registry import (
     RegistryServer,
@@ -30,10 +31,13 @@ from tests.common.registry.scoped_tokens import Policy, ScopedTokenServer
 SERVICE, SERVICE_PASSWORD = "iib-service", "service-pass"
 OWNER, OWNER_PASSWORD = "index-owner", "owner:pass"
 ADMIN, ADMIN_PASSWORD = "admin", "admin-pass"
+# an index owner whose robot may also read the service's output repository
+READER, READER_PASSWORD = "mirror-owner", "mirror-pass"
 POLICY: Policy = {
     ADMIN: [("*", ("pull", "push"))],
     SERVICE: [("bundles/*", ("pull",)), ("iib-build", ("pull", "push"))],
     OWNER: [("product/index", ("pull", "push"))],
+    READER: [("product/mirror", ("pull", "push")), ("iib-build", ("pull",))],
 }
 
 
@@ -56,7 +60,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     tls = make_self_signed_certificate(base / "tls")
     tokens = ScopedTokenServer(
         base / "token",
-        {SERVICE: SERVICE_PASSWORD, OWNER: OWNER_PASSWORD, ADMIN: ADMIN_PASSWORD},
+        {
+            SERVICE: SERVICE_PASSWORD,
+            OWNER: OWNER_PASSWORD,
+            ADMIN: ADMIN_PASSWORD,
+            READER: READER_PASSWORD,
+        },
         tls=tls,
         policy=POLICY,
     )
@@ -121,3 +130,45 @@ def test_a_group_memory_is_not_shared_across_credentials(setup: Setup, tmp_path:
         with pytest.raises(RegistryError):
             without.get_image_arches(pinned)
         assert setup.tokens.repositories_of(SERVICE) == {"product/index"}
+
+
+@pytest.mark.parametrize("reads_output", [False, True], ids=["refused", "mounted"])
+def test_layers_ahead_of_the_overwrite_are_mounted_where_the_token_may_read_them(
+    setup: Setup, tmp_path: Path, reads_output: bool
+) -> None:
+    """Ahead of an overwrite, the new layers of the service's output are made present in
+    from_index's repository with the token. The cross-repository mount is tried with the
+    token, as skopeo (IIB's overwrite) tries it: the registry mounts them when its token
+    server grants the token pull on the output's repository (``mirror-owner``), else refuses
+    and they are uploaded (``index-owner``); the copy to from_index works either way."""
+    host = setup.registry.registry
+    user, password, repo = (
+        (READER, READER_PASSWORD, "product/mirror")
+        if reads_output
+        else (OWNER, OWNER_PASSWORD, "product/index")
+    )
+    from_index = f"{host}/{repo}:v4.16"
+    with setup.client(ADMIN, ADMIN_PASSWORD) as admin:
+        base = push_base_image(admin, f"{host}/bundles/base:1", tmp_path, arches=("amd64",))
+        push_base_image(admin, from_index, tmp_path / "index", arches=("amd64",))
+    layer = build_layer(
+        [LayerFile("configs/new.json", data=repr(reads_output).encode())], tmp_path / "l.tgz"
+    )
+    with setup.client(SERVICE, SERVICE_PASSWORD) as service:
+        images = request_images(service, token_for=from_index, token=f"{user}:{password}")
+        built = images.build(base.spec, [f"{host}/iib-build:{repo.replace('/', '-')}"], [layer])
+        before = service.stats.snapshot()
+        images.upload_layers(from_index, [layer], mount_from=built.resolved)
+        after = service.stats.snapshot()
+        assert images.copy(built.resolved, [from_index]) == built.digest
+    moved = (
+        after["blobs_mounted"] - before["blobs_mounted"],
+        after["blobs_uploaded"] - before["blobs_uploaded"],
+    )
+    assert moved == ((1, 0) if reads_output else (0, 1))
+    # the token asked for the output's repository too (the mount); the grant decided
+    assert setup.tokens.repositories_of(user) == {repo, "iib-build"}
+    granted = {
+        scope.split(":")[1] for r in setup.tokens.requests if r.user == user for scope in r.granted
+    }
+    assert granted == ({repo, "iib-build"} if reads_output else {repo})
