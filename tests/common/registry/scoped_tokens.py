@@ -48,13 +48,17 @@ class ScopedTokenServer(TokenServer):
             requests: list[TokenRequest] = [r for r in self.requests if r.user == user]
         return {scope.split(":")[1] for r in requests for scope in r.scopes}
 
-    def pushes_of(self, user: str) -> set[str]:
-        """The repositories ``user`` was granted push on."""
+    def granted_of(self, user: str, action: str | None = None) -> set[str]:
+        """The repositories ``user`` was granted ``action`` on (any action when None)."""
         with self._lock:
             requests = [r for r in self.requests if r.user == user]
         return {
             scope.split(":")[1]
             for r in requests
             for scope in r.granted
-            if "push" in scope.rpartition(":")[2].split(",")
+            if action is None or action in scope.rpartition(":")[2].split(",")
         }
+
+    def pushes_of(self, user: str) -> set[str]:
+        """The repositories ``user`` was granted push on."""
+        return self.granted_of(user, "push")
