@@ -511,17 +511,23 @@ class RegistryClient:
         """The credentials this client would use for ``ref`` (None when anonymous)."""
         return self._credentials.lookup(ref.registry, ref.repository)
 
+    @staticmethod
+    def mountable(source: ImageReference, target: ImageReference) -> bool:
+        """Whether a mount from ``source``'s repository into ``target``'s can be asked at all:
+        another repository of the same registry. Whether the target's credentials may read
+        the source is the registry's answer (:meth:`mount_blob`)."""
+        return source.registry == target.registry and source.repository != target.repository
+
     def can_mount(self, source: ImageReference, target: ImageReference) -> bool:
-        """Whether a blob of ``source``'s repository can be mounted into ``target``'s: another
-        repository of the same registry, read and written with one set of credentials (a
-        mount is one request, which must read the source too; with different credentials per
+        """Whether a blob of ``source``'s repository can be mounted into ``target``'s:
+        :meth:`mountable`, and both read and written with one set of credentials (a mount is
+        one request, which must read the source too; with different credentials per
         repository, e.g. an overwrite token scoped to from_index, a blob goes through this
-        worker instead)."""
-        return (
-            source.registry == target.registry
-            and source.repository != target.repository
-            and self.credentials_for(source) == self.credentials_for(target)
-        )
+        worker instead, except where ``ImageService.upload_layers`` has it as a file and tries
+        the mount with the target's credentials first)."""
+        if not self.mountable(source, target):
+            return False
+        return self.credentials_for(source) == self.credentials_for(target)
 
     # ------------------------------------------------------------------ manifests
 

@@ -764,8 +764,7 @@ class ImageService:
         if (
             source is not None
             and files
-            and source.registry == ref.registry
-            and source.repository != ref.repository
+            and self.client.mountable(source, ref)
             and self.client.mount_blob(ref, files[0].digest, source.repository, files[0].size)
         ):
             self._run_all(
