@@ -9,14 +9,15 @@ layers that are the same for all architectures, so they are uploaded once:
    name falls into that bucket (a stable hash of the name);
 2. ``/tmp/cache`` — opm's JSON serving cache, owned 1001:0: up to ``CACHE_BUCKETS`` part layers
    (finer than the catalog's: the cache is some ten times larger) with the
-   cache files of the packages in each bucket, then a tail layer with the catalog-wide files
-   (``packages.json``) and the ``digest``, which matches ``/configs`` byte for byte, so
-   ``opm serve /configs --cache-dir=/tmp/cache`` starts without rebuilding it.
+   cache files of the packages in each bucket, then an index layer with the catalog-wide files
+   (``packages.json``) and a tail layer with only the ``digest``, which matches ``/configs``
+   byte for byte, so ``opm serve /configs --cache-dir=/tmp/cache`` starts without rebuilding
+   it. Every layer but the tail is built (and uploaded) while the digest is computed.
 
 Splitting by package is what makes a small change cheap: layers are reproducible (same tree,
 same bytes), so a part whose packages did not change has the same ``diff_id`` as the
 from_index's part and its existing blob is reused (mounted, never recompressed or uploaded
-again); only the parts holding changed packages, the head and the tail are built.
+again); only the parts holding changed packages, the head, the index and the tail are built.
 
 3. ``/var/lib/iib/provenance.json`` — which packages came from File-Based Catalog fragments
    (IIB's "opted in fbc": IIB keeps bundle-added packages in a hidden SQLite database inside the
@@ -65,6 +66,7 @@ from services.common.registry.imageconfig import ConfigChanges
 from services.common.registry.images import ImageService, PushRecord, layer_history
 from services.common.registry.layers import (
     AnyLayer,
+    Layer,
     LayerDirectory,
     LayerEntry,
     LayerFile,
@@ -95,9 +97,11 @@ log = logging.getLogger(__name__)
 CACHE_OWNER = 1001
 # history created_by of the layers this module adds (also how it recognises its own images):
 # the /configs head layer is exactly CONFIGS_CREATED_BY, its parts CONFIGS_CREATED_BY + " (part
-# N)"; the cache parts CACHE_CREATED_BY + " (part N)", the cache tail exactly CACHE_CREATED_BY
+# N)"; the cache parts CACHE_CREATED_BY + " (part N)", the cache index (packages.json)
+# CACHE_CREATED_BY + " (index)", the cache tail (the digest) exactly CACHE_CREATED_BY
 CONFIGS_CREATED_BY = "ADD catalog /configs"
 CACHE_CREATED_BY = "COPY --chown=1001:0 cache /tmp/cache"
+CACHE_INDEX_CREATED_BY = f"{CACHE_CREATED_BY} (index)"
 PROVENANCE_CREATED_BY = "ADD provenance /var/lib/iib/provenance.json"
 PROVENANCE_DIR = "var/lib/iib"
 PROVENANCE_FILE = f"{PROVENANCE_DIR}/provenance.json"
@@ -367,13 +371,15 @@ def _catalog_layers(
     base: IndexState | None,
     timer: StepTimer,
     sealed: Callable[[], None] = lambda: None,
+    ready: Callable[[AnyLayer], None] = lambda layer: None,
 ) -> tuple[list[AnyLayer], list[PartLayer]]:
     """The catalog layers of ``view`` (see the module docstring), and what each one holds.
 
     With ``base`` (the state the catalog was changed from), every part whose files did not
     change is the base's layer, mounted as it is (no tar, no compression, no upload). Only the
     last layer holds the cache's digest: it is built once ``sealed`` returns (the seal may be
-    under way in another thread while the other layers are built)."""
+    under way in another thread while the other layers are built). ``ready`` is given each
+    other layer as soon as it is ready (to upload it while the seal goes on)."""
     configs_parts: list[list[LayerEntry]] = [[] for _ in range(BUCKETS)]
     for entry in configs_tree[1:]:
         path = f"configs/{entry.path}"
@@ -384,13 +390,16 @@ def _catalog_layers(
             part.append(LayerFile(path, source=Path(str(entry.content)), mode=entry.mode))
 
     cache_parts: list[list[LayerEntry]] = [[] for _ in range(CACHE_BUCKETS)]
-    tail: list[LayerEntry] = [*_CACHE_DIRS]  # + the digest file, once sealed (``build``)
+    # the catalog-wide files (packages.json); the tail holds only the digest file, added once
+    # sealed (``build``), so nothing else waits for the seal
+    index: list[LayerEntry] = [*_CACHE_DIRS]
+    tail: list[LayerEntry] = [*_CACHE_DIRS]
     directories = {e.path: e.mode for e in cache.cache_tree if e.is_dir}
     for entry in cache.cache_tree:
         if entry.is_dir:
             continue
         owner = cache.owners.get(entry.path, "")
-        part = cache_parts[cache_bucket_of(owner)] if owner else tail
+        part = cache_parts[cache_bucket_of(owner)] if owner else index
         part.append(
             LayerFile(
                 f"tmp/cache/cache/{entry.path}",
@@ -400,9 +409,9 @@ def _catalog_layers(
             )
         )
     # every layer holding cache files carries their directories with opm's modes and owner
-    cache_layers = [tail] + [p for p in cache_parts if p]
+    cache_layers = [index] + [p for p in cache_parts if p]
     for part in cache_layers:
-        if part is not tail:
+        if part is not index:
             part[:0] = _CACHE_DIRS
         needed = {"."}
         for item in part:
@@ -436,6 +445,7 @@ def _catalog_layers(
     for n, part in enumerate(cache_parts):
         if part:
             jobs.append((part, f"cache-{n:02d}", f"{CACHE_CREATED_BY} (part {n})"))
+    jobs.append((index, "cache-index", CACHE_INDEX_CREATED_BY))
     jobs.append((tail, "cache-tail", CACHE_CREATED_BY))
 
     def build(job: tuple[list[LayerEntry], str, str]) -> tuple[AnyLayer, PartLayer]:
@@ -445,7 +455,7 @@ def _catalog_layers(
             digest = LayerFile(
                 "tmp/cache/digest", data=cache.digest.encode(), mode=0o640, uid=CACHE_OWNER
             )
-            entries.insert(len(_CACHE_DIRS), digest)
+            entries.append(digest)
         print_ = _entry_fingerprint(entries)
         known = base.part(name) if base is not None else None
         if known is not None and known.fingerprint == print_ and known.created_by == created_by:
@@ -458,6 +468,8 @@ def _catalog_layers(
             created_by=created_by,
             compresslevel=COMPRESS_LEVEL,
         )
+        if entries is not tail:
+            ready(layer)
         return layer, PartLayer(name, layer.digest, layer.diff_id, layer.size, created_by, print_)
 
     # compression and hashing release the GIL: parts are built in parallel, in a fixed order
@@ -507,12 +519,25 @@ class PreparedIndex:
 
     def push(self) -> BuiltIndex:
         """Build the changed layers while the cache is sealed (in its own thread, unless a seal
-        is under way already), then push the image; a failed seal fails the push."""
+        is under way already), uploading each one as it is built, then push the image; a failed
+        seal or upload fails the push."""
         state = self.state
         own = None
         if self.sealing is None and not state.cache.digest:
             own = ThreadPoolExecutor(max_workers=1, thread_name_prefix="iib-seal")
             self.sealing = own.submit(contextvars.copy_context().run, self.seal)
+        # only the tail (the digest) waits for the seal: the other new layers are uploaded to
+        # the output's repository meanwhile, so the push that follows finds them there
+        uploads: list[Future[None]] = []
+        uploader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="iib-upload")
+
+        def upload(layer: AnyLayer) -> None:
+            if isinstance(layer, Layer):
+                run = contextvars.copy_context().run
+                uploads.append(
+                    uploader.submit(run, self.images.upload_layers, self.targets[0], [layer])
+                )
+
         try:
             layers, state.parts = _catalog_layers(
                 self.view,
@@ -524,8 +549,12 @@ class PreparedIndex:
                 self.base,
                 self.timer,
                 self.sealing.result if self.sealing is not None else lambda: None,
+                upload,
             )
+            for future in uploads:
+                future.result()
         finally:
+            uploader.shutdown(wait=True, cancel_futures=True)
             if own is not None:
                 own.shutdown(wait=True)
         return _push_layers(self, layers)

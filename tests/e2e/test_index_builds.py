@@ -13,6 +13,7 @@ from iiblib.iib_client import IIBClient
 from services.catalog import directory_tree, render_bundle, tree_digest
 from services.index_builder.index_image import (
     CACHE_CREATED_BY,
+    CACHE_INDEX_CREATED_BY,
     CONFIGS_CREATED_BY,
     bucket_of,
     cache_bucket_of,
@@ -268,7 +269,8 @@ def test_rm_removes_a_package(
     assert catalog.package_names() == ["cert-utils-operator"]
     _assert_serving_cache_is_current(tmp_path / "out")
     # the catalog is split by package: cert-utils-operator's parts did not change, so the output
-    # has the very same blobs as from_index; keda's parts are gone; the cache tail is new
+    # has the very same blobs as from_index; keda's parts are gone; the cache index
+    # (packages.json) and the tail (the digest) are new
     before, after = (
         _catalog_parts(e2e, both["index_image"]),
         _catalog_parts(e2e, removed["index_image"]),
@@ -281,6 +283,7 @@ def test_rm_removes_a_package(
     for text in (f"{CONFIGS_CREATED_BY} (part {keda})", f"{CACHE_CREATED_BY} (part {keda_cache})"):
         assert text in before and text not in after
     assert after[CACHE_CREATED_BY] != before[CACHE_CREATED_BY]
+    assert after[CACHE_INDEX_CREATED_BY] != before[CACHE_INDEX_CREATED_BY]
 
 
 def test_add_rm_batch(

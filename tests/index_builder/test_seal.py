@@ -1,5 +1,6 @@
 """A group member's seal (opm's cache digest) runs in its own thread, beside the push of the
-image before it; its push waits for it and fails as it failed.
+image before it; its push waits for it and fails as it failed. While the seal goes on, the push
+builds and uploads every new layer but the tail, the one layer that holds the digest.
 
 The oracle for the digest is what ``opm serve`` recomputes at start-up: opm's digest over the
 files on disk (``tree_digest`` of the two trees read back, checked against opm's own digests in
@@ -8,30 +9,57 @@ tests/catalog/test_cache.py), which must equal the ``digest`` file for the cache
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+import shutil
+import tarfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
 from services.catalog import CatalogDir, directory_tree, tree_digest, write_catalog
 from services.common.registry.images import ImageService
-from services.index_builder.index_image import PreparedIndex, prepare_index_image
+from services.common.registry.layers import Layer
+from services.index_builder.index_image import (
+    CACHE_CREATED_BY,
+    CACHE_INDEX_CREATED_BY,
+    PreparedIndex,
+    bucket_of,
+    cache_bucket_of,
+    prepare_index_image,
+)
 from tests.catalog.conftest import catalog_of
 
 
-class _NoRegistry:
-    """Stands where the image service would: any use of it fails the test."""
+class _UploadsOnly:
+    """Stands where the image service would: it takes uploads of layers (and records them)
+    and, once ``sealed`` is set, one image build; any other use fails the test."""
+
+    def __init__(self) -> None:
+        self.uploaded: list[Layer] = []
+        self.sealed = threading.Event()
+        self.built: list[list[Any]] = []
+
+    def upload_layers(self, target: str, layers: list[Any]) -> None:
+        assert target == "registry.example/index:1"
+        self.uploaded.extend(layers)
+
+    def build(self, base: str, targets: list[str], layers: list[Any], *a: Any, **kw: Any) -> Any:
+        assert self.sealed.is_set(), "the image was pushed before the seal ended"
+        self.built.append(list(layers))
+        return SimpleNamespace(digest="sha256:" + "1" * 64)
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"the registry was used ({name}) before the seal ended")
 
 
-def _prepared(tmp_path: Path) -> PreparedIndex:
+def _prepared(tmp_path: Path, registry: _UploadsOnly | None = None) -> PreparedIndex:
     configs = tmp_path / "configs"
     write_catalog(catalog_of("keda", "cockroachdb"), configs)
     return prepare_index_image(
-        cast(ImageService, _NoRegistry()),
+        cast(ImageService, registry or _UploadsOnly()),
         view=CatalogDir.open(configs),
         configs_root=configs,
         workdir=tmp_path / "output",
@@ -59,13 +87,16 @@ def test_a_seal_in_its_own_thread_writes_the_digest_opm_recomputes(tmp_path: Pat
     assert (state.cache_dir / "digest").read_text() == on_disk
 
 
-def test_a_push_fails_as_its_seal_failed_before_using_the_registry(tmp_path: Path) -> None:
-    prepared = _prepared(tmp_path)
+def test_a_push_fails_as_its_seal_failed_without_pushing_an_image(tmp_path: Path) -> None:
+    registry = _UploadsOnly()
+    prepared = _prepared(tmp_path, registry)
     cache = prepared.state.cache_dir / "cache"
     listed = cache / "packages.json"
-    # a symlink put in place of a listed file: the digest refuses to read it (it names the file)
-    listed.unlink()
-    os.symlink(tmp_path / "configs", listed)
+    # a symlink put in place of a listed file: the digest refuses to read it (it names the
+    # file), the layer holding it follows it to the same bytes
+    moved = tmp_path / "packages.json"
+    shutil.move(listed, moved)
+    os.symlink(moved, listed)
     with ThreadPoolExecutor(max_workers=1) as sealer:
         prepared.sealing = sealer.submit(prepared.seal)
         with pytest.raises(OSError, match="packages.json") as raised:
@@ -74,3 +105,58 @@ def test_a_push_fails_as_its_seal_failed_before_using_the_registry(tmp_path: Pat
         assert raised.value is prepared.sealing.exception()
     assert not prepared.state.cache.digest
     assert not (prepared.state.cache_dir / "digest").exists()
+    assert not registry.built  # no image names the layers uploaded meanwhile
+
+
+def _members(layer: Layer) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(layer.path, "r:gz") as tar:
+        return {member.name: member for member in tar.getmembers()}
+
+
+def test_the_layers_are_uploaded_while_the_seal_goes_on_and_only_the_tail_waits(
+    tmp_path: Path,
+) -> None:
+    registry = _UploadsOnly()
+    prepared = _prepared(tmp_path, registry)
+    packages = ("keda", "cockroachdb")
+    # the layers of a build from nothing: the /configs head, a part per bucket of /configs, the
+    # provenance, a cache part per cache bucket and the cache index; then the tail
+    early = 1 + len({bucket_of(p) for p in packages}) + 1
+    early += len({cache_bucket_of(p) for p in packages}) + 1
+    seal: Future[None] = Future()
+    prepared.sealing = seal
+    with ThreadPoolExecutor(max_workers=1) as pusher:
+        pushed = pusher.submit(prepared.push)
+        try:
+            waited = threading.Event()
+            for _ in range(600):
+                if len(registry.uploaded) >= early or pushed.done():
+                    break
+                waited.wait(0.05)
+            # all of them uploaded while the seal has not ended (``build`` refuses to run
+            # before ``sealed`` is set); the push waits for the seal
+            assert not pushed.done(), pushed.exception()
+            assert len(registry.uploaded) == early
+            assert CACHE_CREATED_BY not in {layer.created_by for layer in registry.uploaded}
+            prepared.seal()
+            registry.sealed.set()
+            seal.set_result(None)
+        finally:
+            if not seal.done():  # a failed check: the push must not wait for ever
+                seal.set_exception(RuntimeError("the test failed"))
+        built = pushed.result(timeout=60)
+    assert built.digest == "sha256:" + "1" * 64
+    layers = registry.built[0]
+    tail, index = layers[-1], layers[-2]
+    assert (tail.created_by, index.created_by) == (CACHE_CREATED_BY, CACHE_INDEX_CREATED_BY)
+    # every layer but the tail was uploaded before the image was pushed (which uploads the tail)
+    assert sorted(layer.digest for layer in registry.uploaded) == sorted(
+        layer.digest for layer in layers[:-1]
+    )
+    # the tail holds the digest file alone (and its directories), the index packages.json
+    tail_files = [n for n, m in _members(tail).items() if m.isfile()]
+    assert tail_files == ["tmp/cache/digest"]
+    with tarfile.open(tail.path, "r:gz") as tar:
+        member = tar.extractfile("tmp/cache/digest")
+        assert member is not None and member.read().decode() == prepared.state.cache.digest
+    assert "tmp/cache/cache/packages.json" in _members(index)
