@@ -551,8 +551,9 @@ class PreparedIndex:
                 self.sealing.result if self.sealing is not None else lambda: None,
                 upload,
             )
-            for future in uploads:
-                future.result()
+            with self.timer.step("upload and manifests"):  # what the seal did not hide
+                for future in uploads:
+                    future.result()
         finally:
             uploader.shutdown(wait=True, cancel_futures=True)
             if own is not None:
